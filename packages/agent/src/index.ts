@@ -1,0 +1,2 @@
+// Public API of @shoal/agent: filled in by its issue.
+export {};

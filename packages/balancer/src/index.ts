@@ -1,0 +1,2 @@
+// Public API of @shoal/balancer: filled in by its issue.
+export {};

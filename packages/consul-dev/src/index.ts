@@ -1,0 +1,2 @@
+// Public API of @shoal/consul-dev: filled in by its issue.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @shoal/consul: filled in by its issue.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @shoal/coordinator: filled in by its issue.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @shoal/grpc: filled in by its issue.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @shoal/http: filled in by its issue.
+export {};

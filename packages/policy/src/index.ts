@@ -1,0 +1,2 @@
+// Public API of @shoal/policy: filled in by its issue.
+export {};

@@ -1,0 +1,2 @@
+// Public API of @shoal/protocol: filled in by its issue.
+export {};
