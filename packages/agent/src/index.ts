@@ -1,2 +1,20 @@
-// Public API of @shoal/agent: filled in by its issue.
-export {};
+export { Agent, createAgent } from './agent.js';
+export type { AgentState } from './agent.js';
+export { resolveAgentOptions } from './agent-options.js';
+export type {
+  AgentOptions,
+  AgentRegistrationOptions,
+  CoordinatorOptions,
+  CoordinatorTlsOptions,
+  DrainResult,
+  MetricsEndpointOptions,
+  ResolvedAgentOptions,
+  ResolvedCoordinatorOptions,
+} from './agent-options.js';
+export type { AppCounter } from './app-metrics.js';
+export type { BreakerState } from './coordinator-reporter.js';
+export type { ExpressMiddleware } from './http-instrumentation.js';
+export type { FastifyLike, FastifyPlugin, FastifyReplyLike } from './fastify-plugin.js';
+export { GRPC_ERROR_CODES } from './grpc-instrumentation.js';
+export { TRACKED } from './load-tracker.js';
+export { AGENT_META_KEY, METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from './consul-metadata.js';

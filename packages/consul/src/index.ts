@@ -1,2 +1,26 @@
-// Public API of @shoal/consul: filled in by its issue.
-export {};
+// Public API of @shoal/consul.
+export { resolveConsulConnectionOptions, DEFAULT_CONSUL_URL } from './connection-options.js';
+export type { ConsulConnectionOptions, ResolvedConsulConnectionOptions } from './connection-options.js';
+export { ServiceRegistration } from './registration.js';
+export type { RegistrationState } from './registration.js';
+export { resolveServiceRegistrationOptions } from './registration-options.js';
+export type {
+  ServiceRegistrationOptions,
+  ResolvedServiceRegistrationOptions,
+  CheckOptions,
+  TtlCheckOptions,
+  HttpCheckOptions,
+  TcpCheckOptions,
+  GrpcCheckOptions,
+  ResolvedCheck,
+} from './registration-options.js';
+export type { CheckStatus, ServiceDefinition, HealthServiceEntry } from './consul-client.js';
+export { deregisterOnSignals } from './signals.js';
+export type { DeregisterOnSignalsOptions } from './signals.js';
+export { ServiceWatcher, resolveServiceWatcherOptions, resolveWatchQuery } from './watcher.js';
+export type { ServiceWatcherOptions, ResolvedServiceWatcherOptions, WatchOptions } from './watcher.js';
+export type { WatchQuery } from './shared-watch.js';
+export type { Watch } from './watch.js';
+export { instanceFromHealthEntry } from './instance-mapping.js';
+export { firstNonInternalIPv4, defaultInstanceId } from './default-address.js';
+export { classifyConsulError, consulStatusCode, CONSUL_ERROR_CODES } from './consul-errors.js';

@@ -1,2 +1,46 @@
-// Public API of @shoal/coordinator: filled in by its issue.
-export {};
+export {
+  configSchema,
+  parseConfig,
+  parseConfigYaml,
+  loadConfigFile,
+  describeConfigIssues,
+  formatPath,
+} from './config.js';
+export type {
+  CoordinatorConfig,
+  CoordinatorConfigInput,
+  ServiceConfig,
+  ActuatorConfig,
+  LocalActuatorConfig,
+  KubernetesActuatorConfig,
+  CommandActuatorConfig,
+} from './config.js';
+export { TokenAuthenticator, parseBearer, resolveServiceTokens } from './auth.js';
+export type { AuthResult } from './auth.js';
+export type { Actuator, ReplicaInfo, ScaleOptions } from './actuators/actuator.js';
+export { LocalActuator, findFreePort } from './actuators/local.js';
+export type { LocalActuatorOptions } from './actuators/local.js';
+export {
+  KubernetesActuator,
+  POD_DELETION_COST_ANNOTATION,
+  KUBERNETES_RBAC_RULES,
+  VICTIM_DELETION_COST,
+} from './actuators/kubernetes.js';
+export type { KubernetesActuatorOptions } from './actuators/kubernetes.js';
+export { CommandActuator, signWebhookBody, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './actuators/command.js';
+export type { CommandActuatorOptions } from './actuators/command.js';
+export { createActuator } from './actuators/create-actuator.js';
+export type { ActuatorContext } from './actuators/create-actuator.js';
+export { createCoordinator } from './coordinator.js';
+export type { Coordinator, CoordinatorOptions, CoordinatorUrls } from './coordinator.js';
+export { servicePolicy } from './config.js';
+export type { DecisionRecord } from './control-loop.js';
+export type { ServiceStatus, SdTargetGroup } from './http-api.js';
+export type { InstanceView } from './service-window.js';
+export { LeaderElection } from './leader-election.js';
+export type { LeaderElectionOptions, LeaderInfo, LeadershipChange } from './leader-election.js';
+export { ConsulKv } from './consul-kv.js';
+export type { ConsulKvOptions } from './consul-kv.js';
+export { EXTERNAL_SCALER_PROTO_PATH, externalScalerService } from './keda-scaler.js';
+export { createCoordinatorMetrics } from './metrics.js';
+export type { CoordinatorMetrics } from './metrics.js';

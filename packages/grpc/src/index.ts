@@ -1,2 +1,26 @@
-// Public API of @shoal/grpc: filled in by its issue.
-export {};
+// Public API of @shoal/grpc. Importing registers nothing: call register() (or createClient(), which does).
+export { register, isRegistered, openConsulWatchers, CONSUL_SCHEME } from './register.js';
+export type { RegisterOptions } from './register.js';
+export { createClient } from './create-client.js';
+export type { CreateClientOptions } from './create-client.js';
+export { parseConsulTarget, parseConsulTargetString } from './consul-target.js';
+export type { ConsulTarget } from './consul-target.js';
+export { POLICY_NAMES, POLICY_STRATEGIES, DEFAULT_FAILURE_CODES, resolvePolicyConfig } from './policy-config.js';
+export type {
+  ShoalPolicyName,
+  ShoalPolicyConfigJson,
+  ResolvedPolicyConfig,
+  SlowStartConfig,
+  OutlierDetectionConfig,
+  PolicyBalancerOptions,
+} from './policy-config.js';
+export { buildServiceConfig, validateServiceConfigJson } from './service-config.js';
+export type { RetryConfig } from './service-config.js';
+export { encodeOrcaLoadReport, decodeOrcaLoadReport } from './orca.js';
+export type { OrcaLoadReport } from './orca.js';
+export { createLoadReporter, resolveLoadReporterOptions } from './load-reporter.js';
+export type { LoadReporter, LoadReporterOptions, LoadStats, CallRecord } from './load-reporter.js';
+export { addHealthService, HealthService, HealthClient, HEALTH_SERVICE_DEFINITION } from './health-service.js';
+export type { HealthStatusSource, HealthServiceOptions, RegistrationLike, ServingStatus } from './health-service.js';
+export { ORCA_TRAILER, MIN_GRPC_JS_VERSION, grpcJsVersion } from './grpc-js-compat.js';
+export { GRPC_ERROR_CODES } from './errors.js';

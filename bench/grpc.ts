@@ -1,0 +1,353 @@
+/**
+ * bench:grpc — Shoal's gRPC balancing against grpc-js's built-in round_robin, in one run.
+ *
+ *   npm run bench:grpc            (full: ~1.5 min)
+ *   node --import tsx bench/grpc.ts --quick
+ *
+ * 1. Overhead: unary echo, 4 local servers (in one child process, so their CPU is not the client's), 64 calls in
+ *    flight. `consul:///` target + `shoal_round_robin` vs the built-in `round_robin` on a static `ipv4:` target.
+ *    Target: QPS ratio >= 0.97.
+ * 2. A slow server: the same servers, one of which adds 50 ms to 20 % of its calls. p99 of `shoal_peak_ewma` and
+ *    `shoal_least_request` vs `round_robin`, at a fixed offered rate (`--rate=1500` calls/s, 64 workers) so the
+ *    latency is the servers' and not a saturated client's queue. Target: shoal_peak_ewma p99 <= 1/3 of round_robin's.
+ *
+ * The last line printed is one JSON object with every figure.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import { ServiceRegistration } from '@shoal/consul';
+import { startConsulDev } from '@shoal/consul-dev';
+import { createClient, register } from '@shoal/grpc';
+import type { ShoalPolicyName } from '@shoal/grpc';
+
+const identity = (b: Buffer) => b;
+const ECHO = {
+  echo: {
+    path: '/bench.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
+} satisfies grpc.ServiceDefinition;
+const EchoClient = grpc.makeGenericClientConstructor(ECHO, 'bench.Echo');
+type Client = InstanceType<typeof EchoClient>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server role: `bench/grpc.ts --servers <n> [slowMs] [slowFraction]` starts n servers (the first one slow when asked)
+// and prints their ports as JSON.
+async function serve(): Promise<void> {
+  const n = Number(process.argv[3]);
+  const slowMs = Number(process.argv[4] ?? 0);
+  const slowFraction = Number(process.argv[5] ?? 0);
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = new grpc.Server();
+    const slow = i === 0 && slowMs > 0;
+    server.addService(ECHO, {
+      echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        if (slow && Math.random() < slowFraction) setTimeout(() => cb(null, call.request), slowMs);
+        else cb(null, call.request);
+      },
+    });
+    ports.push(
+      await new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+          e ? reject(e) : resolve(p),
+        ),
+      ),
+    );
+  }
+  process.stdout.write(`${JSON.stringify(ports)}\n`);
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+interface Result {
+  name: string;
+  calls: number;
+  errors: number;
+  qps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function startServers(
+  n: number,
+  slowMs = 0,
+  slowFraction = 0,
+): Promise<{ ports: number[]; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--servers', String(n), String(slowMs), String(slowFraction)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { ports: JSON.parse(line) as number[], child };
+}
+
+async function stopServers(child: ChildProcess): Promise<void> {
+  child.stdin!.end();
+  if (child.exitCode === null) await once(child, 'exit');
+}
+
+function call(client: Client, payload: Buffer): Promise<void> {
+  return new Promise((resolve, reject) =>
+    (client as unknown as Record<string, (...a: unknown[]) => void>).echo!(payload, (err: Error | null) =>
+      err ? reject(err) : resolve(),
+    ),
+  );
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function measure(name: string, client: Client, durationMs: number, concurrency: number): Promise<Result> {
+  const payload = Buffer.from('hello shoal');
+  // Warm up: connect every subchannel and let the balancer see some latency.
+  const warmEnd = performance.now() + Math.min(1000, durationMs / 4);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < warmEnd) await call(client, payload).catch(() => undefined);
+    }),
+  );
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          await call(client, payload);
+          latencies.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = performance.now() - start;
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    name,
+    calls: latencies.length,
+    errors,
+    qps: (latencies.length * 1000) / elapsed,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+  };
+}
+
+/**
+ * Offered load at a fixed rate (spread over `concurrency` workers), so latency reflects the servers and not a
+ * saturated client queue: what a tail-latency comparison needs.
+ */
+async function measurePaced(
+  name: string,
+  client: Client,
+  durationMs: number,
+  concurrency: number,
+  rate: number,
+): Promise<Result> {
+  const payload = Buffer.from('hello shoal');
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const run = async (ms: number, record: boolean, latencies: number[], counters: { errors: number }) => {
+    const interval = (concurrency * 1000) / rate;
+    const start = performance.now();
+    const end = start + ms;
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, w) => {
+        let next = start + (w * interval) / concurrency;
+        while (next < end) {
+          const wait = next - performance.now();
+          if (wait > 0) await sleep(wait);
+          next += interval;
+          const t = performance.now();
+          try {
+            await call(client, payload);
+            if (record) latencies.push(performance.now() - t);
+          } catch {
+            counters.errors++;
+          }
+        }
+      }),
+    );
+    return performance.now() - start;
+  };
+  await run(Math.min(2000, durationMs / 3), false, [], { errors: 0 });
+  const latencies: number[] = [];
+  const counters = { errors: 0 };
+  const elapsed = await run(durationMs, true, latencies, counters);
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    name,
+    calls: latencies.length,
+    errors: counters.errors,
+    qps: (latencies.length * 1000) / elapsed,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+  };
+}
+
+function table(rows: Result[]): string {
+  const header = ['client', 'calls', 'errors', 'QPS', 'p50 ms', 'p99 ms'];
+  const lines = rows.map((r) => [
+    r.name,
+    String(r.calls),
+    String(r.errors),
+    r.qps.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const durationMs = quick ? 3000 : 8000;
+  const rounds = quick ? 1 : 2;
+  const concurrency = 64;
+  const rate = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 1500);
+  const consul = await startConsulDev({ port: 0 });
+  register({ consul: { url: consul.url }, registry: new Registry() });
+  const registrations: ServiceRegistration[] = [];
+  const clients: Client[] = [];
+
+  async function registerAll(service: string, ports: number[]): Promise<void> {
+    for (const [i, port] of ports.entries()) {
+      const r = new ServiceRegistration({
+        consul: { url: consul.url },
+        service,
+        id: `${service}-${i}`,
+        address: '127.0.0.1',
+        port,
+        registry: new Registry(),
+      });
+      await r.register();
+      registrations.push(r);
+    }
+  }
+
+  function builtin(ports: number[]): Client {
+    const c = new EchoClient(
+      `ipv4:///${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      grpc.credentials.createInsecure(),
+      {
+        'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+      },
+    );
+    clients.push(c);
+    return c;
+  }
+
+  function shoal(service: string, policy: ShoalPolicyName): Client {
+    const c = createClient(EchoClient, `consul:///${service}`, { policy, policyConfig: { slowStart: false } });
+    clients.push(c);
+    return c;
+  }
+
+  try {
+    // Phase 1: overhead.
+    const fast = await startServers(4);
+    await registerAll('echo', fast.ports);
+    const rr = builtin(fast.ports);
+    const srr = shoal('echo', 'shoal_round_robin');
+    const phase1: Result[] = [];
+    for (let round = 0; round < rounds; round++) {
+      phase1.push(await measure('grpc-js round_robin (ipv4:)', rr, durationMs, concurrency));
+      phase1.push(await measure('shoal_round_robin (consul:)', srr, durationMs, concurrency));
+    }
+    await stopServers(fast.child);
+    const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms') => {
+      const rows = phase1.filter((r) => r.name === name);
+      return rows.reduce((s, r) => s + r[key], 0) / rows.length;
+    };
+    const rrName = 'grpc-js round_robin (ipv4:)';
+    const srrName = 'shoal_round_robin (consul:)';
+    const qpsRatio = avg(srrName, 'qps') / avg(rrName, 'qps');
+
+    // Phase 2: one slow server (50 ms on 20 % of its calls).
+    const slow = await startServers(4, 50, 0.2);
+    await registerAll('echo-slow', slow.ports);
+    const phase2: Result[] = [];
+    const slowRuns: Array<[string, () => Client]> = [
+      ['grpc-js round_robin (ipv4:)', () => builtin(slow.ports)],
+      ['shoal_round_robin', () => shoal('echo-slow', 'shoal_round_robin')],
+      ['shoal_peak_ewma', () => shoal('echo-slow', 'shoal_peak_ewma')],
+      ['shoal_least_request', () => shoal('echo-slow', 'shoal_least_request')],
+    ];
+    for (const [name, make] of slowRuns) phase2.push(await measurePaced(name, make(), durationMs, concurrency, rate));
+    await stopServers(slow.child);
+    const rrP99 = phase2[0]!.p99Ms;
+    const ewmaRatio = phase2[2]!.p99Ms / rrP99;
+    const lrRatio = phase2[3]!.p99Ms / rrP99;
+
+    console.log(
+      `\nbench:grpc — unary echo, 4 servers, ${concurrency} in flight, ${durationMs / 1000} s per run${quick ? ' (quick)' : ''}\n`,
+    );
+    console.log('1. Overhead (all servers fast)');
+    console.log(table(phase1));
+    console.log(`QPS ratio shoal_round_robin / round_robin = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
+    console.log(
+      `2. One server adds 50 ms to 20 % of its calls (offered load ${rate} calls/s, up to ${concurrency} in flight)`,
+    );
+    console.log(table(phase2));
+    console.log(`p99 ratio shoal_peak_ewma / round_robin = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
+    console.log(`p99 ratio shoal_least_request / round_robin = ${lrRatio.toFixed(3)}\n`);
+    console.log(
+      JSON.stringify({
+        bench: 'grpc',
+        quick,
+        durationMs,
+        concurrency,
+        overhead: {
+          roundRobinQps: Math.round(avg(rrName, 'qps')),
+          shoalRoundRobinQps: Math.round(avg(srrName, 'qps')),
+          qpsRatio: Number(qpsRatio.toFixed(3)),
+          roundRobinP50Ms: Number(avg(rrName, 'p50Ms').toFixed(3)),
+          roundRobinP99Ms: Number(avg(rrName, 'p99Ms').toFixed(3)),
+          shoalRoundRobinP50Ms: Number(avg(srrName, 'p50Ms').toFixed(3)),
+          shoalRoundRobinP99Ms: Number(avg(srrName, 'p99Ms').toFixed(3)),
+          target: 0.97,
+          met: qpsRatio >= 0.97,
+        },
+        slowServer: {
+          offeredRate: rate,
+          runs: phase2.map((r) => ({
+            name: r.name,
+            qps: Math.round(r.qps),
+            p50Ms: Number(r.p50Ms.toFixed(3)),
+            p99Ms: Number(r.p99Ms.toFixed(3)),
+            errors: r.errors,
+          })),
+          peakEwmaP99Ratio: Number(ewmaRatio.toFixed(3)),
+          leastRequestP99Ratio: Number(lrRatio.toFixed(3)),
+          target: 1 / 3,
+          met: ewmaRatio <= 1 / 3,
+        },
+      }),
+    );
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(registrations.map((r) => r.close().catch(() => undefined)));
+    await consul.close();
+  }
+}
+
+if (process.argv[2] === '--servers') await serve();
+else await main();

@@ -1,0 +1,294 @@
+/**
+ * bench:http — @shoal/http's balanced dispatcher against undici's BalancedPool, in one run.
+ *
+ *   npm run bench:http            (full: ~1.5 min)
+ *   node --import tsx bench/http.ts --quick
+ *
+ * 1. Overhead: GET echo, 4 local HTTP servers (in one child process), 64 requests in flight: the Shoal dispatcher
+ *    (`echo.service.consul` resolved through Consul, `round_robin`) vs `new BalancedPool([4 origins])`.
+ *    Target: QPS ratio >= 0.97.
+ * 2. A slow server (adds 50 ms to 20 % of its responses), at a fixed offered rate (`--rate=1500`/s, 64 workers):
+ *    p99 of the dispatcher with `peak_ewma` and `least_request` vs BalancedPool. Target: peak_ewma p99 <= 1/3.
+ *
+ * Both sides use the undici 7 that @shoal/http depends on. The last line printed is one JSON object.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Registry } from 'prom-client';
+import { ServiceRegistration } from '@shoal/consul';
+import { startConsulDev } from '@shoal/consul-dev';
+import { createDispatcher } from '@shoal/http';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
+
+// The undici @shoal/http itself resolves (v7), not whatever the repository root has.
+const undici = createRequire(fileURLToPath(import.meta.resolve('@shoal/http')))('undici') as typeof Undici;
+
+async function serve(): Promise<void> {
+  const n = Number(process.argv[3]);
+  const slowMs = Number(process.argv[4] ?? 0);
+  const slowFraction = Number(process.argv[5] ?? 0);
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const slow = i === 0 && slowMs > 0;
+    const server = createServer((req, res) => {
+      const reply = () => res.end('hello shoal');
+      if (slow && Math.random() < slowFraction) setTimeout(reply, slowMs);
+      else reply();
+      req.resume();
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    ports.push((server.address() as AddressInfo).port);
+  }
+  process.stdout.write(`${JSON.stringify(ports)}\n`);
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
+}
+
+interface Result {
+  name: string;
+  calls: number;
+  errors: number;
+  qps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function startServers(
+  n: number,
+  slowMs = 0,
+  slowFraction = 0,
+): Promise<{ ports: number[]; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--servers', String(n), String(slowMs), String(slowFraction)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  return { ports: JSON.parse(line) as number[], child };
+}
+
+async function stopServers(child: ChildProcess): Promise<void> {
+  child.stdin!.end();
+  if (child.exitCode === null) await once(child, 'exit');
+}
+
+async function get(dispatcher: Dispatcher, origin: string): Promise<void> {
+  const res = await dispatcher.request({ origin, path: '/', method: 'GET' });
+  await res.body.dump();
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function drive(
+  dispatcher: Dispatcher,
+  origin: string,
+  ms: number,
+  concurrency: number,
+  rate: number | undefined,
+  latencies: number[] | undefined,
+): Promise<{ elapsed: number; errors: number }> {
+  let errors = 0;
+  const start = performance.now();
+  const end = start + ms;
+  const interval = rate ? (concurrency * 1000) / rate : 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      let next = start + (w * interval) / concurrency;
+      while ((rate ? next : performance.now()) < end) {
+        if (rate) {
+          const wait = next - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          next += interval;
+        }
+        const t = performance.now();
+        try {
+          await get(dispatcher, origin);
+          latencies?.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  return { elapsed: performance.now() - start, errors };
+}
+
+async function measure(
+  name: string,
+  dispatcher: Dispatcher,
+  origin: string,
+  durationMs: number,
+  concurrency: number,
+  rate?: number,
+): Promise<Result> {
+  await drive(dispatcher, origin, Math.min(1500, durationMs / 3), concurrency, rate, undefined);
+  const latencies: number[] = [];
+  const { elapsed, errors } = await drive(dispatcher, origin, durationMs, concurrency, rate, latencies);
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    name,
+    calls: latencies.length,
+    errors,
+    qps: (latencies.length * 1000) / elapsed,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+  };
+}
+
+function table(rows: Result[]): string {
+  const header = ['dispatcher', 'requests', 'errors', 'QPS', 'p50 ms', 'p99 ms'];
+  const lines = rows.map((r) => [
+    r.name,
+    String(r.calls),
+    String(r.errors),
+    r.qps.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const durationMs = quick ? 3000 : 8000;
+  const rounds = quick ? 1 : 2;
+  const concurrency = 64;
+  const rate = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 1500);
+  const consul = await startConsulDev({ port: 0 });
+  const registrations: ServiceRegistration[] = [];
+  const dispatchers: Dispatcher[] = [];
+
+  async function registerAll(service: string, ports: number[]): Promise<void> {
+    for (const [i, port] of ports.entries()) {
+      const r = new ServiceRegistration({
+        consul: { url: consul.url },
+        service,
+        id: `${service}-${i}`,
+        address: '127.0.0.1',
+        port,
+        registry: new Registry(),
+      });
+      await r.register();
+      registrations.push(r);
+    }
+  }
+  const pool = (ports: number[]) => {
+    const d = new undici.BalancedPool(ports.map((p) => `http://127.0.0.1:${p}`));
+    dispatchers.push(d);
+    return d;
+  };
+  const shoal = (strategy: string) => {
+    const d = createDispatcher({ consul: { url: consul.url }, strategy, slowStart: false, registry: new Registry() });
+    dispatchers.push(d as unknown as Dispatcher);
+    return d as unknown as Dispatcher;
+  };
+
+  try {
+    const fast = await startServers(4);
+    await registerAll('echo', fast.ports);
+    const bp = pool(fast.ports);
+    const rr = shoal('round_robin');
+    const phase1: Result[] = [];
+    for (let round = 0; round < rounds; round++) {
+      phase1.push(
+        await measure('undici BalancedPool', bp, `http://127.0.0.1:${fast.ports[0]}`, durationMs, concurrency),
+      );
+      phase1.push(
+        await measure('shoal round_robin (consul)', rr, 'http://echo.service.consul', durationMs, concurrency),
+      );
+    }
+    await stopServers(fast.child);
+    const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms') => {
+      const rows = phase1.filter((r) => r.name === name);
+      return rows.reduce((s, r) => s + r[key], 0) / rows.length;
+    };
+    const qpsRatio = avg('shoal round_robin (consul)', 'qps') / avg('undici BalancedPool', 'qps');
+
+    const slow = await startServers(4, 50, 0.2);
+    await registerAll('echo-slow', slow.ports);
+    const origin = 'http://echo-slow.service.consul';
+    const phase2: Result[] = [];
+    phase2.push(
+      await measure(
+        'undici BalancedPool',
+        pool(slow.ports),
+        `http://127.0.0.1:${slow.ports[0]}`,
+        durationMs,
+        concurrency,
+        rate,
+      ),
+    );
+    phase2.push(await measure('shoal round_robin', shoal('round_robin'), origin, durationMs, concurrency, rate));
+    phase2.push(await measure('shoal peak_ewma', shoal('peak_ewma'), origin, durationMs, concurrency, rate));
+    phase2.push(await measure('shoal least_request', shoal('least_request'), origin, durationMs, concurrency, rate));
+    await stopServers(slow.child);
+    const baseP99 = phase2[0]!.p99Ms;
+    const ewmaRatio = phase2[2]!.p99Ms / baseP99;
+    const lrRatio = phase2[3]!.p99Ms / baseP99;
+
+    console.log(
+      `\nbench:http — GET, 4 servers, ${concurrency} in flight, ${durationMs / 1000} s per run${quick ? ' (quick)' : ''}\n`,
+    );
+    console.log('1. Overhead (all servers fast)');
+    console.log(table(phase1));
+    console.log(`QPS ratio shoal / BalancedPool = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
+    console.log(
+      `2. One server adds 50 ms to 20 % of its responses (offered load ${rate}/s, up to ${concurrency} in flight)`,
+    );
+    console.log(table(phase2));
+    console.log(`p99 ratio shoal peak_ewma / BalancedPool = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
+    console.log(`p99 ratio shoal least_request / BalancedPool = ${lrRatio.toFixed(3)}\n`);
+    console.log(
+      JSON.stringify({
+        bench: 'http',
+        quick,
+        durationMs,
+        concurrency,
+        overhead: {
+          balancedPoolQps: Math.round(avg('undici BalancedPool', 'qps')),
+          shoalRoundRobinQps: Math.round(avg('shoal round_robin (consul)', 'qps')),
+          qpsRatio: Number(qpsRatio.toFixed(3)),
+          balancedPoolP99Ms: Number(avg('undici BalancedPool', 'p99Ms').toFixed(3)),
+          shoalRoundRobinP99Ms: Number(avg('shoal round_robin (consul)', 'p99Ms').toFixed(3)),
+          target: 0.97,
+          met: qpsRatio >= 0.97,
+        },
+        slowServer: {
+          offeredRate: rate,
+          runs: phase2.map((r) => ({
+            name: r.name,
+            qps: Math.round(r.qps),
+            p50Ms: Number(r.p50Ms.toFixed(3)),
+            p99Ms: Number(r.p99Ms.toFixed(3)),
+            errors: r.errors,
+          })),
+          peakEwmaP99Ratio: Number(ewmaRatio.toFixed(3)),
+          leastRequestP99Ratio: Number(lrRatio.toFixed(3)),
+          target: 1 / 3,
+          met: ewmaRatio <= 1 / 3,
+        },
+      }),
+    );
+  } finally {
+    await Promise.all(dispatchers.map((d) => d.close()));
+    await Promise.all(registrations.map((r) => r.close().catch(() => undefined)));
+    await consul.close();
+  }
+}
+
+if (process.argv[2] === '--servers') await serve();
+else await main();

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { ManualClock } from '@shoal/core';
+import { LATENCY_BUCKET_COUNT, latencyBucketIndex } from '@shoal/protocol';
+import { LoadTracker } from '../src/load-tracker.js';
+
+describe('LoadTracker', () => {
+  it('counts in-flight, requests, errors and per-bucket latency for one interval at a time', () => {
+    const clock = new ManualClock();
+    const tracker = new LoadTracker(clock);
+    const a = tracker.begin();
+    clock.advance(3);
+    const b = tracker.begin();
+    assert.equal(tracker.inFlight, 2);
+    clock.advance(20);
+    tracker.end(a, false); // 23 ms
+    tracker.end(b, true); // 20 ms
+    assert.equal(tracker.inFlight, 0);
+    const load = tracker.takeInterval();
+    assert.equal(load.requests, 2);
+    assert.equal(load.errors, 1);
+    assert.equal(load.latencyBuckets.length, LATENCY_BUCKET_COUNT);
+    assert.equal(load.latencyBuckets[latencyBucketIndex(23)], 2);
+    assert.ok(load.latencyP99Ms! > 10 && load.latencyP99Ms! <= 25);
+    const totals = tracker.totals();
+    assert.equal(totals.requests, 2);
+    assert.equal(totals.errors, 1);
+    assert.equal(totals.sumMs, 43);
+    const empty = tracker.takeInterval();
+    assert.equal(empty.requests, 0);
+    assert.equal(empty.latencyP50Ms, undefined);
+  });
+
+  it('resolves whenIdle when the last request ends', async () => {
+    const tracker = new LoadTracker(new ManualClock());
+    await tracker.whenIdle();
+    const start = tracker.begin();
+    let idle = false;
+    const waiting = tracker.whenIdle().then(() => (idle = true));
+    await Promise.resolve();
+    assert.equal(idle, false);
+    tracker.end(start, false);
+    await waiting;
+    assert.equal(idle, true);
+  });
+});

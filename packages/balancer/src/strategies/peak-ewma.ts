@@ -1,0 +1,88 @@
+import type { Endpoint } from '../endpoint.js';
+import { numberOption, optionObject } from '../options-util.js';
+import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
+
+/** Finagle's penalty for an endpoint with no latency history and a call in flight (`Long.MaxValue >> 16`). */
+export const UNMEASURED_PENALTY = 2 ** 47;
+
+/**
+ * `peak_ewma` (Finagle `p2cPeakEwma`, Linkerd's default): power of `choiceCount` random choices, lowest cost wins,
+ * cost = peak-sensitive EWMA latency (decayed to now) × (in-flight + 1).
+ *
+ * An endpoint with no latency history costs 0 while idle, so it gets one probe, then `UNMEASURED_PENALTY` +
+ * in-flight until that probe returns: tried, never flooded. With `initialRttMs` it is seeded instead (Linkerd:
+ * 30 ms). O(choiceCount) per pick, no allocation.
+ *
+ * Options: `choiceCount` (2..10, default 2), `decayMs` (EWMA decay time, default the balancer's `ewmaDecayMs`,
+ * 10 s), `initialRttMs` (seed latency for unmeasured endpoints; default none = Finagle probe penalty).
+ */
+export class PeakEwmaStrategy implements Strategy {
+  readonly name = 'peak_ewma';
+  readonly ewmaDecayMs: number;
+  private readonly choiceCount: number;
+  private readonly initialRttMs: number;
+  private endpoints: readonly Endpoint[] = [];
+
+  constructor(
+    options: StrategyOptions,
+    private readonly env: StrategyEnv,
+  ) {
+    const o = optionObject('strategyOptions', options, ['choiceCount', 'decayMs', 'initialRttMs']);
+    this.choiceCount = numberOption('strategyOptions.choiceCount', o.choiceCount, 2, 2, 10, { integer: true });
+    this.ewmaDecayMs = numberOption('strategyOptions.decayMs', o.decayMs, env.ewmaDecayMs, 0, 86_400_000, {
+      exclusiveMin: true,
+    });
+    this.initialRttMs = numberOption('strategyOptions.initialRttMs', o.initialRttMs, 0, 0, 3_600_000);
+  }
+
+  update(ready: readonly Endpoint[]): void {
+    this.endpoints = ready;
+  }
+
+  /** The load estimate the pick compares. */
+  cost(ep: Endpoint, nowMs: number): number {
+    const pending = ep.inFlight;
+    if (ep.samples === 0) {
+      if (this.initialRttMs > 0) return this.initialRttMs * (pending + 1);
+      return pending === 0 ? 0 : UNMEASURED_PENALTY + pending;
+    }
+    let ewma = ep.ewmaMs;
+    const dt = nowMs - ep.ewmaStampMs;
+    if (dt > 0) ewma *= Math.exp(-dt / this.ewmaDecayMs);
+    return ewma * (pending + 1);
+  }
+
+  pick(): Endpoint | undefined {
+    const eps = this.endpoints;
+    const n = eps.length;
+    if (n <= 1) return eps[0];
+    const random = this.env.random;
+    const now = this.env.now();
+    const i = Math.floor(random() * n);
+    let j = Math.floor(random() * (n - 1));
+    if (j >= i) j++;
+    let best = eps[i]!;
+    let other = eps[j]!;
+    if (this.choiceCount === 2 && best.samples !== 0 && other.samples !== 0) {
+      // Both measured: compare ewma_a·(f_a+1)·e^(-(now-s_a)/τ) with the same for b using one exp, not two.
+      const a = best.ewmaMs * (best.inFlight + 1);
+      const b = other.ewmaMs * (other.inFlight + 1);
+      return b * Math.exp((other.ewmaStampMs - best.ewmaStampMs) / this.ewmaDecayMs) < a ? other : best;
+    }
+    let bestCost = this.cost(best, now);
+    let otherCost = this.cost(other, now);
+    if (otherCost < bestCost) {
+      best = other;
+      bestCost = otherCost;
+    }
+    for (let c = 2; c < this.choiceCount; c++) {
+      other = eps[Math.floor(random() * n)]!;
+      otherCost = this.cost(other, now);
+      if (otherCost < bestCost) {
+        best = other;
+        bestCost = otherCost;
+      }
+    }
+    return best;
+  }
+}

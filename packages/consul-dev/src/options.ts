@@ -1,0 +1,81 @@
+import {
+  assertInteger,
+  assertKnownKeys,
+  assertObject,
+  assertPort,
+  assertPositiveInteger,
+  assertString,
+  realClock,
+  silentLogger,
+} from '@shoal/core';
+import type { Clock, Logger } from '@shoal/core';
+import { InvalidArgumentError } from '@shoal/core';
+
+export interface ConsulDevOptions {
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** Port to listen on; 0 picks a free port. Default 8500. */
+  port?: number;
+  /** When set, ACLs are on: requests must carry this token (`X-Consul-Token`, `?token=` or `Authorization: Bearer`). */
+  aclToken?: string;
+  /** Time source for TTLs, blocking waits, sessions and the reaper. Default: the real clock. */
+  clock?: Clock;
+  logger?: Logger;
+  /** Largest request body accepted; larger ones get 413. Default 524288 (Consul's kv_max_value_size). */
+  maxBodyBytes?: number;
+  /** Node name reported everywhere. Default `shoal-dev`. */
+  nodeName?: string;
+  /** Datacenter name. Default `dc1`. */
+  datacenter?: string;
+  /** Random source in [0, 1) for blocking-query jitter and check staggering. Default `Math.random`. */
+  random?: () => number;
+}
+
+export interface ResolvedConsulDevOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly aclToken: string | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly maxBodyBytes: number;
+  readonly nodeName: string;
+  readonly datacenter: string;
+  readonly random: () => number;
+}
+
+const KNOWN = ['host', 'port', 'aclToken', 'clock', 'logger', 'maxBodyBytes', 'nodeName', 'datacenter', 'random'];
+
+/** Applies defaults, validates and freezes `startConsulDev` options; throws InvalidArgumentError naming the option. */
+export function resolveConsulDevOptions(input: ConsulDevOptions = {}): ResolvedConsulDevOptions {
+  const raw: unknown = input;
+  assertObject('options', raw);
+  assertKnownKeys('options', raw, KNOWN);
+  const host = input.host ?? '127.0.0.1';
+  assertString('host', host);
+  const port = input.port ?? 8500;
+  assertPort('port', port);
+  if (input.aclToken !== undefined) assertString('aclToken', input.aclToken);
+  const maxBodyBytes = input.maxBodyBytes ?? 512 * 1024;
+  assertPositiveInteger('maxBodyBytes', maxBodyBytes);
+  assertInteger('maxBodyBytes', maxBodyBytes, 1, 1024 * 1024 * 1024);
+  const nodeName = input.nodeName ?? 'shoal-dev';
+  assertString('nodeName', nodeName, { pattern: /^[A-Za-z0-9_.-]+$/ });
+  const datacenter = input.datacenter ?? 'dc1';
+  assertString('datacenter', datacenter, { pattern: /^[A-Za-z0-9_-]+$/ });
+  const clock: Clock = input.clock ?? realClock;
+  if (typeof clock !== 'object' || clock === null || typeof clock.setTimeout !== 'function')
+    throw new InvalidArgumentError(`clock must be a Clock, got ${typeof clock}`);
+  const random: () => number = input.random ?? Math.random;
+  if (typeof random !== 'function') throw new InvalidArgumentError(`random must be a function, got ${typeof random}`);
+  return Object.freeze({
+    host,
+    port,
+    aclToken: input.aclToken,
+    clock,
+    logger: input.logger ?? silentLogger,
+    maxBodyBytes,
+    nodeName,
+    datacenter,
+    random,
+  });
+}

@@ -1,0 +1,44 @@
+import type { Disposable } from '@shoal/core';
+
+/** One replica an actuator manages, as far as it knows it. */
+export interface ReplicaInfo {
+  /** The instance id the replica reports with (`SHOAL_INSTANCE_ID` for local replicas, the pod name on Kubernetes). */
+  readonly id: string;
+  readonly state: 'starting' | 'running' | 'stopping' | 'restarting';
+  readonly pid?: number;
+  readonly address?: string;
+  readonly port?: number;
+  readonly restarts?: number;
+  readonly startedAtMs?: number;
+}
+
+export interface ScaleOptions {
+  /**
+   * Instance ids to remove first when scaling down (the policy's choice). They have already been drained by the
+   * coordinator; the actuator removes them (local: SIGTERM, then SIGKILL after a deadline; Kubernetes: lowest
+   * pod-deletion-cost).
+   */
+  victims?: readonly string[];
+}
+
+/**
+ * What the control loop drives. Every actuator turns "this service should have N replicas" into action; they
+ * differ in how they learn the current count and which replica goes on scale-down.
+ */
+export interface Actuator {
+  readonly type: 'local' | 'kubernetes' | 'command' | (string & {});
+  /** The current replica count (as the platform sees it). */
+  getReplicas(): Promise<number>;
+  /** Moves to `replicas`, removing `victims` first when scaling down. Resolves once the platform accepted it. */
+  scaleTo(replicas: number, options?: ScaleOptions): Promise<void>;
+  /** Calls `listener` with the replica count whenever the actuator sees it change. */
+  watch(listener: (replicas: number) => void): Disposable;
+  /**
+   * For actuators that cannot read the platform's count (command, webhook): adopt the count a previous leader
+   * persisted, so a new leader starts from what was last set rather than from minReplicas.
+   */
+  assumeReplicas?(replicas: number): void;
+  /** Replicas the actuator knows individually (local supervisor only; others return []). */
+  replicas(): readonly ReplicaInfo[];
+  close(): Promise<void>;
+}

@@ -1,0 +1,312 @@
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Scale,
+} from '@kubernetes/client-node';
+import {
+  ActuatorError,
+  EventEmitter,
+  InvalidArgumentError,
+  assertOneOf,
+  assertPositiveInteger,
+  assertString,
+  componentLogger,
+  errorFields,
+  realClock,
+  retry,
+  withTimeout,
+  type Clock,
+  type Disposable,
+  type Logger,
+  type TimerHandle,
+} from '@shoal/core';
+import type { Actuator, ReplicaInfo, ScaleOptions } from './actuator.js';
+
+/** The annotation the ReplicaSet controller reads to pick which pod to delete first (lower cost goes first). */
+export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
+/** The cost set on a chosen victim: the lowest int32, so it is deleted before any other pod. */
+export const VICTIM_DELETION_COST = '-2147483648';
+
+/** Exactly the RBAC rules the actuator needs (examples/kubernetes/rbac.yaml grants these and nothing more). */
+export const KUBERNETES_RBAC_RULES: ReadonlyArray<{ apiGroup: string; resource: string; verbs: readonly string[] }> =
+  Object.freeze([
+    { apiGroup: 'apps', resource: 'deployments/scale', verbs: ['get', 'update'] },
+    { apiGroup: 'apps', resource: 'statefulsets/scale', verbs: ['get', 'update'] },
+    { apiGroup: '', resource: 'pods', verbs: ['patch'] },
+  ]);
+
+export interface KubernetesActuatorOptions {
+  kind?: 'Deployment' | 'StatefulSet';
+  name: string;
+  namespace?: string;
+  /** A loaded KubeConfig; default: the in-cluster service account (`kubeconfig` path when given). */
+  kubeConfig?: KubeConfig;
+  kubeconfigPath?: string;
+  /** Per request. Default 10000. */
+  requestTimeoutMs?: number;
+  /** How often `watch` re-reads the scale. Default 10000. */
+  pollIntervalMs?: number;
+  /** Attempts on 409 Conflict (re-read, then write again). Default 5. */
+  maxConflictRetries?: number;
+  logger?: Logger;
+  clock?: Clock;
+  random?: () => number;
+}
+
+interface ApiErrorLike {
+  code?: number;
+  body?: unknown;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const code = (error as ApiErrorLike | undefined)?.code;
+  return typeof code === 'number' && code >= 100 && code < 600 ? code : undefined;
+}
+
+function statusMessage(error: unknown): string {
+  let body = (error as ApiErrorLike | undefined)?.body;
+  if (typeof body === 'string') {
+    const text = body;
+    try {
+      body = JSON.parse(text) as unknown;
+    } catch {
+      return text.slice(0, 300);
+    }
+  }
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The `kubernetes` actuator: reads and writes the `scale` subresource of a Deployment or StatefulSet, and marks the
+ * chosen victim pod with the lowest `controller.kubernetes.io/pod-deletion-cost` before scaling down (Deployments;
+ * a StatefulSet always removes its highest ordinal). Conflicts (409) are re-read and retried; 403 becomes an
+ * `ActuatorError` naming the missing RBAC permission.
+ */
+export class KubernetesActuator implements Actuator {
+  readonly type = 'kubernetes';
+  readonly kind: 'Deployment' | 'StatefulSet';
+  readonly name: string;
+  readonly namespace: string;
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly timeoutMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly maxConflictRetries: number;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly changes = new EventEmitter<number>();
+  private pollTimer: TimerHandle | undefined;
+  private lastSeen: number | undefined;
+  private closed = false;
+
+  constructor(options: KubernetesActuatorOptions) {
+    assertString('name', options.name);
+    this.kind = options.kind ?? 'Deployment';
+    assertOneOf('kind', this.kind, ['Deployment', 'StatefulSet']);
+    this.name = options.name;
+    this.namespace = options.namespace ?? 'default';
+    assertString('namespace', this.namespace);
+    this.timeoutMs = options.requestTimeoutMs ?? 10_000;
+    assertPositiveInteger('requestTimeoutMs', this.timeoutMs);
+    this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
+    assertPositiveInteger('pollIntervalMs', this.pollIntervalMs);
+    this.maxConflictRetries = options.maxConflictRetries ?? 5;
+    assertPositiveInteger('maxConflictRetries', this.maxConflictRetries);
+    let kc = options.kubeConfig;
+    if (!kc) {
+      kc = new KubeConfig();
+      if (options.kubeconfigPath) kc.loadFromFile(options.kubeconfigPath);
+      else kc.loadFromCluster();
+    }
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.log = componentLogger(options.logger, 'kubernetes-actuator', {
+      workload: `${this.namespace}/${this.kind}/${this.name}`,
+    });
+    this.clock = options.clock ?? realClock;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** The scale subresource as the API server has it. */
+  async readScale(): Promise<V1Scale> {
+    return this.call('get', `${this.resource()}/scale`, () =>
+      this.kind === 'Deployment'
+        ? this.apps.readNamespacedDeploymentScale({ name: this.name, namespace: this.namespace })
+        : this.apps.readNamespacedStatefulSetScale({ name: this.name, namespace: this.namespace }),
+    );
+  }
+
+  async getReplicas(): Promise<number> {
+    const scale = await this.readScale();
+    return scale.status?.replicas ?? scale.spec?.replicas ?? 0;
+  }
+
+  replicas(): readonly ReplicaInfo[] {
+    return [];
+  }
+
+  async scaleTo(replicas: number, options: ScaleOptions = {}): Promise<void> {
+    if (!Number.isInteger(replicas) || replicas < 0) {
+      throw new InvalidArgumentError(`replicas must be an integer >= 0, got ${replicas}`);
+    }
+    let scale = await this.readScale();
+    const current = scale.spec?.replicas ?? 0;
+    if (replicas < current && this.kind === 'Deployment') {
+      for (const victim of (options.victims ?? []).slice(0, current - replicas)) await this.markVictim(victim);
+    }
+    for (let attempt = 1; ; attempt++) {
+      if ((scale.spec?.replicas ?? 0) === replicas) return;
+      const body: V1Scale = {
+        apiVersion: 'autoscaling/v1',
+        kind: 'Scale',
+        metadata: {
+          name: this.name,
+          namespace: this.namespace,
+          ...(scale.metadata?.resourceVersion ? { resourceVersion: scale.metadata.resourceVersion } : {}),
+        },
+        spec: { replicas },
+      };
+      try {
+        await this.call('update', `${this.resource()}/scale`, () =>
+          this.kind === 'Deployment'
+            ? this.apps.replaceNamespacedDeploymentScale({ name: this.name, namespace: this.namespace, body })
+            : this.apps.replaceNamespacedStatefulSetScale({ name: this.name, namespace: this.namespace, body }),
+        );
+        this.log.info({ from: scale.spec?.replicas, to: replicas }, 'scaled');
+        this.noteReplicas(replicas);
+        return;
+      } catch (error) {
+        if (statusOf((error as ActuatorError).cause) !== 409 || attempt >= this.maxConflictRetries) throw error;
+        this.log.info({ attempt }, 'scale conflict (409): re-reading');
+        scale = await this.readScale();
+      }
+    }
+  }
+
+  watch(listener: (replicas: number) => void): Disposable {
+    const dispose = this.changes.event(listener);
+    if (!this.pollTimer && !this.closed) this.schedulePoll();
+    return () => {
+      dispose();
+      if (this.changes.size === 0) {
+        this.clock.clearTimeout(this.pollTimer);
+        this.pollTimer = undefined;
+      }
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.clock.clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    this.changes.clear();
+  }
+
+  private schedulePoll(): void {
+    this.pollTimer = this.clock.setTimeout(() => {
+      this.getReplicas()
+        .then((n) => this.noteReplicas(n))
+        .catch((error: unknown) => this.log.warn(errorFields(error), 'cannot read the scale'))
+        .finally(() => {
+          if (!this.closed && this.changes.size > 0) this.schedulePoll();
+        });
+    }, this.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  private noteReplicas(n: number): void {
+    if (n !== this.lastSeen) {
+      this.lastSeen = n;
+      this.changes.emit(n);
+    }
+  }
+
+  private async markVictim(pod: string): Promise<void> {
+    try {
+      await this.call(
+        'patch',
+        'pods',
+        () =>
+          this.core.patchNamespacedPod(
+            {
+              name: pod,
+              namespace: this.namespace,
+              body: { metadata: { annotations: { [POD_DELETION_COST_ANNOTATION]: VICTIM_DELETION_COST } } },
+            },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          ),
+        false,
+      );
+    } catch (error) {
+      // A victim that is already gone is not a reason to stop scaling; a permission problem is.
+      if (statusOf((error as ActuatorError).cause) === 404) {
+        this.log.info({ pod }, 'victim pod not found; scaling down without a deletion cost');
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private resource(): string {
+    return this.kind === 'Deployment' ? 'deployments' : 'statefulsets';
+  }
+
+  /** One API call with a timeout, bounded retries on 5xx/429/network errors, and readable errors. */
+  private async call<T>(verb: string, resource: string, fn: () => Promise<T>, retryServerErrors = true): Promise<T> {
+    try {
+      return await retry(
+        () => withTimeout(fn(), this.timeoutMs, `kubernetes ${verb} ${resource}`, { clock: this.clock }),
+        {
+          maxAttempts: retryServerErrors ? 3 : 1,
+          baseMs: 200,
+          capMs: 2000,
+          clock: this.clock,
+          random: this.random,
+          shouldRetry: (error) => {
+            const status = statusOf(error);
+            return status === undefined || status === 429 || status >= 500;
+          },
+        },
+      );
+    } catch (error) {
+      const status = statusOf(error);
+      const group = resource === 'pods' ? '""' : '"apps"';
+      if (status === 403) {
+        throw new ActuatorError(
+          `Kubernetes RBAC: the coordinator's service account may not "${verb}" ${resource} (API group ${group}) in ` +
+            `namespace "${this.namespace}". Grant it with a Role/RoleBinding (see examples/kubernetes/rbac.yaml). ` +
+            `API server said: ${statusMessage(error)}`,
+          { cause: error, retryable: false },
+        );
+      }
+      if (status === 401) {
+        throw new ActuatorError(`Kubernetes API refused the credentials (401): ${statusMessage(error)}`, {
+          cause: error,
+          retryable: false,
+        });
+      }
+      if (status === 404) {
+        throw new ActuatorError(
+          `Kubernetes ${resource === 'pods' ? 'pod' : `${this.kind} "${this.name}"`} not found in namespace "${this.namespace}": ${statusMessage(error)}`,
+          { cause: error, retryable: false },
+        );
+      }
+      const what =
+        status === undefined
+          ? error instanceof Error
+            ? error.message
+            : String(error)
+          : `${status}: ${statusMessage(error)}`;
+      this.log.debug({ verb, resource, ...errorFields(error) }, 'kubernetes call failed');
+      throw new ActuatorError(`Kubernetes ${verb} ${resource} failed (${what})`, {
+        cause: error,
+        retryable: status === undefined || status === 409 || status === 429 || status >= 500,
+      });
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '@shoal/core';
+import type { CoordinatorConfig } from './config.js';
+
+export type AuthResult = { ok: true } | { ok: false; status: 'unauthenticated' | 'permission_denied'; reason: string };
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/**
+ * Bearer-token checks for agents. One token per service: a report for service S must carry S's token. Tokens are
+ * compared as SHA-256 digests with `timingSafeEqual`, so the comparison time does not depend on how much of a
+ * token matches (nor on its length). Every configured token is compared on each check, so timing does not reveal
+ * which service a token belongs to either.
+ */
+export class TokenAuthenticator {
+  private readonly digests: ReadonlyMap<string, Buffer>;
+
+  constructor(
+    tokens: ReadonlyMap<string, string>,
+    readonly insecureDev = false,
+  ) {
+    const map = new Map<string, Buffer>();
+    for (const [service, token] of tokens) map.set(service, digest(token));
+    this.digests = map;
+  }
+
+  /** Services that have a token. */
+  get services(): string[] {
+    return [...this.digests.keys()];
+  }
+
+  /**
+   * `authorization` is the raw header value (`Bearer <token>`), or undefined. `service` is the service the request
+   * claims to report for.
+   */
+  check(service: string, authorization: string | undefined): AuthResult {
+    // --insecure-dev: a service without a token accepts anyone; services with a token still require it.
+    if (this.insecureDev && !this.digests.has(service)) return { ok: true };
+    const token = parseBearer(authorization);
+    if (token === undefined) {
+      return { ok: false, status: 'unauthenticated', reason: 'missing "authorization: Bearer <token>"' };
+    }
+    const presented = digest(token);
+    let owner: string | undefined;
+    for (const [name, d] of this.digests) {
+      if (timingSafeEqual(d, presented) && owner === undefined) owner = name;
+    }
+    if (owner === undefined) {
+      return { ok: false, status: 'unauthenticated', reason: 'the bearer token is not valid' };
+    }
+    if (owner !== service) {
+      return { ok: false, status: 'permission_denied', reason: `the token is not valid for service "${service}"` };
+    }
+    return { ok: true };
+  }
+}
+
+/** `Bearer abc` → `abc`; anything else → undefined. */
+export function parseBearer(header: string | undefined): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const m = /^Bearer[ ]+([\x21-\x7e]{1,4096})[ ]*$/i.exec(header);
+  return m ? m[1] : undefined;
+}
+
+/**
+ * Collects each service's token (inline or from `tokenFile`, relative to `baseDir`). Throws `ConfigError` when
+ * no service has a token and `insecureDev` is off: the coordinator refuses to start unauthenticated.
+ */
+export async function resolveServiceTokens(
+  config: CoordinatorConfig,
+  baseDir = process.cwd(),
+): Promise<Map<string, string>> {
+  const tokens = new Map<string, string>();
+  for (const [i, s] of config.services.entries()) {
+    if (s.token) tokens.set(s.name, s.token);
+    else if (s.tokenFile) {
+      const path = resolve(baseDir, s.tokenFile);
+      let text: string;
+      try {
+        text = (await readFile(path, 'utf8')).trim();
+      } catch (error) {
+        throw new ConfigError(`services[${i}].tokenFile: cannot read ${path}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      if (text.length < 16) {
+        throw new ConfigError(`services[${i}].tokenFile: the token in ${path} must be at least 16 characters`);
+      }
+      tokens.set(s.name, text);
+    }
+  }
+  if (!config.insecureDev) {
+    const missing = config.services.map((s, i) => [s, i] as const).filter(([s]) => !tokens.has(s.name));
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `refusing to start without agent authentication: ${missing
+          .map(([s, i]) => `services[${i}] ("${s.name}")`)
+          .join(', ')} has no token or tokenFile (set one, or run with --insecure-dev on a laptop)`,
+      );
+    }
+  }
+  return tokens;
+}
+
+/** Resolves a config file's directory for relative `tokenFile`s. */
+export function configBaseDir(configPath: string | undefined): string {
+  return configPath ? dirname(resolve(configPath)) : process.cwd();
+}

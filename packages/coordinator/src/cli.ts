@@ -1,0 +1,250 @@
+#!/usr/bin/env node
+/* eslint-disable no-restricted-properties -- this is the application layer, the one place that reads the environment */
+/**
+ * `shoal-coordinator`: the coordinator as a program. This is the application layer: it reads argv, the
+ * environment and files, creates the root pino logger, and handles signals (SIGTERM/SIGINT stop, SIGHUP reloads).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Coordinator } from './coordinator.js';
+
+const HELP = `Usage:
+  shoal-coordinator --config shoal.yaml [options]
+  shoal-coordinator simulate [args...]        run \`shoal simulate\` from @shoal/policy (same engine)
+  shoal-coordinator healthcheck [--url URL]   exit 0 when the coordinator's /healthz answers 200
+
+Runs the Shoal coordinator: ingests agent reports (gRPC and POST /v1/report), decides replica counts with
+@shoal/policy every sync period, and drives each service's actuator (local, kubernetes, command).
+
+Options:
+  -c, --config PATH     YAML config file (required; or SHOAL_COORDINATOR_CONFIG). Validated at start;
+                        errors name the path and the value. SIGHUP reloads it; an invalid file keeps the
+                        running config and logs why.
+      --insecure-dev    Allow services without an agent token (laptops only). Without it the coordinator
+                        refuses to start when a service has no token or tokenFile.
+      --dry-run         Decide and log every decision, but never call an actuator.
+      --check           Validate the config (and token files), print the result, and exit.
+      --log-level LEVEL trace, debug, info (default), warn, error, fatal; or SHOAL_LOG_LEVEL.
+  -h, --help            Show this help.
+  -v, --version         Print the version.
+
+healthcheck options:
+      --url URL         Base URL of the HTTP API (default http://127.0.0.1:8080, or SHOAL_HEALTHCHECK_URL).
+
+Signals: SIGTERM/SIGINT stop gracefully (loops, leader lock released, servers, local replicas stopped;
+a second signal exits at once). SIGHUP reloads the config file.
+
+Environment: local replicas inherit this process's environment plus PORT, SHOAL_INSTANCE_ID,
+SHOAL_COORDINATOR_URL and SHOAL_COORDINATOR_TOKEN.
+
+Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 invalid config.`;
+
+const require = createRequire(import.meta.url);
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+async function runSimulate(args: string[]): Promise<number> {
+  let pkgPath: string;
+  try {
+    pkgPath = require.resolve('@shoal/policy/package.json');
+  } catch {
+    process.stderr.write('shoal simulate needs @shoal/policy installed\n');
+    return 1;
+  }
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { bin?: string | Record<string, string> };
+  const bins = typeof pkg.bin === 'string' ? { shoal: pkg.bin } : (pkg.bin ?? {});
+  const entry = bins.shoal ?? bins['shoal-simulate'] ?? bins['shoal-policy'];
+  if (!entry) {
+    process.stderr.write(
+      'this @shoal/policy version has no `shoal simulate` CLI; call simulate() from @shoal/policy instead\n',
+    );
+    return 1;
+  }
+  const bin = resolve(dirname(pkgPath), entry);
+  const forwarded = bins.shoal || bins['shoal-policy'] ? ['simulate', ...args] : args;
+  return new Promise((resolveExit) => {
+    const child = spawn(process.execPath, [bin, ...forwarded], { stdio: 'inherit' });
+    child.on('exit', (code) => resolveExit(code ?? 1));
+  });
+}
+
+async function runHealthcheck(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { url: { type: 'string' } }, strict: true });
+  const base = values.url ?? process.env.SHOAL_HEALTHCHECK_URL ?? 'http://127.0.0.1:8080';
+  try {
+    const res = await fetch(`${base.replace(/\/$/, '')}/healthz`, { signal: AbortSignal.timeout(3000) });
+    return res.status === 200 ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+async function loadRaw(path: string): Promise<Record<string, unknown>> {
+  const { parse: parseYaml } = await import('yaml');
+  const text = await readFile(path, 'utf8');
+  const doc = parseYaml(text, { maxAliasCount: 100 }) as unknown;
+  return doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : { __invalid: doc };
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
+  if (argv[0] === 'healthcheck') return runHealthcheck(argv.slice(1));
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'insecure-dev': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        check: { type: 'boolean' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${HELP}\n`);
+    return 64;
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const configPath = values.config ?? process.env.SHOAL_COORDINATOR_CONFIG;
+  if (!configPath) {
+    process.stderr.write(`--config is required\n\n${HELP}\n`);
+    return 64;
+  }
+  const level = values['log-level'] ?? process.env.SHOAL_LOG_LEVEL ?? 'info';
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(level)) {
+    process.stderr.write(
+      `--log-level must be one of trace, debug, info, warn, error, fatal, got ${JSON.stringify(level)}\n`,
+    );
+    return 64;
+  }
+  // Loaded after argument parsing, so --help and usage errors answer at once.
+  const [{ pino }, { Registry, collectDefaultMetrics }, { isShoalError }, { createCoordinator }, { parseConfig }] =
+    await Promise.all([
+      import('pino'),
+      import('prom-client'),
+      import('@shoal/core'),
+      import('./coordinator.js'),
+      import('./config.js'),
+    ]);
+  const logger = pino({
+    level,
+    base: { pid: process.pid },
+    redact: {
+      paths: ['token', '*.token', 'authorization', '*.authorization', 'secret', '*.secret'],
+      censor: '[redacted]',
+    },
+  });
+  const overrides = {
+    ...(values['insecure-dev'] ? { insecureDev: true } : {}),
+    ...(values['dry-run'] ? { dryRun: true } : {}),
+  };
+  const readConfig = async () => {
+    let raw: Record<string, unknown>;
+    try {
+      raw = await loadRaw(configPath);
+    } catch (error) {
+      throw Object.assign(new Error(`cannot read config ${configPath}: ${(error as Error).message}`), {
+        code: 'SHOAL_ERR_CONFIG',
+      });
+    }
+    return parseConfig({ ...raw, ...overrides }, configPath);
+  };
+
+  let coordinator: Coordinator;
+  try {
+    const config = await readConfig();
+    if (values.check) {
+      const { resolveServiceTokens } = await import('./auth.js');
+      await resolveServiceTokens(config, dirname(resolve(configPath)));
+      process.stdout.write(`${configPath}: ok (${config.services.length} service(s))\n`);
+      return 0;
+    }
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    coordinator = createCoordinator(config, {
+      logger,
+      registry,
+      env: process.env,
+      baseDir: dirname(resolve(configPath)),
+    });
+    await coordinator.start();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'SHOAL_ERR_CONFIG' || (isShoalError(error) && error.code === 'SHOAL_ERR_CONFIG')) {
+      process.stderr.write(`${(error as Error).message}\n`);
+      return 78;
+    }
+    logger.fatal({ err: { message: (error as Error).message, code } }, 'coordinator failed to start');
+    return 1;
+  }
+  const urls = coordinator.urls();
+  process.stdout.write(`${JSON.stringify({ msg: 'listening', http: urls.http, grpc: urls.grpc, keda: urls.keda })}\n`);
+
+  process.on('SIGHUP', () => {
+    readConfig()
+      .then((next) => coordinator.reload(next))
+      .then(() => logger.info('config reloaded (SIGHUP)'))
+      .catch((error: unknown) =>
+        logger.error(
+          { err: { message: (error as Error).message } },
+          'config reload failed; keeping the running config',
+        ),
+      );
+  });
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        resolveExit(1);
+        return;
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      const deadline = setTimeout(() => {
+        logger.error('shutdown took longer than 30 s; exiting');
+        resolveExit(1);
+      }, 30_000);
+      deadline.unref();
+      coordinator.close().then(
+        () => resolveExit(0),
+        (error: unknown) => {
+          logger.error({ err: { message: (error as Error).message } }, 'shutdown failed');
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Let pino flush, then leave even if a stray handle is open.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,331 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import * as z from 'zod';
+import { ConfigError, isShoalError } from '@shoal/core';
+import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
+
+/**
+ * The coordinator's configuration: a YAML file (`shoal-coordinator --config shoal.yaml`) or the same object passed
+ * to `createCoordinator()`. Validated with zod; unknown keys are rejected everywhere and errors give the path and
+ * the value (`services[2].policy.targets[0].value: must be > 0, got -1`).
+ */
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be "host:port"' })
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be <= 65535' });
+
+const serviceName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, { message: 'must be 1-63 characters of a-z, 0-9, "_", ".", "-"' });
+
+const positiveMs = z.number().int().positive();
+
+const tlsSchema = z.strictObject({
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+  caFile: z.string().min(1).optional(),
+});
+
+const backoffSchema = z.strictObject({
+  baseMs: positiveMs.default(500),
+  capMs: positiveMs.default(30_000),
+});
+
+const localActuatorSchema = z.strictObject({
+  type: z.literal('local'),
+  command: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().min(1).optional(),
+  host: z.string().min(1).default('127.0.0.1'),
+  stopTimeoutMs: positiveMs.default(10_000),
+  restartBackoff: backoffSchema.default({ baseMs: 500, capMs: 30_000 }),
+});
+
+const kubernetesActuatorSchema = z.strictObject({
+  type: z.literal('kubernetes'),
+  kind: z.enum(['Deployment', 'StatefulSet']).default('Deployment'),
+  name: z.string().min(1),
+  namespace: z.string().min(1).default('default'),
+  /** Path of a kubeconfig file; default: in-cluster service account. */
+  kubeconfig: z.string().min(1).optional(),
+  /** Label selector of the workload's pods (used to find the victim pod by its instance id). */
+  podSelector: z.string().min(1).optional(),
+  requestTimeoutMs: positiveMs.default(10_000),
+});
+
+const commandActuatorSchema = z
+  .strictObject({
+    type: z.literal('command'),
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).default([]),
+    cwd: z.string().min(1).optional(),
+    webhook: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/ }),
+        secret: z.string().min(16),
+      })
+      .optional(),
+    timeoutMs: positiveMs.default(10_000),
+  })
+  .refine((a) => (a.command === undefined) !== (a.webhook === undefined), {
+    message: 'needs exactly one of "command" or "webhook"',
+  });
+
+const actuatorSchema = z.discriminatedUnion('type', [
+  localActuatorSchema,
+  kubernetesActuatorSchema,
+  commandActuatorSchema,
+]);
+
+const targetSchema = z.strictObject({
+  metric: z.string().min(1),
+  value: z.number().positive(),
+  type: z.enum(['average', 'utilization', 'total']).optional(),
+  request: z.number().positive().optional(),
+});
+
+/**
+ * The parts of a policy the coordinator checks itself; the rest is handed to `@shoal/policy`'s `resolvePolicy`,
+ * which validates it again (its error messages are reported under `services[i].policy`).
+ */
+const policySchema = z
+  .looseObject({
+    targets: z.array(targetSchema).min(1).optional(),
+  })
+  .refine((p) => !('minReplicas' in p) && !('maxReplicas' in p), {
+    message: 'minReplicas/maxReplicas belong to the service, not its policy',
+  });
+
+const serviceSchema = z
+  .strictObject({
+    name: serviceName,
+    /** Bearer token the service's agents present. */
+    token: z.string().min(16).optional(),
+    tokenFile: z.string().min(1).optional(),
+    minReplicas: z.number().int().nonnegative().default(1),
+    maxReplicas: z.number().int().positive().default(10),
+    reportIntervalMs: positiveMs.default(1000),
+    syncPeriodMs: positiveMs.optional(),
+    drainTimeoutMs: positiveMs.default(30_000),
+    policy: policySchema,
+    actuator: actuatorSchema,
+  })
+  .refine((s) => s.maxReplicas >= s.minReplicas, {
+    message: 'maxReplicas must be >= minReplicas',
+    path: ['maxReplicas'],
+  })
+  .refine((s) => !(s.token && s.tokenFile), { message: 'give "token" or "tokenFile", not both' });
+
+const consulSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8500'),
+  token: z.string().min(1).optional(),
+  datacenter: z.string().min(1).optional(),
+  requestTimeoutMs: positiveMs.default(10_000),
+});
+
+const haSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  lockKey: z.string().min(1).default('shoal/coordinator/leader'),
+  stateKeyPrefix: z.string().min(1).default('shoal/coordinator/state'),
+  sessionTtlMs: z.number().int().min(10_000).max(86_400_000).default(15_000),
+  lockDelayMs: z.number().int().nonnegative().max(60_000).default(1000),
+});
+
+const limitsSchema = z.strictObject({
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
+  reportsPerSecondPerInstance: z.number().positive().default(5),
+  maxInstancesPerService: z.number().int().positive().default(1000),
+  maxStreams: z.number().int().positive().default(20_000),
+  windowSize: z.number().int().min(3).max(1000).default(60),
+});
+
+export const configSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        http: hostPort.default('127.0.0.1:8080'),
+        grpc: hostPort.default('127.0.0.1:9090'),
+        keda: hostPort.optional(),
+      })
+      .default({ http: '127.0.0.1:8080', grpc: '127.0.0.1:9090' }),
+    /** URL replicas use to reach the coordinator's gRPC port (default: derived from listen.grpc). */
+    advertiseUrl: z.string().min(1).optional(),
+    tls: tlsSchema.optional(),
+    insecureDev: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
+    syncPeriodMs: positiveMs.default(5000),
+    decisionLogSize: z.number().int().positive().max(10_000).default(200),
+    consul: consulSchema.optional(),
+    ha: haSchema.optional(),
+    limits: limitsSchema.default({
+      maxMessageBytes: 64 * 1024,
+      reportsPerSecondPerInstance: 5,
+      maxInstancesPerService: 1000,
+      maxStreams: 20_000,
+      windowSize: 60,
+    }),
+    services: z.array(serviceSchema).min(1),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.services.forEach((s, i) => {
+      const prev = seen.get(s.name);
+      if (prev !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'name'],
+          message: `duplicate service name (also services[${prev}].name)`,
+          input: s.name,
+        });
+      }
+      seen.set(s.name, i);
+    });
+    if (c.ha?.enabled && !c.consul) {
+      ctx.addIssue({ code: 'custom', path: ['ha'], message: 'high availability needs a "consul" section' });
+    }
+  });
+
+export type CoordinatorConfigInput = z.input<typeof configSchema>;
+export type CoordinatorConfig = z.output<typeof configSchema>;
+export type ServiceConfig = CoordinatorConfig['services'][number];
+export type ActuatorConfig = ServiceConfig['actuator'];
+export type LocalActuatorConfig = z.output<typeof localActuatorSchema>;
+export type KubernetesActuatorConfig = z.output<typeof kubernetesActuatorSchema>;
+export type CommandActuatorConfig = z.output<typeof commandActuatorSchema>;
+
+/** `services[2].policy.targets[0].value` from a zod path. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+type Issue = z.core.$ZodIssue & { input?: unknown };
+
+function issueText(issue: Issue): string[] {
+  const at = formatPath(issue.path);
+  const got = `got ${describe(issue.input)}`;
+  switch (issue.code) {
+    case 'too_small': {
+      const op = issue.inclusive ? '>=' : '>';
+      if (issue.origin === 'number' || issue.origin === 'int') return [`${at}: must be ${op} ${issue.minimum}, ${got}`];
+      if (issue.origin === 'array') return [`${at}: needs at least ${issue.minimum} item(s), ${got}`];
+      return [`${at}: needs at least ${issue.minimum} character(s), ${got}`];
+    }
+    case 'too_big': {
+      const op = issue.inclusive ? '<=' : '<';
+      if (issue.origin === 'number' || issue.origin === 'int') return [`${at}: must be ${op} ${issue.maximum}, ${got}`];
+      return [`${at}: must have at most ${issue.maximum} item(s)/character(s), ${got}`];
+    }
+    case 'invalid_type':
+      if (issue.input === undefined) return [`${at}: is required (a ${issue.expected})`];
+      return [`${at}: must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}, ${got}`];
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => `${at === '(root)' ? k : `${at}.${k}`}: unknown key`);
+    case 'invalid_value':
+      return [`${at}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, ${got}`];
+    case 'invalid_union':
+      if ('note' in issue && issue.note === 'No matching discriminator') {
+        const input = issue.input as { type?: unknown } | undefined;
+        const value = input && typeof input === 'object' ? input.type : input;
+        return [`${at}: must be one of "local", "kubernetes", "command", got ${describe(value)}`];
+      }
+      return [`${at}: ${issue.message}, ${got}`];
+    case 'invalid_format':
+      return [`${at}: must be a valid ${issue.format}, ${got}`];
+    default:
+      return [
+        `${at}: ${issue.message}${issue.input === undefined || typeof issue.input === 'object' ? '' : `, ${got}`}`,
+      ];
+  }
+}
+
+/** Every problem in a config, one line each, in the order zod found them. */
+export function describeConfigIssues(error: z.ZodError): string[] {
+  return error.issues.flatMap((issue) => issueText(issue as Issue));
+}
+
+/**
+ * Validates and normalizes a config object (defaults applied, frozen). Throws `ConfigError` whose message lists
+ * every problem, one per line; `error.problems` holds the same lines.
+ */
+export function parseConfig(input: unknown, source = 'config'): CoordinatorConfig {
+  const result = configSchema.safeParse(input, { reportInput: true });
+  if (!result.success) {
+    const problems = describeConfigIssues(result.error);
+    const err = new ConfigError(`${source} is invalid:\n  ${problems.join('\n  ')}`, { cause: result.error });
+    Object.defineProperty(err, 'problems', { value: problems, enumerable: true });
+    throw err;
+  }
+  const problems: string[] = [];
+  result.data.services.forEach((s, i) => {
+    try {
+      servicePolicy(s);
+    } catch (error) {
+      if (!isShoalError(error)) throw error;
+      problems.push(`services[${i}].policy: ${error.message}`);
+    }
+  });
+  if (problems.length > 0) {
+    const err = new ConfigError(`${source} is invalid:\n  ${problems.join('\n  ')}`);
+    Object.defineProperty(err, 'problems', { value: problems, enumerable: true });
+    throw err;
+  }
+  return deepFreeze(result.data);
+}
+
+/** The `@shoal/policy` policy of a service: its `policy` section plus its min/max replicas. */
+export function servicePolicy(service: ServiceConfig): Policy {
+  return resolvePolicy({
+    ...(service.policy as PolicyInput),
+    minReplicas: service.minReplicas,
+    maxReplicas: service.maxReplicas,
+  });
+}
+
+/** Parses YAML text into a validated config. */
+export function parseConfigYaml(text: string, source = 'config'): CoordinatorConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(`${source} is not valid YAML: ${(error as Error).message}`, { cause: error });
+  }
+  return parseConfig(doc, source);
+}
+
+/** Reads, parses and validates a YAML config file. Relative `tokenFile`s are read relative to the file. */
+export async function loadConfigFile(path: string): Promise<CoordinatorConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseConfigYaml(text, path);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

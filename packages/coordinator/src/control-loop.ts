@@ -1,0 +1,327 @@
+import {
+  componentLogger,
+  errorFields,
+  realClock,
+  withTimeout,
+  type Clock,
+  type Logger,
+  type TimerHandle,
+} from '@shoal/core';
+import { decide, type Policy, type PolicyState } from '@shoal/policy';
+import type { Actuator } from './actuators/actuator.js';
+import type { ServiceConfig } from './config.js';
+import type { Ingest } from './ingest.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import { RingBuffer } from './ring-buffer.js';
+import type { ServiceWindow } from './service-window.js';
+import type { StateStore } from './state-store.js';
+
+/** One entry of the decision log (`GET /v1/services/:name/decisions`). */
+export interface DecisionRecord {
+  atMs: number;
+  service: string;
+  currentReplicas: number;
+  desiredReplicas: number;
+  /** What the policy recommended before stabilization and limits. */
+  recommendation?: number;
+  victims?: string[];
+  reasons: string[];
+  /** True when the actuator was told (false in dry-run, on hold, or when nothing changed). */
+  applied: boolean;
+  dryRun: boolean;
+  limitedBy?: string;
+  panicking?: boolean;
+  /** Drain outcome per victim. */
+  drained?: Record<string, string>;
+  error?: string;
+  durationMs: number;
+}
+
+export interface ServiceControllerOptions {
+  service: ServiceConfig;
+  policy: Policy;
+  window: ServiceWindow;
+  actuator: Actuator;
+  ingest: Ingest;
+  metrics: CoordinatorMetrics;
+  stateStore: StateStore;
+  syncPeriodMs: number;
+  decisionLogSize: number;
+  dryRun: boolean;
+  /** Coordinator id written with persisted state. */
+  id: string;
+  /** Time limit for one actuator read. Default 15000. */
+  actuatorTimeoutMs?: number;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/**
+ * The control loop of one service: every sync period, observe the window, `decide()`, drain the victims and
+ * drive the actuator, then log the decision (ring buffer, pino line, metrics) and persist the policy state. Runs
+ * only while this coordinator leads; after it starts leading, scale-down waits for one scale-down stabilization
+ * window of fresh data, so a new leader never removes capacity on the strength of an empty window.
+ */
+export class ServiceController {
+  readonly decisions: RingBuffer<DecisionRecord>;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private state: PolicyState | undefined;
+  private timer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
+  private leading = false;
+  private freshSinceMs = 0;
+  private lastDesired: number | undefined;
+  private lastCurrent: number | undefined;
+  private lastScaleAtMs: number | undefined;
+  private stopped = true;
+
+  constructor(private options: ServiceControllerOptions) {
+    this.decisions = new RingBuffer(options.decisionLogSize);
+    this.log = componentLogger(options.logger, 'control-loop', { service: options.service.name });
+    this.clock = options.clock ?? realClock;
+  }
+
+  get name(): string {
+    return this.options.service.name;
+  }
+
+  get config(): ServiceConfig {
+    return this.options.service;
+  }
+
+  get desiredReplicas(): number | undefined {
+    return this.lastDesired;
+  }
+
+  get currentReplicas(): number | undefined {
+    return this.lastCurrent;
+  }
+
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  /** Swaps in a reloaded config/policy (same actuator). */
+  update(service: ServiceConfig, policy: Policy, dryRun: boolean, syncPeriodMs: number): void {
+    this.options = { ...this.options, service, policy, dryRun, syncPeriodMs };
+  }
+
+  /** Starts ticking; ticks do nothing until `lead(true)`. */
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Called when this coordinator becomes (or stops being) the one that decides. */
+  async lead(leading: boolean): Promise<void> {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    if (!leading) return;
+    this.freshSinceMs = this.clock.now();
+    try {
+      const saved = await this.options.stateStore.load(this.name);
+      if (saved) {
+        this.state = saved.policyState;
+        this.lastDesired = saved.desiredReplicas;
+        if (saved.lastScaleAtMs !== undefined) this.lastScaleAtMs = saved.lastScaleAtMs;
+        this.options.actuator.assumeReplicas?.(saved.desiredReplicas);
+        this.log.info({ desired: saved.desiredReplicas, by: saved.by }, 'resumed policy state');
+      }
+    } catch (error) {
+      this.log.warn(errorFields(error), 'cannot load policy state; starting fresh');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(() => {
+      if (this.running) {
+        // Still draining/actuating from the last period: skip this one.
+        this.schedule(this.options.syncPeriodMs);
+        return;
+      }
+      this.exclusive()
+        .catch((error: unknown) => this.log.error(errorFields(error), 'control loop failed'))
+        .finally(() => this.schedule(this.options.syncPeriodMs));
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** One iteration now (also callable directly, e.g. by tests); waits for a running one first. */
+  async tick(): Promise<DecisionRecord | undefined> {
+    while (this.running) await this.running.catch(() => undefined);
+    return this.exclusive();
+  }
+
+  private exclusive(): Promise<DecisionRecord | undefined> {
+    const run = this.runTick();
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running = settled;
+    void settled.then(() => {
+      if (this.running === settled) this.running = undefined;
+    });
+    return run;
+  }
+
+  /** Returns the record, or undefined when not leading. */
+  private async runTick(): Promise<DecisionRecord | undefined> {
+    if (!this.leading) return undefined;
+    const { service, window, actuator, metrics } = this.options;
+    const started = this.clock.monotonic();
+    const now = this.clock.now();
+    window.prune(now);
+    let current: number;
+    try {
+      current = await withTimeout(
+        actuator.getReplicas(),
+        this.options.actuatorTimeoutMs ?? 15_000,
+        `${actuator.type} getReplicas`,
+        {
+          clock: this.clock,
+        },
+      );
+    } catch (error) {
+      metrics.actuatorErrors.inc({ service: service.name });
+      return this.record({
+        atMs: now,
+        service: service.name,
+        currentReplicas: this.lastCurrent ?? 0,
+        desiredReplicas: this.lastDesired ?? 0,
+        reasons: ['cannot read the current replica count'],
+        applied: false,
+        dryRun: this.options.dryRun,
+        error: (error as Error).message,
+        durationMs: this.clock.monotonic() - started,
+      });
+    }
+    this.lastCurrent = current;
+    const observation = window.observe(now, current);
+    const previous = this.state;
+    let decision;
+    try {
+      decision = decide(this.options.policy, observation, previous);
+    } catch (error) {
+      return this.record({
+        atMs: now,
+        service: service.name,
+        currentReplicas: current,
+        desiredReplicas: current,
+        reasons: ['decide() refused the observation'],
+        applied: false,
+        dryRun: this.options.dryRun,
+        error: (error as Error).message,
+        durationMs: this.clock.monotonic() - started,
+      });
+    }
+    let desired = decision.desiredReplicas;
+    const reasons = [...decision.reasons];
+    let victims = decision.victims;
+    let nextState = decision.state;
+    const holdMs = this.options.policy.behavior.scaleDown.stabilizationWindowSeconds * 1000;
+    if (desired < current && now - this.freshSinceMs < holdMs) {
+      reasons.push(
+        `holding scale-down: ${Math.round((now - this.freshSinceMs) / 1000)} s of fresh data since taking over, need ${Math.round(holdMs / 1000)} s`,
+      );
+      desired = current;
+      victims = undefined;
+      // The engine recorded a scale-down event that is not happening.
+      nextState = { ...decision.state, scaleDownEvents: previous?.scaleDownEvents.slice() ?? [] };
+    }
+    this.state = nextState;
+    const record: DecisionRecord = {
+      atMs: now,
+      service: service.name,
+      currentReplicas: current,
+      desiredReplicas: desired,
+      recommendation: decision.recommendation,
+      reasons,
+      applied: false,
+      dryRun: this.options.dryRun,
+      limitedBy: decision.limitedBy,
+      panicking: decision.panicking,
+      durationMs: 0,
+      ...(victims && victims.length > 0 ? { victims } : {}),
+    };
+    this.lastDesired = desired;
+    metrics.desiredReplicas.set({ service: service.name }, desired);
+    metrics.currentReplicas.set({ service: service.name }, current);
+    if (desired !== current && !this.options.dryRun) {
+      try {
+        if (desired < current && victims && victims.length > 0) {
+          const outcomes = await Promise.all(
+            victims.map(
+              async (id) =>
+                [
+                  id,
+                  await this.options.ingest.drain(
+                    service.name,
+                    id,
+                    service.drainTimeoutMs,
+                    `scale down ${current} → ${desired}`,
+                  ),
+                ] as const,
+            ),
+          );
+          record.drained = Object.fromEntries(outcomes);
+        }
+        await actuator.scaleTo(desired, victims ? { victims } : {});
+        for (const id of victims ?? []) window.remove(id);
+        record.applied = true;
+        this.lastScaleAtMs = now;
+      } catch (error) {
+        metrics.actuatorErrors.inc({ service: service.name });
+        record.error = (error as Error).message;
+      }
+    }
+    record.durationMs = this.clock.monotonic() - started;
+    this.options.stateStore
+      .save(service.name, {
+        policyState: nextState,
+        desiredReplicas: desired,
+        ...(this.lastScaleAtMs !== undefined ? { lastScaleAtMs: this.lastScaleAtMs } : {}),
+        updatedAtMs: now,
+        by: this.options.id,
+      })
+      .catch((error: unknown) => this.log.warn(errorFields(error), 'cannot persist policy state'));
+    return this.record(record);
+  }
+
+  private record(record: DecisionRecord): DecisionRecord {
+    const { metrics } = this.options;
+    const direction =
+      record.desiredReplicas > record.currentReplicas
+        ? 'up'
+        : record.desiredReplicas < record.currentReplicas
+          ? 'down'
+          : 'none';
+    metrics.decisions.inc({ service: record.service, direction, applied: String(record.applied) });
+    metrics.loopDuration.observe({ service: record.service }, record.durationMs / 1000);
+    this.decisions.push(record);
+    const fields = {
+      current: record.currentReplicas,
+      desired: record.desiredReplicas,
+      applied: record.applied,
+      dryRun: record.dryRun,
+      reasons: record.reasons,
+      ...(record.victims ? { victims: record.victims } : {}),
+      ...(record.drained ? { drained: record.drained } : {}),
+      ...(record.error ? { error: record.error } : {}),
+    };
+    if (record.error) this.log.warn(fields, 'decision failed');
+    else if (direction !== 'none') this.log.info(fields, record.dryRun ? 'decision (dry run)' : 'decision');
+    else this.log.debug(fields, 'decision');
+    return record;
+  }
+}

@@ -1,0 +1,508 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  ClosedError,
+  componentLogger,
+  errorFields,
+  realClock,
+  type Clock,
+  type Logger,
+  type MetricsRegistry,
+} from '@shoal/core';
+import { loadCoordinatorService } from '@shoal/protocol';
+import type { Actuator } from './actuators/actuator.js';
+import { createActuator } from './actuators/create-actuator.js';
+import { TokenAuthenticator, resolveServiceTokens } from './auth.js';
+import {
+  parseConfig,
+  servicePolicy,
+  type CoordinatorConfig,
+  type CoordinatorConfigInput,
+  type ServiceConfig,
+} from './config.js';
+import { ConsulKv } from './consul-kv.js';
+import { ServiceController, type DecisionRecord } from './control-loop.js';
+import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './http-api.js';
+import { Ingest } from './ingest.js';
+import { kedaScalerHandlers, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
+import { LeaderElection, type LeaderInfo } from './leader-election.js';
+import { createCoordinatorMetrics, defaultRegistry } from './metrics.js';
+import { ServiceWindow } from './service-window.js';
+import { ConsulStateStore, MemoryStateStore, type StateStore } from './state-store.js';
+
+export interface CoordinatorOptions {
+  logger?: Logger;
+  registry?: MetricsRegistry;
+  clock?: Clock;
+  /** This coordinator's id (leader key, logs). Default `<hostname>-<random>`. */
+  id?: string;
+  /** Environment local replicas and commands inherit (the CLI passes `process.env`). Default: none. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Directory relative `tokenFile`s are read from. Default: the working directory. */
+  baseDir?: string;
+  /** Kubernetes client configuration for `kubernetes` actuators (default: in-cluster or the configured kubeconfig). */
+  kubeConfig?: KubeConfig;
+  /** Replaces the actuator a service's config names (tests, or a custom platform). */
+  actuatorFactory?: (service: ServiceConfig) => Actuator | undefined;
+  /** Called with each accepted report's receipt→window time in ms (benchmarks). */
+  onReportAccepted?: (latencyMs: number) => void;
+}
+
+export interface CoordinatorUrls {
+  /** Base URL of the HTTP API, e.g. `http://127.0.0.1:8080`. */
+  http: string;
+  /** gRPC address agents use, e.g. `grpc://127.0.0.1:9090`. */
+  grpc: string;
+  /** KEDA external scaler address (host:port), when `listen.keda` is set; else KEDA is served on the gRPC port. */
+  keda: string;
+}
+
+export interface Coordinator {
+  readonly id: string;
+  readonly config: CoordinatorConfig;
+  /** Binds the ports, starts actuators, leader election and the control loops. */
+  start(): Promise<void>;
+  /** Stops everything: loops, election (releasing the lock), servers, actuators (local replicas are stopped). */
+  close(): Promise<void>;
+  urls(): CoordinatorUrls;
+  services(): ServiceStatus[];
+  decisions(service: string): DecisionRecord[] | undefined;
+  /** Runs one control-loop iteration for a service now (normally they run every sync period). */
+  tick(service: string): Promise<DecisionRecord | undefined>;
+  /** Applies a new config (SIGHUP). Throws ConfigError and keeps the running config when it is invalid. */
+  reload(config: CoordinatorConfigInput | CoordinatorConfig): Promise<void>;
+  readonly isLeader: boolean;
+  actuator(service: string): Actuator | undefined;
+}
+
+interface ServiceRuntime {
+  config: ServiceConfig;
+  window: ServiceWindow;
+  actuator: Actuator;
+  controller: ServiceController;
+}
+
+function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
+}
+
+function windowOptions(config: CoordinatorConfig, s: ServiceConfig) {
+  return {
+    reportIntervalMs: s.reportIntervalMs,
+    windowMs: s.syncPeriodMs ?? config.syncPeriodMs,
+    maxSamples: config.limits.windowSize,
+    maxInstances: config.limits.maxInstancesPerService,
+  };
+}
+
+/**
+ * Builds a coordinator from a config object (validated here: throws ConfigError naming the path and the value).
+ * Nothing listens until `start()`.
+ */
+export function createCoordinator(
+  config: CoordinatorConfigInput | CoordinatorConfig,
+  options: CoordinatorOptions = {},
+): Coordinator {
+  return new CoordinatorImpl(parseConfig(config), options);
+}
+
+class CoordinatorImpl implements Coordinator {
+  readonly id: string;
+  config: CoordinatorConfig;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly registry: MetricsRegistry;
+  private readonly metrics;
+  private readonly runtimes = new Map<string, ServiceRuntime>();
+  private readonly hub = new UpdateHub();
+  private auth = new TokenAuthenticator(new Map());
+  private ingest: Ingest | undefined;
+  private grpcServer: grpc.Server | undefined;
+  private kedaServer: grpc.Server | undefined;
+  private httpServer: HttpServer | undefined;
+  private kv: ConsulKv | undefined;
+  private election: LeaderElection | undefined;
+  private stateStore: StateStore = new MemoryStateStore();
+  private addresses: CoordinatorUrls | undefined;
+  private leading = false;
+  private started = false;
+  private closed = false;
+
+  constructor(
+    config: CoordinatorConfig,
+    private readonly options: CoordinatorOptions,
+  ) {
+    this.config = config;
+    this.id = options.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+    this.log = componentLogger(options.logger, 'coordinator', { coordinator: this.id });
+    this.clock = options.clock ?? realClock;
+    this.registry = defaultRegistry(options.registry);
+    this.metrics = createCoordinatorMetrics(this.registry);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  urls(): CoordinatorUrls {
+    if (!this.addresses) throw new ClosedError('coordinator is not started');
+    return this.addresses;
+  }
+
+  actuator(service: string): Actuator | undefined {
+    return this.runtimes.get(service)?.actuator;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('coordinator already started');
+    this.started = true;
+    const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
+    this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
+    if (this.config.insecureDev)
+      this.log.warn('--insecure-dev: agents of services without a token are not authenticated');
+    const { config } = this;
+    this.ingest = new Ingest({
+      auth: this.auth,
+      windows: (s) => this.runtimes.get(s)?.window,
+      metrics: this.metrics,
+      reportsPerSecondPerInstance: config.limits.reportsPerSecondPerInstance,
+      maxStreams: config.limits.maxStreams,
+      ...(this.options.onReportAccepted ? { onAccepted: this.options.onReportAccepted } : {}),
+      ...(this.options.logger ? { logger: this.options.logger } : {}),
+      clock: this.clock,
+    });
+    await this.startServers();
+    if (config.consul) {
+      this.kv = new ConsulKv({
+        url: config.consul.url,
+        requestTimeoutMs: config.consul.requestTimeoutMs,
+        ...(config.consul.token ? { token: config.consul.token } : {}),
+        ...(config.consul.datacenter ? { datacenter: config.consul.datacenter } : {}),
+      });
+      this.stateStore = new ConsulStateStore(
+        this.kv,
+        config.ha?.stateKeyPrefix ?? 'shoal/coordinator/state',
+        this.options.logger,
+      );
+    }
+    for (const s of config.services) this.addService(s, tokens.get(s.name));
+    if (config.ha?.enabled && this.kv) {
+      const urls = this.urls();
+      const self: LeaderInfo = { id: this.id, grpcUrl: urls.grpc, httpUrl: urls.http };
+      this.election = new LeaderElection({
+        kv: this.kv,
+        key: config.ha.lockKey,
+        self,
+        sessionTtlMs: config.ha.sessionTtlMs,
+        lockDelayMs: config.ha.lockDelayMs,
+        clock: this.clock,
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+      });
+      this.election.onChange(({ isLeader, leader }) => this.setLeading(isLeader, leader));
+      this.election.start();
+    } else {
+      this.setLeading(true, undefined);
+    }
+    this.log.info(
+      { ...this.urls(), services: config.services.map((s) => s.name), dryRun: config.dryRun },
+      'coordinator started',
+    );
+  }
+
+  private setLeading(isLeader: boolean, leader: LeaderInfo | undefined): void {
+    this.leading = isLeader;
+    this.metrics.leader.set(isLeader ? 1 : 0);
+    const target = leader?.grpcUrl?.replace(/^grpcs?:\/\//, '');
+    this.ingest?.setMode(isLeader, isLeader ? undefined : target);
+    for (const r of this.runtimes.values()) {
+      r.controller.lead(isLeader).catch((error: unknown) => this.log.warn(errorFields(error), 'lead() failed'));
+    }
+  }
+
+  private addService(s: ServiceConfig, token: string | undefined): void {
+    const window = new ServiceWindow(s.name, windowOptions(this.config, s));
+    const actuator =
+      this.options.actuatorFactory?.(s) ??
+      createActuator(s.actuator, {
+        service: s.name,
+        coordinatorUrl: this.config.advertiseUrl ?? this.urls().grpc,
+        ...(token ? { coordinatorToken: token } : {}),
+        ...(this.options.env ? { baseEnv: this.options.env } : {}),
+        ...(this.options.kubeConfig ? { kubeConfig: this.options.kubeConfig } : {}),
+        initialReplicas: s.minReplicas,
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+        clock: this.clock,
+      });
+    const controller = new ServiceController({
+      service: s,
+      policy: servicePolicy(s),
+      window,
+      actuator,
+      ingest: this.ingest as Ingest,
+      metrics: this.metrics,
+      stateStore: this.stateStore,
+      syncPeriodMs: s.syncPeriodMs ?? this.config.syncPeriodMs,
+      decisionLogSize: this.config.decisionLogSize,
+      dryRun: this.config.dryRun,
+      id: this.id,
+      ...(this.options.logger ? { logger: this.options.logger } : {}),
+      clock: this.clock,
+    });
+    const runtime: ServiceRuntime = { config: s, window, actuator, controller };
+    this.runtimes.set(s.name, runtime);
+    controller.start();
+    if (this.leading) controller.lead(true).catch(() => undefined);
+  }
+
+  private async removeService(name: string): Promise<void> {
+    const r = this.runtimes.get(name);
+    if (!r) return;
+    this.runtimes.delete(name);
+    await r.controller.stop();
+    await r.actuator.close();
+  }
+
+  private async startServers(): Promise<void> {
+    const { config } = this;
+    const limit = config.limits.maxMessageBytes;
+    const serverOptions: grpc.ServerOptions = {
+      'grpc.max_receive_message_length': limit,
+      'grpc.max_send_message_length': limit,
+      'grpc.max_concurrent_streams': Math.max(100, config.limits.maxStreams),
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+      'grpc.http2.max_pings_without_data': 0,
+      'grpc.keepalive_permit_without_calls': 1,
+    };
+    let creds = grpc.ServerCredentials.createInsecure();
+    let tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
+    if (config.tls) {
+      tls = {
+        cert: readFileSync(config.tls.certFile),
+        key: readFileSync(config.tls.keyFile),
+        ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
+      };
+      creds = grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
+    }
+    const { CoordinatorService } = loadCoordinatorService(grpc);
+    const ingest = this.ingest as Ingest;
+    this.grpcServer = new grpc.Server(serverOptions);
+    this.grpcServer.addService(CoordinatorService, { connect: ingest.connect, report: ingest.report });
+    const keda = kedaScalerHandlers({ snapshot: (s) => this.kedaSnapshot(s), onUpdate: this.hub.onUpdate });
+    if (!config.listen.keda) this.grpcServer.addService(externalScalerService(), keda);
+    const grpcPort = await bind(this.grpcServer, config.listen.grpc, creds);
+    const grpcHost = splitHostPort(config.listen.grpc).host;
+    let kedaAddress = `${grpcHost}:${grpcPort}`;
+    if (config.listen.keda) {
+      this.kedaServer = new grpc.Server(serverOptions);
+      this.kedaServer.addService(externalScalerService(), keda);
+      const port = await bind(this.kedaServer, config.listen.keda, creds);
+      kedaAddress = `${splitHostPort(config.listen.keda).host}:${port}`;
+    }
+    const handler = createHttpHandler({
+      ingest,
+      registry: this.registry,
+      maxBodyBytes: limit,
+      services: () => this.services(),
+      decisions: (s) => this.decisions(s),
+      sd: () => this.sd(),
+      ready: () => this.readiness(),
+      info: () => ({
+        id: this.id,
+        leader: this.leading,
+        leaderId: this.election?.leader?.id ?? (this.leading ? this.id : undefined),
+        dryRun: this.config.dryRun,
+      }),
+    });
+    const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    server.keepAliveTimeout = 5_000;
+    const http = splitHostPort(config.listen.http);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(http.port, http.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.httpServer = server;
+    const httpPort = (server.address() as AddressInfo).port;
+    const scheme = tls ? 'https' : 'http';
+    const hostForUrl = (h: string) => (h.includes(':') ? `[${h}]` : h);
+    this.addresses = {
+      http: `${scheme}://${hostForUrl(http.host)}:${httpPort}`,
+      grpc: `${tls ? 'grpcs' : 'grpc'}://${hostForUrl(grpcHost)}:${grpcPort}`,
+      keda: kedaAddress,
+    };
+  }
+
+  private readiness(): { ready: boolean; reason: string } {
+    if (!this.started || this.closed) return { ready: false, reason: 'not started' };
+    if (this.leading) return { ready: true, reason: 'leader' };
+    if (this.election?.leader) return { ready: true, reason: `following ${this.election.leader.id}` };
+    return { ready: false, reason: 'no leader elected yet' };
+  }
+
+  private kedaSnapshot(service: string): KedaServiceSnapshot | undefined {
+    const r = this.runtimes.get(service);
+    if (!r) return undefined;
+    const now = this.clock.now();
+    const views = r.window.views(now).filter((v) => v.ready && !v.missing && !v.draining);
+    return {
+      desiredReplicas: r.controller.desiredReplicas,
+      rps: views.reduce((a, v) => a + (v.metrics.rps ?? 0), 0),
+      metricTotal: (metric) => {
+        const values = views.map((v) => v.metrics[metric]).filter((x): x is number => typeof x === 'number');
+        return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
+      },
+      targetFor: (metric) => (r.config.policy.targets ?? []).find((t) => t.metric === metric)?.value,
+    };
+  }
+
+  services(): ServiceStatus[] {
+    const now = this.clock.now();
+    return [...this.runtimes.values()].map((r) => {
+      const last = r.controller.decisions.last();
+      return {
+        name: r.config.name,
+        actuator: r.actuator.type,
+        minReplicas: r.config.minReplicas,
+        maxReplicas: r.config.maxReplicas,
+        ...(r.controller.currentReplicas !== undefined ? { currentReplicas: r.controller.currentReplicas } : {}),
+        ...(r.controller.desiredReplicas !== undefined ? { desiredReplicas: r.controller.desiredReplicas } : {}),
+        ...(last ? { lastDecision: last } : {}),
+        instances: r.window.views(now),
+      };
+    });
+  }
+
+  decisions(service: string): DecisionRecord[] | undefined {
+    return this.runtimes.get(service)?.controller.decisions.toArray().reverse();
+  }
+
+  private sd(): SdTargetGroup[] {
+    const now = this.clock.now();
+    const groups: SdTargetGroup[] = [];
+    if (this.addresses) {
+      groups.push({
+        targets: [this.addresses.http.replace(/^https?:\/\//, '')],
+        labels: { service: 'shoal-coordinator', instance: this.id, zone: '', version: '', ready: 'true' },
+      });
+    }
+    for (const r of this.runtimes.values()) {
+      for (const v of r.window.views(now)) {
+        if (v.missing || v.draining) continue;
+        const host = v.address.includes(':') ? `[${v.address}]` : v.address;
+        groups.push({
+          targets: [`${host}:${v.port}`],
+          labels: {
+            service: r.config.name,
+            instance: v.id,
+            zone: v.zone ?? '',
+            version: v.version ?? '',
+            ready: String(v.ready),
+          },
+        });
+      }
+    }
+    return groups;
+  }
+
+  async tick(service: string): Promise<DecisionRecord | undefined> {
+    const r = this.runtimes.get(service);
+    if (!r) throw new Error(`no service "${service}"`);
+    const record = await r.controller.tick();
+    this.hub.emit(service);
+    return record;
+  }
+
+  async reload(input: CoordinatorConfigInput | CoordinatorConfig): Promise<void> {
+    const next = parseConfig(input, 'reloaded config');
+    const tokens = await resolveServiceTokens(next, this.options.baseDir);
+    const prev = this.config;
+    if (
+      JSON.stringify(prev.listen) !== JSON.stringify(next.listen) ||
+      JSON.stringify(prev.tls) !== JSON.stringify(next.tls)
+    ) {
+      this.log.warn('listen/tls changes need a restart; keeping the current addresses');
+    }
+    if (
+      JSON.stringify(prev.consul) !== JSON.stringify(next.consul) ||
+      JSON.stringify(prev.ha) !== JSON.stringify(next.ha)
+    ) {
+      this.log.warn('consul/ha changes need a restart; keeping the current election');
+    }
+    this.config = {
+      ...next,
+      listen: prev.listen,
+      ...(prev.tls ? { tls: prev.tls } : {}),
+      ...(prev.consul ? { consul: prev.consul } : {}),
+      ...(prev.ha ? { ha: prev.ha } : {}),
+    } as CoordinatorConfig;
+    this.auth = new TokenAuthenticator(tokens, next.insecureDev);
+    this.ingest?.setAuth(this.auth);
+    const names = new Set(next.services.map((s) => s.name));
+    for (const name of [...this.runtimes.keys()]) if (!names.has(name)) await this.removeService(name);
+    for (const s of next.services) {
+      const r = this.runtimes.get(s.name);
+      if (!r) {
+        this.addService(s, tokens.get(s.name));
+      } else if (JSON.stringify(r.config.actuator) !== JSON.stringify(s.actuator)) {
+        await this.removeService(s.name);
+        this.addService(s, tokens.get(s.name));
+      } else {
+        r.config = s;
+        r.controller.update(s, servicePolicy(s), next.dryRun, s.syncPeriodMs ?? next.syncPeriodMs);
+      }
+    }
+    this.log.info({ services: next.services.map((s) => s.name) }, 'config reloaded');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.runtimes.values()].map((r) => r.controller.stop()));
+    await this.election?.close();
+    this.ingest?.close();
+    this.hub.clear();
+    await Promise.all([shutdown(this.grpcServer), shutdown(this.kedaServer)]);
+    if (this.httpServer) {
+      const s = this.httpServer;
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      });
+    }
+    await Promise.all([...this.runtimes.values()].map((r) => r.actuator.close()));
+    this.log.info('coordinator stopped');
+  }
+}
+
+function bind(server: grpc.Server, hostPort: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(hostPort, creds, (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+function shutdown(server: grpc.Server | undefined): Promise<void> {
+  if (!server) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 2000);
+    timer.unref();
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,172 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { responseToJson } from '@shoal/protocol';
+import type { MetricsRegistry } from '@shoal/core';
+import type { DecisionRecord } from './control-loop.js';
+import { IngestRefusal, type Ingest } from './ingest.js';
+import type { InstanceView } from './service-window.js';
+
+/** One service in `GET /v1/services`. */
+export interface ServiceStatus {
+  name: string;
+  actuator: string;
+  minReplicas: number;
+  maxReplicas: number;
+  currentReplicas?: number;
+  desiredReplicas?: number;
+  lastDecision?: DecisionRecord;
+  instances: InstanceView[];
+}
+
+/** One target group of Prometheus `http_sd_configs`. */
+export interface SdTargetGroup {
+  targets: string[];
+  labels: Record<string, string>;
+}
+
+export interface HttpApiDeps {
+  ingest: Ingest;
+  registry: MetricsRegistry;
+  maxBodyBytes: number;
+  services(): ServiceStatus[];
+  decisions(service: string): DecisionRecord[] | undefined;
+  sd(): SdTargetGroup[];
+  ready(): { ready: boolean; reason: string };
+  info(): Record<string, unknown>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new IngestRefusal(8, 413, 'invalid', `body larger than ${limit} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new IngestRefusal(8, 413, 'invalid', `body larger than ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * The coordinator's HTTP API (node:http): status, decisions, JSON report ingestion, Prometheus metrics and
+ * HTTP service discovery, health and readiness.
+ */
+export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(deps, req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  };
+}
+
+async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://coordinator');
+  const path = url.pathname.replace(/\/+$/, '') || '/';
+  const method = req.method ?? 'GET';
+  const allow = (methods: string[]): boolean => {
+    if (methods.includes(method)) return true;
+    send(res, 405, { error: `method ${method} not allowed on ${path}` }, { allow: methods.join(', ') });
+    return false;
+  };
+
+  if (path === '/healthz') {
+    if (allow(['GET', 'HEAD'])) send(res, 200, { status: 'ok' });
+    return;
+  }
+  if (path === '/readyz') {
+    if (!allow(['GET', 'HEAD'])) return;
+    const r = deps.ready();
+    send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+    return;
+  }
+  if (path === '/metrics') {
+    if (!allow(['GET'])) return;
+    const text = await deps.registry.metrics();
+    res.writeHead(200, { 'content-type': deps.registry.contentType });
+    res.end(text);
+    return;
+  }
+  if (path === '/v1/report') {
+    if (!allow(['POST'])) return;
+    try {
+      const type = req.headers['content-type'] ?? '';
+      if (!/^application\/json\b/i.test(type)) {
+        throw new IngestRefusal(3, 415, 'invalid', 'content-type must be application/json');
+      }
+      const body = await readBody(req, deps.maxBodyBytes);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new IngestRefusal(3, 400, 'invalid', 'body is not valid JSON');
+      }
+      const { reportFromJson } = await import('@shoal/protocol');
+      let request;
+      try {
+        request = reportFromJson(parsed);
+      } catch (error) {
+        throw new IngestRefusal(3, 400, 'invalid', (error as Error).message);
+      }
+      const response = await deps.ingest.acceptUnary(request, headerValue(req.headers.authorization), 'http', false);
+      send(res, 200, responseToJson(response));
+    } catch (error) {
+      if (error instanceof IngestRefusal) {
+        send(res, error.httpStatus, { error: error.message, reason: error.reason });
+      } else {
+        send(res, 500, { error: 'internal error' });
+      }
+    }
+    return;
+  }
+  if (path === '/v1/sd') {
+    if (allow(['GET'])) send(res, 200, deps.sd());
+    return;
+  }
+  if (path === '/v1/services') {
+    if (allow(['GET'])) send(res, 200, { coordinator: deps.info(), services: deps.services() });
+    return;
+  }
+  const m = /^\/v1\/services\/([^/]+)(\/decisions)?$/.exec(path);
+  if (m) {
+    if (!allow(['GET'])) return;
+    const name = decodeURIComponent(m[1] as string);
+    if (m[2]) {
+      const list = deps.decisions(name);
+      if (!list) send(res, 404, { error: `no service "${name}"` });
+      else send(res, 200, { service: name, decisions: list });
+    } else {
+      const s = deps.services().find((x) => x.name === name);
+      if (!s) send(res, 404, { error: `no service "${name}"` });
+      else send(res, 200, s);
+    }
+    return;
+  }
+  send(res, 404, { error: `no route ${method} ${path}` });
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { memoizeMetrics, type MetricsRegistry } from '@shoal/core';
+
+/** The coordinator's Prometheus metrics (labels only take values from the config, never from agents). */
+export const createCoordinatorMetrics = memoizeMetrics((registry: MetricsRegistry) => ({
+  decisions: new Counter({
+    name: 'shoal_coordinator_decisions_total',
+    help: 'Scaling decisions, by service and direction (up, down, none) and whether they were applied.',
+    labelNames: ['service', 'direction', 'applied'] as const,
+    registers: [registry],
+  }),
+  desiredReplicas: new Gauge({
+    name: 'shoal_coordinator_desired_replicas',
+    help: 'Replicas the last decision asked for.',
+    labelNames: ['service'] as const,
+    registers: [registry],
+  }),
+  currentReplicas: new Gauge({
+    name: 'shoal_coordinator_current_replicas',
+    help: 'Replicas the actuator reported at the last decision.',
+    labelNames: ['service'] as const,
+    registers: [registry],
+  }),
+  instances: new Gauge({
+    name: 'shoal_coordinator_instances',
+    help: 'Instances with a window, by service and state (ready, unready, missing, draining).',
+    labelNames: ['service', 'state'] as const,
+    registers: [registry],
+  }),
+  reportsReceived: new Counter({
+    name: 'shoal_coordinator_reports_received_total',
+    help: 'Reports accepted into a window, by service and transport (stream, unary, http, relay).',
+    labelNames: ['service', 'transport'] as const,
+    registers: [registry],
+  }),
+  reportsRefused: new Counter({
+    name: 'shoal_coordinator_reports_refused_total',
+    help: 'Messages refused, by reason (invalid, unauthenticated, permission_denied, rate_limited, too_large, capacity, no_hello).',
+    labelNames: ['reason', 'transport'] as const,
+    registers: [registry],
+  }),
+  loopDuration: new Histogram({
+    name: 'shoal_coordinator_loop_duration_seconds',
+    help: 'Time one control-loop iteration took for a service (observe, decide, actuate, persist).',
+    labelNames: ['service'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+  actuatorErrors: new Counter({
+    name: 'shoal_coordinator_actuator_errors_total',
+    help: 'Actuator calls that failed, by service.',
+    labelNames: ['service'] as const,
+    registers: [registry],
+  }),
+  streams: new Gauge({
+    name: 'shoal_coordinator_streams',
+    help: 'Agent streams currently open on this coordinator.',
+    registers: [registry],
+  }),
+  leader: new Gauge({
+    name: 'shoal_coordinator_leader',
+    help: '1 while this coordinator is the leader (or runs alone), else 0.',
+    registers: [registry],
+  }),
+}));
+
+export type CoordinatorMetrics = ReturnType<typeof createCoordinatorMetrics>;
+
+export function defaultRegistry(registry: MetricsRegistry | undefined): MetricsRegistry {
+  return registry ?? new Registry();
+}

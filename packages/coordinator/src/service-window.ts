@@ -1,0 +1,269 @@
+import { latencyQuantile, type Hello, type LoadReport } from '@shoal/protocol';
+import type { Observation, ObservedInstance } from '@shoal/policy';
+import { RingBuffer } from './ring-buffer.js';
+
+/** One report, reduced to what decisions use. */
+interface Sample {
+  at: number;
+  eventLoopUtilization: number;
+  cpu: number;
+  inFlight: number;
+  rps: number;
+  errorsPerSecond: number;
+  eventLoopDelayP99Ms: number;
+  latencyP50Ms: number | undefined;
+  latencyP99Ms: number | undefined;
+  rssBytes: number;
+  heapUsedBytes: number;
+  buckets: readonly number[];
+  custom: Readonly<Record<string, number>>;
+}
+
+/** What the status API shows about one instance. */
+export interface InstanceView {
+  id: string;
+  service: string;
+  address: string;
+  port: number;
+  zone?: string;
+  version?: string;
+  startedAtMs: number;
+  firstSeenAtMs: number;
+  lastReportAtMs?: number;
+  ready: boolean;
+  draining: boolean;
+  connected: boolean;
+  /** No report for `missingAfterIntervals` report intervals: its metrics count as missing (HPA rules). */
+  missing: boolean;
+  /** The last report, as received. */
+  lastReport?: LoadReport;
+  /** Averages over the window, as the policy sees them. */
+  metrics: Record<string, number>;
+}
+
+export interface ServiceWindowOptions {
+  reportIntervalMs: number;
+  /** Reports averaged into one observation. Default: the sync period. */
+  windowMs: number;
+  /** Samples kept per instance. */
+  maxSamples: number;
+  maxInstances: number;
+  /** An instance that did not report for this many intervals is missing. Default 3. */
+  missingAfterIntervals?: number;
+  /** A disconnected instance silent this long is forgotten. Default max(10 intervals, 60 s). */
+  forgetAfterMs?: number;
+}
+
+class InstanceState {
+  readonly samples: RingBuffer<Sample>;
+  lastReport: LoadReport | undefined;
+  lastReportAt: number | undefined;
+  lastActivityAt: number;
+  ready = false;
+  readySince: number | undefined;
+  draining = false;
+  connections = 0;
+
+  constructor(
+    public hello: Hello,
+    readonly firstSeenAt: number,
+    maxSamples: number,
+  ) {
+    this.samples = new RingBuffer(maxSamples);
+    this.lastActivityAt = firstSeenAt;
+  }
+}
+
+export class CapacityError extends Error {}
+
+/**
+ * The sliding windows of one service: per instance, the last few reports reduced to samples. `observe(now)` turns
+ * them into the `Observation` `decide()` takes: averages over `windowMs`, instances silent for 3 intervals listed
+ * with no metrics (missing), draining instances marked `deleting`.
+ */
+export class ServiceWindow {
+  private readonly instances = new Map<string, InstanceState>();
+  private readonly missingAfterMs: number;
+  private readonly forgetAfterMs: number;
+
+  constructor(
+    readonly service: string,
+    private readonly options: ServiceWindowOptions,
+  ) {
+    this.missingAfterMs = (options.missingAfterIntervals ?? 3) * options.reportIntervalMs;
+    this.forgetAfterMs = options.forgetAfterMs ?? Math.max(10 * options.reportIntervalMs, 60_000);
+  }
+
+  get size(): number {
+    return this.instances.size;
+  }
+
+  has(id: string): boolean {
+    return this.instances.has(id);
+  }
+
+  /** Records an agent's hello. Throws `CapacityError` when the service already has `maxInstances` instances. */
+  hello(hello: Hello, now: number): void {
+    const existing = this.instances.get(hello.instanceId);
+    if (existing) {
+      existing.hello = hello;
+      existing.lastActivityAt = now;
+      return;
+    }
+    if (this.instances.size >= this.options.maxInstances) {
+      this.prune(now);
+      if (this.instances.size >= this.options.maxInstances) {
+        throw new CapacityError(`service "${this.service}" already has ${this.options.maxInstances} instances`);
+      }
+    }
+    this.instances.set(hello.instanceId, new InstanceState(hello, now, this.options.maxSamples));
+  }
+
+  connected(id: string, delta: 1 | -1): void {
+    const s = this.instances.get(id);
+    if (s) s.connections = Math.max(0, s.connections + delta);
+  }
+
+  /** Adds a validated report for an instance that said hello. Returns false for an unknown instance. */
+  report(id: string, report: LoadReport, now: number): boolean {
+    const s = this.instances.get(id);
+    if (!s) return false;
+    const seconds = report.intervalMs / 1000;
+    s.samples.push({
+      at: now,
+      eventLoopUtilization: report.eventLoopUtilization,
+      cpu: report.cpu,
+      inFlight: report.inFlight,
+      rps: report.requests / seconds,
+      errorsPerSecond: report.errors / seconds,
+      eventLoopDelayP99Ms: report.eventLoopDelayP99Ms,
+      latencyP50Ms: report.latencyP50Ms,
+      latencyP99Ms: report.latencyP99Ms,
+      rssBytes: report.rssBytes,
+      heapUsedBytes: report.heapUsedBytes,
+      buckets: report.latencyBuckets,
+      custom: report.custom,
+    });
+    if (report.ready && !s.ready) s.readySince = now;
+    if (!report.ready && s.ready) s.readySince = now;
+    s.ready = report.ready;
+    s.lastReport = report;
+    s.lastReportAt = now;
+    s.lastActivityAt = now;
+    return true;
+  }
+
+  markDraining(id: string): void {
+    const s = this.instances.get(id);
+    if (s) s.draining = true;
+  }
+
+  isDraining(id: string): boolean {
+    return this.instances.get(id)?.draining ?? false;
+  }
+
+  remove(id: string): void {
+    this.instances.delete(id);
+  }
+
+  /** Forgets disconnected instances that have been silent for `forgetAfterMs`. */
+  prune(now: number): string[] {
+    const gone: string[] = [];
+    for (const [id, s] of this.instances) {
+      if (s.connections === 0 && now - s.lastActivityAt > this.forgetAfterMs) {
+        this.instances.delete(id);
+        gone.push(id);
+      }
+    }
+    return gone;
+  }
+
+  private isMissing(s: InstanceState, now: number): boolean {
+    return s.lastReportAt === undefined || now - s.lastReportAt > this.missingAfterMs;
+  }
+
+  private metricsOf(s: InstanceState, now: number): Record<string, number> {
+    if (this.isMissing(s, now)) return {};
+    const all = s.samples.toArray();
+    let window = all.filter((x) => x.at > now - this.options.windowMs);
+    if (window.length === 0) window = all.slice(-1);
+    const n = window.length;
+    const avg = (f: (x: Sample) => number) => window.reduce((sum, x) => sum + f(x), 0) / n;
+    const metrics: Record<string, number> = {};
+    const customSums = new Map<string, { sum: number; n: number }>();
+    for (const x of window) {
+      for (const [k, v] of Object.entries(x.custom)) {
+        const c = customSums.get(k) ?? { sum: 0, n: 0 };
+        c.sum += v;
+        c.n++;
+        customSums.set(k, c);
+      }
+    }
+    for (const [k, c] of customSums) metrics[k] = c.sum / c.n;
+    metrics.eventLoopUtilization = avg((x) => x.eventLoopUtilization);
+    metrics.cpu = avg((x) => x.cpu);
+    metrics.inFlight = avg((x) => x.inFlight);
+    metrics.rps = avg((x) => x.rps);
+    metrics.errorsPerSecond = avg((x) => x.errorsPerSecond);
+    metrics.eventLoopDelayP99Ms = avg((x) => x.eventLoopDelayP99Ms);
+    metrics.rssBytes = avg((x) => x.rssBytes);
+    metrics.heapUsedBytes = avg((x) => x.heapUsedBytes);
+    const p50 = window.filter((x) => x.latencyP50Ms !== undefined);
+    if (p50.length > 0) metrics.latencyP50Ms = p50.reduce((a, x) => a + (x.latencyP50Ms as number), 0) / p50.length;
+    const p99 = window.filter((x) => x.latencyP99Ms !== undefined);
+    if (p99.length > 0) metrics.latencyP99Ms = p99.reduce((a, x) => a + (x.latencyP99Ms as number), 0) / p99.length;
+    const merged: number[] = [];
+    for (const x of window) x.buckets.forEach((c, i) => (merged[i] = (merged[i] ?? 0) + c));
+    if (merged.length > 0) {
+      const p95 = latencyQuantile(merged, 0.95);
+      if (p95 !== undefined) metrics.latencyP95Ms = p95;
+      if (metrics.latencyP99Ms === undefined) {
+        const q = latencyQuantile(merged, 0.99);
+        if (q !== undefined) metrics.latencyP99Ms = q;
+      }
+    }
+    return metrics;
+  }
+
+  /** The observation `decide()` takes. `currentReplicas` comes from the actuator. */
+  observe(now: number, currentReplicas: number): Observation {
+    const instances: ObservedInstance[] = [];
+    for (const [id, s] of this.instances) {
+      if (s.connections === 0 && this.isMissing(s, now) && !s.draining) continue; // gone, not just late
+      instances.push({
+        id,
+        ready: s.ready && !this.isMissing(s, now),
+        startedAt: s.hello.startedAtMs,
+        ...(s.readySince !== undefined ? { readySince: s.readySince } : {}),
+        ...(s.lastReportAt !== undefined ? { sampledAt: s.lastReportAt } : {}),
+        ...(s.draining ? { deleting: true } : {}),
+        metrics: this.metricsOf(s, now),
+      });
+    }
+    return { now, currentReplicas, instances };
+  }
+
+  views(now: number): InstanceView[] {
+    const out: InstanceView[] = [];
+    for (const [id, s] of this.instances) {
+      out.push({
+        id,
+        service: this.service,
+        address: s.hello.address,
+        port: s.hello.port,
+        ...(s.hello.zone ? { zone: s.hello.zone } : {}),
+        ...(s.hello.version ? { version: s.hello.version } : {}),
+        startedAtMs: s.hello.startedAtMs,
+        firstSeenAtMs: s.firstSeenAt,
+        ...(s.lastReportAt !== undefined ? { lastReportAtMs: s.lastReportAt } : {}),
+        ready: s.ready,
+        draining: s.draining,
+        connected: s.connections > 0,
+        missing: this.isMissing(s, now),
+        ...(s.lastReport ? { lastReport: s.lastReport } : {}),
+        metrics: this.metricsOf(s, now),
+      });
+    }
+    return out;
+  }
+}

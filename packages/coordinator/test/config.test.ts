@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasErrorCode } from '@shoal/core';
+import { loadConfigFile, parseConfig, parseConfigYaml } from '@shoal/coordinator';
+
+const service = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  token: 'a-very-long-token-0123456789',
+  policy: { targets: [{ metric: 'eventLoopUtilization', value: 0.6 }] },
+  actuator: { type: 'local', command: 'node', args: ['server.js'] },
+  ...extra,
+});
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(hasErrorCode(error, 'SHOAL_ERR_CONFIG'), `expected a ConfigError, got ${String(error)}`);
+    return (error as unknown as { problems: string[] }).problems;
+  }
+  assert.fail('expected the config to be refused');
+}
+
+describe('config', () => {
+  it('applies defaults and freezes the result', () => {
+    const config = parseConfig({ services: [service('orders')] });
+    assert.equal(config.syncPeriodMs, 5000);
+    assert.equal(config.listen.http, '127.0.0.1:8080');
+    assert.equal(config.services[0]?.minReplicas, 1);
+    assert.equal(config.services[0]?.actuator.type, 'local');
+    assert.ok(Object.isFrozen(config.services[0]));
+  });
+
+  it('names the path and the value of a bad number', () => {
+    const bad = service('c', { policy: { targets: [{ metric: 'cpu', value: -1 }] } });
+    const lines = problems(() => parseConfig({ services: [service('a'), service('b'), bad] }));
+    assert.deepEqual(lines, ['services[2].policy.targets[0].value: must be > 0, got -1']);
+  });
+
+  it('rejects unknown keys at every level', () => {
+    const lines = problems(() =>
+      parseConfig({
+        sevrices: [],
+        services: [service('a', { actuator: { type: 'local', command: 'x', comand: 'y' } })],
+      }),
+    );
+    assert.ok(lines.includes('sevrices: unknown key'), lines.join('\n'));
+    assert.ok(lines.includes('services[0].actuator.comand: unknown key'), lines.join('\n'));
+  });
+
+  it('reports every problem at once, with types and enums', () => {
+    const lines = problems(() =>
+      parseConfig({
+        syncPeriodMs: 'fast',
+        services: [
+          service('a', { minReplicas: 5, maxReplicas: 2 }),
+          service('a', { actuator: { type: 'nomad' } }),
+          service('b', { actuator: { type: 'kubernetes', name: 'web', kind: 'ReplicaSet' } }),
+        ],
+      }),
+    );
+    assert.ok(lines.includes('syncPeriodMs: must be a number, got "fast"'), lines.join('\n'));
+    assert.ok(lines.includes('services[0].maxReplicas: maxReplicas must be >= minReplicas'), lines.join('\n'));
+    assert.ok(
+      lines.includes('services[1].actuator.type: must be one of "local", "kubernetes", "command", got "nomad"'),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.includes('services[2].actuator.kind: must be one of "Deployment", "StatefulSet", got "ReplicaSet"'),
+      lines.join('\n'),
+    );
+  });
+
+  it('refuses duplicate service names and a command actuator with both or neither mode', () => {
+    const lines = problems(() =>
+      parseConfig({
+        services: [service('a'), service('a', { actuator: { type: 'command' } })],
+      }),
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith('services[1].name: duplicate service name')),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => l.includes('needs exactly one of "command" or "webhook"')),
+      lines.join('\n'),
+    );
+  });
+
+  it('reports what @shoal/policy refuses under the service policy path', () => {
+    const lines = problems(() =>
+      parseConfig({ services: [service('a', { policy: { targets: [{ metric: 'cpu', value: 1 }], presett: 'hpa' } })] }),
+    );
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^services\[0\]\.policy: policy has an unknown option "presett"/);
+  });
+
+  it('requires a consul section for high availability', () => {
+    const lines = problems(() => parseConfig({ ha: {}, services: [service('a')] }));
+    assert.deepEqual(lines, ['ha: high availability needs a "consul" section']);
+  });
+
+  it('parses YAML and reports YAML syntax errors with the file name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-config-'));
+    try {
+      const file = join(dir, 'shoal.yaml');
+      await writeFile(
+        file,
+        [
+          'syncPeriodMs: 2000',
+          'services:',
+          '  - name: orders',
+          '    token: a-very-long-token-0123456789',
+          '    maxReplicas: 4',
+          '    policy: { targets: [{ metric: inFlight, value: 10 }] }',
+          '    actuator: { type: local, command: node, args: [server.js] }',
+        ].join('\n'),
+      );
+      const config = await loadConfigFile(file);
+      assert.equal(config.syncPeriodMs, 2000);
+      assert.equal(config.services[0]?.maxReplicas, 4);
+      await writeFile(file, 'services: [\n');
+      await assert.rejects(
+        loadConfigFile(file),
+        (e: Error) => hasErrorCode(e, 'SHOAL_ERR_CONFIG') && e.message.includes(file),
+      );
+      await assert.rejects(loadConfigFile(join(dir, 'missing.yaml')), /cannot read config file/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a YAML document that is not an object', () => {
+    const lines = problems(() => parseConfigYaml('just a string'));
+    assert.deepEqual(lines, ['(root): must be an object, got "just a string"']);
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * The queueing model of one service: a pool of identical replicas behind a balancer that spreads load
+ * evenly. Each replica serves `concurrency` requests at a time with a mean service time; the pool is an
+ * M/G/c queue (c = ready replicas × concurrency) whose waiting time follows Erlang C with the
+ * Allen–Cunneen correction for the service-time variability, plus a fluid backlog when arrivals exceed
+ * capacity. Requests that would wait longer than `timeoutMs` are dropped.
+ */
+export type ServiceTimeDistribution = 'exponential' | 'lognormal' | 'constant';
+
+/** Erlang C: probability an arrival waits, for c servers at offered load a = λ/μ (a < c). */
+export function erlangC(c: number, a: number): number {
+  if (a <= 0) return 0;
+  if (a >= c) return 1;
+  // Erlang B by recursion (stable), then C from B.
+  let b = 1;
+  for (let k = 1; k <= c; k++) b = (a * b) / (k + a * b);
+  const rho = a / c;
+  return b / (1 - rho + rho * b);
+}
+
+/** Service-time coefficient of variation of a distribution. */
+export function serviceCv(distribution: ServiceTimeDistribution, cv: number): number {
+  if (distribution === 'exponential') return 1;
+  if (distribution === 'constant') return 0;
+  return cv;
+}
+
+/** The p-quantile of the service time (mean `meanMs`). */
+export function serviceQuantileMs(distribution: ServiceTimeDistribution, meanMs: number, cv: number, p: number): number {
+  if (distribution === 'constant') return meanMs;
+  if (distribution === 'exponential') return -meanMs * Math.log(1 - p);
+  // Lognormal with the given mean and cv.
+  const sigma2 = Math.log(1 + cv * cv);
+  const mu = Math.log(meanMs) - sigma2 / 2;
+  const z = p >= 0.99 ? 2.326 : p >= 0.95 ? 1.645 : p >= 0.5 ? 0 : -1;
+  return Math.exp(mu + Math.sqrt(sigma2) * z);
+}
+
+export interface QueueState {
+  /** Requests waiting beyond what the servers absorb (fluid backlog). */
+  backlog: number;
+}
+
+export interface SecondResult {
+  served: number;
+  dropped: number;
+  /** Busy fraction of the ready replicas, 0..1. */
+  utilization: number;
+  /** Requests in service + waiting, per ready replica. */
+  inFlightPerReplica: number;
+  latencyP95Ms: number;
+  latencyP99Ms: number;
+  latencyMeanMs: number;
+}
+
+export interface QueueParams {
+  concurrency: number;
+  serviceTimeMs: number;
+  distribution: ServiceTimeDistribution;
+  cv: number;
+  timeoutMs: number;
+}
+
+/** Advances the pool by `dtS` seconds with `arrivals` requests and `ready` replicas. */
+export function stepQueue(q: QueueState, p: QueueParams, ready: number, arrivals: number, dtS: number): SecondResult {
+  const muPerSlot = 1000 / p.serviceTimeMs; // requests per second per concurrency slot
+  const c = ready * p.concurrency;
+  const capacity = c * muPerSlot * dtS; // requests the pool can finish in dt
+  const timeoutMs = p.timeoutMs;
+  if (ready === 0 || capacity <= 0) {
+    const dropped = arrivals + q.backlog;
+    q.backlog = 0;
+    return {
+      served: 0,
+      dropped,
+      utilization: 0,
+      inFlightPerReplica: 0,
+      latencyP95Ms: timeoutMs,
+      latencyP99Ms: timeoutMs,
+      latencyMeanMs: timeoutMs,
+    };
+  }
+  const offered = q.backlog + arrivals;
+  const served = Math.min(offered, capacity);
+  let backlog = offered - served;
+  // Requests that would wait longer than the timeout are dropped (the backlog drains at `capacity / dt`).
+  const maxBacklog = (capacity / dtS) * (timeoutMs / 1000);
+  let dropped = 0;
+  if (backlog > maxBacklog) {
+    dropped = backlog - maxBacklog;
+    backlog = maxBacklog;
+  }
+  q.backlog = backlog;
+  const lambda = arrivals / dtS;
+  const a = lambda / muPerSlot; // offered load in servers
+  const cv = serviceCv(p.distribution, p.cv);
+  const rho = Math.min(a / c, 0.999);
+  // Stationary waiting time (Erlang C, Allen–Cunneen), capped at the timeout.
+  const pw = erlangC(c, Math.min(a, 0.999 * c));
+  const drain = c * muPerSlot * (1 - rho); // 1/s
+  const corr = (1 + cv * cv) / 2;
+  const waitQuantile = (q95: number): number =>
+    pw > 1 - q95 ? (corr * Math.log(pw / (1 - q95))) / drain : 0;
+  const backlogDelayS = backlog / (c * muPerSlot);
+  const s95 = serviceQuantileMs(p.distribution, p.serviceTimeMs, p.cv, 0.95);
+  const s99 = serviceQuantileMs(p.distribution, p.serviceTimeMs, p.cv, 0.99);
+  const p95 = Math.min(timeoutMs, s95 + 1000 * (waitQuantile(0.95) + backlogDelayS));
+  const p99 = Math.min(timeoutMs, s99 + 1000 * (waitQuantile(0.99) + backlogDelayS));
+  const meanWaitS = (corr * pw) / drain + backlogDelayS;
+  const utilization = Math.min(1, served / capacity);
+  const inService = utilization * c;
+  const waiting = backlog + (lambda * corr * pw) / drain;
+  return {
+    served,
+    dropped,
+    utilization,
+    inFlightPerReplica: (inService + waiting) / ready,
+    latencyP95Ms: p95,
+    latencyP99Ms: p99,
+    latencyMeanMs: Math.min(timeoutMs, p.serviceTimeMs + 1000 * meanWaitS),
+  };
+}

@@ -1,0 +1,389 @@
+import assert from 'node:assert/strict';
+import { decide, resolvePolicy } from '@shoal/policy';
+import type { Decision, Observation, ObservedInstance, PolicyInput, PolicyState } from '@shoal/policy';
+
+const T0 = Date.UTC(2026, 0, 5, 12, 0, 0); // a Monday, 12:00 UTC
+
+function fleet(n: number, metrics: Record<string, number>, extra: Partial<ObservedInstance> = {}): ObservedInstance[] {
+  return Array.from({ length: n }, (_, k) => ({ id: `i${k}`, ready: true, metrics: { ...metrics }, ...extra }));
+}
+
+function obs(
+  now: number,
+  current: number,
+  instances: ObservedInstance[],
+  metrics?: Record<string, number>,
+): Observation {
+  return { now, currentReplicas: current, instances, ...(metrics ? { metrics } : {}) };
+}
+
+/** Runs decisions every `stepMs`, applying each decision at once; `load(t)` gives per-instance metrics. */
+function run(
+  policyInput: PolicyInput,
+  start: number,
+  steps: number,
+  stepMs: number,
+  load: (t: number, replicas: number) => Record<string, number>,
+): Decision[] {
+  const policy = resolvePolicy(policyInput);
+  let state: PolicyState | undefined;
+  let replicas = Math.max(policy.minReplicas, 1);
+  const out: Decision[] = [];
+  for (let k = 0; k < steps; k++) {
+    const t = start + k * stepMs;
+    const d = decide(policy, obs(t, replicas, fleet(replicas, load(t, replicas))), state);
+    out.push(d);
+    state = d.state;
+    replicas = d.desiredReplicas;
+  }
+  return out;
+}
+
+describe('decide', () => {
+  describe('target tracking', () => {
+    it('scales up to ceil(ready × current / target) on the HPA preset', () => {
+      const d = decide(
+        { preset: 'hpa', maxReplicas: 20 },
+        obs(T0, 3, fleet(3, { eventLoopUtilization: 0.95 })),
+        undefined,
+      );
+      assert.equal(d.desiredReplicas, 5); // ceil(3 × 0.95 / 0.7) = 5
+      assert.equal(d.limitedBy, 'DesiredWithinRange');
+      assert.match(d.reasons.join('\n'), /eventLoopUtilization average 0.95 \/ target 0.7 → 5/);
+    });
+
+    it('takes the maximum over several targets', () => {
+      const policy: PolicyInput = {
+        preset: 'hpa',
+        maxReplicas: 50,
+        targets: [
+          { metric: 'eventLoopUtilization', value: 0.7 },
+          { metric: 'inFlight', value: 10 },
+          { metric: 'cpu', type: 'utilization', value: 60, request: 1 },
+        ],
+      };
+      const d = decide(policy, obs(T0, 4, fleet(4, { eventLoopUtilization: 0.8, inFlight: 30, cpu: 0.9 })), undefined);
+      assert.deepEqual(
+        d.proposals.map((p) => [p.target, p.replicas]),
+        [
+          ['eventLoopUtilization', 5],
+          ['inFlight', 12],
+          ['cpu', 6],
+        ],
+      );
+      assert.equal(d.desiredReplicas, 8); // 12 wanted; the default rate policy allows max(4 + 4, 8) = 8
+      assert.equal(d.limitedBy, 'ScaleUpLimit');
+    });
+
+    it('does not scale down when one target has no metrics, but still scales up', () => {
+      const policy: PolicyInput = {
+        preset: 'hpa',
+        maxReplicas: 50,
+        behavior: { scaleDown: { stabilizationWindowSeconds: 0 } },
+        targets: [
+          { metric: 'eventLoopUtilization', value: 0.7 },
+          { metric: 'queueDepth', value: 5 },
+        ],
+      };
+      const down = decide(policy, obs(T0, 6, fleet(6, { eventLoopUtilization: 0.1 })), undefined);
+      assert.equal(down.desiredReplicas, 6);
+      assert.match(down.reasons.join('\n'), /1 target\(s\) failed: not scaling down/);
+      const up = decide(policy, obs(T0, 6, fleet(6, { eventLoopUtilization: 1 })), undefined);
+      assert.equal(up.desiredReplicas, 9);
+    });
+
+    it('keeps the count when no target has a usable metric', () => {
+      const d = decide({}, obs(T0, 3, fleet(3, {})), undefined);
+      assert.equal(d.desiredReplicas, 3);
+      assert.match(d.reasons.join('\n'), /no usable metric/);
+    });
+
+    it('scales on a service-level total (queue depth per replica, HPA External AverageValue)', () => {
+      const d = decide(
+        { preset: 'hpa', maxReplicas: 40, targets: [{ metric: 'queueDepth', type: 'total', value: 100 }] },
+        obs(T0, 2, fleet(2, {}), { queueDepth: 650 }),
+        undefined,
+      );
+      assert.equal(d.desiredReplicas, 6); // ceil(650 / 100) = 7, rate-limited to max(2 + 4, 4) = 6
+    });
+
+    it('sums a per-instance metric for a total target when the service reports none', () => {
+      const d = decide(
+        { preset: 'hpa', maxReplicas: 40, targets: [{ metric: 'queueDepth', type: 'total', value: 100 }] },
+        obs(T0, 3, fleet(3, { queueDepth: 150 })),
+        undefined,
+      );
+      assert.equal(d.desiredReplicas, 5); // 450 / 100 → 5
+    });
+
+    it('ignores draining instances and counts pending ones as unready', () => {
+      const instances = [
+        ...fleet(2, { eventLoopUtilization: 0.9 }),
+        { id: 'old', ready: true, deleting: true, metrics: { eventLoopUtilization: 0 } },
+        { id: 'new', ready: false, phase: 'pending' as const, metrics: {} },
+      ];
+      const d = decide({ preset: 'hpa', maxReplicas: 10 }, obs(T0, 3, instances), undefined);
+      // Ready ratio 0.9/0.7 > 1; the pending instance counts as 0: (1.8 + 0) / 3 = 0.6 < 0.7 → direction flips → keep 3.
+      assert.equal(d.desiredReplicas, 3);
+    });
+  });
+
+  describe('bounds and stabilization', () => {
+    it('moves straight to the bounds when the current count is outside them', () => {
+      assert.equal(decide({ minReplicas: 2, maxReplicas: 5 }, obs(T0, 9, fleet(9, {})), undefined).desiredReplicas, 5);
+      assert.equal(decide({ minReplicas: 2, maxReplicas: 5 }, obs(T0, 1, fleet(1, {})), undefined).desiredReplicas, 2);
+    });
+
+    it('holds a scale-down for the 300 s window on the HPA preset, then drops', () => {
+      const ds = run({ preset: 'hpa', maxReplicas: 20 }, T0, 40, 15_000, (t) =>
+        t < T0 + 60_000 ? { eventLoopUtilization: 1.3 } : { eventLoopUtilization: 0.1 },
+      );
+      const replicas = ds.map((d) => d.desiredReplicas);
+      const peak = Math.max(...replicas);
+      const peakAt = replicas.indexOf(peak);
+      const firstDrop = replicas.findIndex((r, k) => k > peakAt && r < peak);
+      // The last high recommendation was at step 3 (t = 45 s); the drop may happen once it left the window.
+      assert.ok(firstDrop * 15_000 > 45_000 + 300_000 - 15_000, `dropped at step ${firstDrop}: ${replicas.join(',')}`);
+      assert.ok(
+        ds
+          .slice(peakAt, firstDrop)
+          .every((d) => /scale-down stabilized/.test(d.reasons.join('\n')) || d.desiredReplicas === peak),
+      );
+    });
+
+    it('never goes below minReplicas or above maxReplicas', () => {
+      const ds = run({ minReplicas: 2, maxReplicas: 6 }, T0, 60, 5_000, (t) => ({
+        eventLoopUtilization: t % 120_000 < 60_000 ? 1 : 0,
+      }));
+      for (const d of ds) assert.ok(d.desiredReplicas >= 2 && d.desiredReplicas <= 6);
+      assert.ok(ds.some((d) => d.desiredReplicas === 6));
+    });
+  });
+
+  describe('state', () => {
+    it('is plain JSON, and a resumed engine decides exactly like an uninterrupted one', () => {
+      const policy = resolvePolicy({ maxReplicas: 30 });
+      const load = (k: number): number => 0.3 + 0.6 * Math.abs(Math.sin(k / 7));
+      let a: PolicyState | undefined;
+      let b: PolicyState | undefined;
+      let ra = 3;
+      let rb = 3;
+      for (let k = 0; k < 80; k++) {
+        const t = T0 + k * 5_000;
+        const da = decide(policy, obs(t, ra, fleet(ra, { eventLoopUtilization: load(k) })), a);
+        const db = decide(policy, obs(t, rb, fleet(rb, { eventLoopUtilization: load(k) })), b);
+        a = da.state;
+        b = JSON.parse(JSON.stringify(db.state)) as PolicyState; // persisted and read back every time
+        assert.deepEqual(da.desiredReplicas, db.desiredReplicas);
+        ra = da.desiredReplicas;
+        rb = db.desiredReplicas;
+      }
+      assert.deepEqual(a, b);
+    });
+
+    it('does not change the state object it was given', () => {
+      const first = decide({}, obs(T0, 3, fleet(3, { eventLoopUtilization: 0.9 })), undefined);
+      const copy = JSON.parse(JSON.stringify(first.state)) as PolicyState;
+      decide({}, obs(T0 + 5_000, 4, fleet(4, { eventLoopUtilization: 0.9 })), first.state);
+      assert.deepEqual(first.state, copy);
+    });
+
+    it('keeps its history bounded', () => {
+      const ds = run({ maxReplicas: 30 }, T0, 2_000, 2_000, (t) => ({
+        eventLoopUtilization: 0.5 + 0.4 * Math.sin(t / 60_000),
+      }));
+      const s = (ds.at(-1) as Decision).state;
+      assert.ok(s.recommendations.length <= 300_000 / 2_000 + 1, `recommendations ${s.recommendations.length}`);
+      assert.ok(s.samples.length <= 31, `samples ${s.samples.length}`);
+      assert.ok(s.scaleUpEvents.length + s.scaleDownEvents.length <= 30);
+    });
+
+    it('rejects time going backwards and a malformed state', () => {
+      const d = decide({}, obs(T0, 3, fleet(3, { eventLoopUtilization: 0.5 })), undefined);
+      assert.throws(
+        () => decide({}, obs(T0 - 1, 3, fleet(3, {})), d.state),
+        /observation.now must not go back in time/,
+      );
+      assert.throws(
+        () => decide({}, obs(T0, 3, fleet(3, {})), { version: 2 } as never),
+        /state.version must be 1, got 2/,
+      );
+      assert.throws(
+        () => decide({}, obs(T0, 3, fleet(3, {})), { ...d.state, samples: [{ t: 'x' }] } as never),
+        /state.samples\[0\] must be/,
+      );
+    });
+  });
+
+  describe('panic mode', () => {
+    it('enters on a 2× spike, scales past the rate limit, never scales down while panicking, and leaves after the stable window', () => {
+      const spikeEnd = T0 + 60_000;
+      const ds = run({ maxReplicas: 100 }, T0, 60, 2_000, (t, replicas) => {
+        // Total demand 40 replicas' worth during the spike, 2 replicas' worth after.
+        const demand = t < spikeEnd ? 40 : 2;
+        return { eventLoopUtilization: Math.min(5, (demand * 0.7) / replicas) };
+      });
+      const first = ds[0] as Decision;
+      assert.equal(first.panicking, true);
+      assert.match(first.reasons.join('\n'), /panic:/);
+      // Rate policies would allow 1 → 5; panic goes further in one step.
+      assert.ok(first.desiredReplicas > 5, `first decision ${first.desiredReplicas}`);
+      const inPanicAfterSpike = ds.filter((d, k) => T0 + k * 2_000 >= spikeEnd && d.panicking);
+      assert.ok(inPanicAfterSpike.length > 0);
+      for (let k = 1; k < ds.length; k++) {
+        const d = ds[k] as Decision;
+        if (d.panicking)
+          assert.ok(d.desiredReplicas >= (ds[k - 1] as Decision).desiredReplicas, `scaled down in panic at ${k}`);
+      }
+      const exit = ds.findIndex((d, k) => k > 0 && !d.panicking && (ds[k - 1] as Decision).panicking);
+      assert.ok(exit > 0, 'panic ended');
+      assert.match((ds[exit] as Decision).reasons.join('\n'), /panic over/);
+    });
+
+    it('stays off on the HPA preset', () => {
+      const ds = run({ preset: 'hpa', maxReplicas: 100 }, T0, 3, 15_000, () => ({ eventLoopUtilization: 5 }));
+      assert.ok(ds.every((d) => !d.panicking));
+      assert.deepEqual(
+        ds.map((d) => d.desiredReplicas),
+        [5, 10, 20],
+      );
+    });
+  });
+
+  describe('schedules', () => {
+    const policy: PolicyInput = {
+      maxReplicas: 20,
+      schedules: [{ name: 'lunch', cron: '0 12 * * 1-5', minReplicas: 8, durationMs: 3_600_000, leadMs: 300_000 }],
+    };
+
+    it('raises the minimum during the window, from leadMs before it', () => {
+      const quiet = { eventLoopUtilization: 0.1 };
+      const before = decide(policy, obs(T0 - 400_000, 2, fleet(2, quiet)), undefined);
+      assert.equal(before.minReplicas, 1);
+      const lead = decide(policy, obs(T0 - 200_000, 2, fleet(2, quiet)), undefined);
+      assert.equal(lead.desiredReplicas, 8);
+      assert.match(lead.reasons.join('\n'), /schedule lunch \(0 12 \* \* 1-5\) active: minimum 8 replicas/);
+      const during = decide(policy, obs(T0 + 3_000_000, 8, fleet(8, quiet)), undefined);
+      assert.equal(during.desiredReplicas, 8);
+      assert.equal(during.minReplicas, 8);
+      const after = decide(policy, obs(T0 + 3_700_000, 8, fleet(8, quiet)), undefined);
+      assert.equal(after.minReplicas, 1);
+    });
+
+    it('does not apply on other days', () => {
+      const saturday = Date.UTC(2026, 0, 10, 12, 10);
+      assert.equal(decide(policy, obs(saturday, 2, fleet(2, { eventLoopUtilization: 0.1 })), undefined).minReplicas, 1);
+    });
+  });
+
+  describe('forecast', () => {
+    it('scales ahead of a steady ramp, and only upwards', () => {
+      const ramp = (t: number, replicas: number): Record<string, number> => {
+        const demand = 2 + ((t - T0) / 1000) * 0.1; // +1 replica of demand every 10 s
+        return { eventLoopUtilization: (demand * 0.7) / replicas };
+      };
+      const withForecast = run({ maxReplicas: 100, panic: false, forecast: true }, T0, 60, 5_000, ramp);
+      const without = run({ maxReplicas: 100, panic: false, forecast: false }, T0, 60, 5_000, ramp);
+      const sum = (ds: Decision[]): number => ds.reduce((s, d) => s + d.desiredReplicas, 0);
+      assert.ok(sum(withForecast) > sum(without), `${sum(withForecast)} vs ${sum(without)}`);
+      assert.ok(withForecast.some((d) => /forecast: demand/.test(d.reasons.join('\n'))));
+    });
+  });
+
+  describe('latency SLO', () => {
+    const policy: PolicyInput = {
+      preset: 'hpa',
+      maxReplicas: 40,
+      behavior: { scaleDown: { stabilizationWindowSeconds: 0 } },
+      slo: { thresholdMs: 200 },
+    };
+
+    it('adds pressure above the bound', () => {
+      const d = decide(policy, obs(T0, 4, fleet(4, { eventLoopUtilization: 0.7, latencyP95Ms: 300 })), undefined);
+      assert.equal(d.desiredReplicas, 6); // ceil(4 × 1.5)
+      assert.match(d.reasons.join('\n'), /SLO latencyP95Ms 300 ms above 200 ms → 6/);
+    });
+
+    it('blocks scale-down near the bound and allows it well below', () => {
+      const near = decide(policy, obs(T0, 6, fleet(6, { eventLoopUtilization: 0.2, latencyP95Ms: 180 })), undefined);
+      assert.equal(near.desiredReplicas, 6);
+      const far = decide(policy, obs(T0, 6, fleet(6, { eventLoopUtilization: 0.2, latencyP95Ms: 50 })), undefined);
+      assert.equal(far.desiredReplicas, 2);
+    });
+  });
+
+  describe('victims', () => {
+    const down: PolicyInput = { preset: 'hpa', behavior: { scaleDown: { stabilizationWindowSeconds: 0 } } };
+    const instances: ObservedInstance[] = [
+      { id: 'a', ready: true, startedAt: T0 - 9_000, metrics: { eventLoopUtilization: 0.3 } },
+      { id: 'b', ready: true, startedAt: T0 - 5_000, metrics: { eventLoopUtilization: 0.1 } },
+      { id: 'c', ready: true, startedAt: T0 - 1_000, metrics: { eventLoopUtilization: 0.2 } },
+      { id: 'd', ready: true, startedAt: T0 - 7_000, metrics: { eventLoopUtilization: 0.2 } },
+    ];
+
+    it('drains the least loaded first (ties: the youngest)', () => {
+      const d = decide(down, obs(T0, 4, instances), undefined);
+      assert.equal(d.desiredReplicas, 2); // 0.8 / 0.7 → 2
+      assert.deepEqual(d.victims, ['b', 'c']);
+    });
+
+    it('drains the youngest, the oldest, or an explicit order', () => {
+      assert.deepEqual(decide({ ...down, victimSelection: 'youngest' }, obs(T0, 4, instances), undefined).victims, [
+        'c',
+        'b',
+      ]);
+      assert.deepEqual(decide({ ...down, victimSelection: 'oldest' }, obs(T0, 4, instances), undefined).victims, [
+        'a',
+        'd',
+      ]);
+      assert.deepEqual(
+        decide({ ...down, victimSelection: { order: ['d', 'a'] } }, obs(T0, 4, instances), undefined).victims,
+        ['d', 'a'],
+      );
+    });
+
+    it('drains instances that serve nothing before any ready one', () => {
+      const withBroken = [...instances.slice(0, 3), { id: 'z', ready: false, metrics: { eventLoopUtilization: 0.2 } }];
+      const d = decide(
+        { ...down, targets: [{ metric: 'eventLoopUtilization', value: 0.7 }] },
+        obs(T0, 4, withBroken),
+        undefined,
+      );
+      assert.equal(d.victims?.[0], 'z');
+    });
+  });
+
+  describe('validation', () => {
+    it('rejects unknown options and bad values, naming them', () => {
+      assert.throws(() => resolvePolicy({ minReplica: 1 } as never), /unknown option "minReplica"/);
+      assert.throws(
+        () => resolvePolicy({ minReplicas: 5, maxReplicas: 2 }),
+        /minReplicas must not exceed maxReplicas \(2\), got 5/,
+      );
+      assert.throws(
+        () => resolvePolicy({ targets: [{ metric: 'cpu', value: -1 }] }),
+        /targets\[0\].value must be a finite number > 0, got -1/,
+      );
+      assert.throws(
+        () => resolvePolicy({ schedules: [{ cron: '61 * * * *', minReplicas: 1 }] }),
+        /schedules\[0\].cron has an invalid minute field/,
+      );
+      assert.throws(
+        () => resolvePolicy({ panic: { threshold: 0 } }),
+        /panic.threshold must be a finite number > 0, got 0/,
+      );
+      assert.throws(
+        () => decide({}, { now: T0, currentReplicas: -2, instances: [] }, undefined),
+        /observation.currentReplicas/,
+      );
+    });
+
+    it('is deterministic: the same input gives the same decision', () => {
+      const o = obs(T0, 5, fleet(5, { eventLoopUtilization: 0.93, latencyP95Ms: 120 }));
+      assert.deepEqual(
+        decide({ slo: { thresholdMs: 100 } }, o, undefined),
+        decide({ slo: { thresholdMs: 100 } }, o, undefined),
+      );
+    });
+  });
+});
