@@ -1,12 +1,18 @@
 /**
  * Agent overhead benchmark: a node:http hello-world server, with and without @shoal/agent (HTTP instrumentation,
- * event-loop/CPU sampling, /metrics, and a live report stream to a real gRPC coordinator), driven by autocannon
- * from this (separate) process at 64 connections. Runs alternate in ABBA order over at least 3 pairs; the
- * figures are medians of the per-pair ratios.
+ * event-loop/CPU sampling, /metrics registry, and a live report stream to a real gRPC coordinator), driven by
+ * autocannon from this (separate) process at 64 connections.
  *
- *   npm run bench:agent                 # 3 pairs x 10 s per run
- *   npm run bench:agent -- --quick      # 3 pairs x 3 s per run
- *   npm run bench:agent -- --pairs 5 --duration 10
+ * Each round runs three servers, in rotating order so drift on a shared machine favours none:
+ *   baseline  the plain server;
+ *   modules   the plain server that also imported the agent's code (grpc-js, prom-client, protobufjs, the proto)
+ *             without using it — separates "loading the code" from "running the agent" in the memory figures;
+ *   agent     the server instrumented by a running agent.
+ * Figures are medians over rounds of per-round ratios (agent vs baseline).
+ *
+ *   npm run bench:agent                    # 3 rounds x 10 s per run  (~2 min)
+ *   npm run bench:agent -- --quick         # 3 rounds x 3 s per run
+ *   npm run bench:agent -- --rounds 5 --duration 10
  *
  * The last line of output is one JSON object with every figure.
  */
@@ -16,11 +22,12 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Agent } from '@shoal/agent';
 import type { CoordinatorHandlers } from '@shoal/protocol';
 
 // Heavy modules (grpc-js, prom-client, the agent) are imported dynamically, so the baseline server process does
-// not load them and the RSS difference includes what loading the agent costs.
+// not load them.
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -30,6 +37,8 @@ interface AutocannonResult {
   non2xx: number;
 }
 type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+type Mode = 'baseline' | 'modules' | 'agent';
+const MODES: readonly Mode[] = ['baseline', 'modules', 'agent'];
 
 const BODY = 'hello world\n';
 
@@ -37,7 +46,7 @@ const BODY = 'hello world\n';
 // Server role (child process)
 // ---------------------------------------------------------------------------------------------------------------
 
-async function serve(withAgent: boolean, coordinatorUrl: string | undefined): Promise<void> {
+async function serve(mode: Mode, coordinatorUrl: string): Promise<void> {
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(BODY);
@@ -45,40 +54,48 @@ async function serve(withAgent: boolean, coordinatorUrl: string | undefined): Pr
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   let agent: Agent | undefined;
-  if (withAgent) {
-    const { createAgent } = await import('@shoal/agent');
+  if (mode !== 'baseline') {
+    const grpc = await import('@grpc/grpc-js');
     const { Registry } = await import('prom-client');
-    agent = createAgent({
-      service: 'bench',
-      port,
-      address: '127.0.0.1',
-      registry: new Registry(),
-      reportIntervalMs: 1000,
-      ...(coordinatorUrl ? { coordinator: { url: coordinatorUrl, token: 'bench' } } : {}),
-      onDrained: () => {},
-    });
-    agent.instrumentHttpServer(server);
-    agent.gauge('queue_depth', () => 0);
-    await agent.start();
+    const { createAgent } = await import('@shoal/agent');
+    (await import('@shoal/protocol')).loadCoordinatorService(grpc);
+    if (mode === 'agent') {
+      agent = createAgent({
+        service: 'bench',
+        port,
+        address: '127.0.0.1',
+        registry: new Registry(),
+        reportIntervalMs: 1000,
+        coordinator: { url: coordinatorUrl, token: 'bench' },
+        onDrained: () => {},
+      });
+      agent.instrumentHttpServer(server);
+      agent.gauge('queue_depth', () => 0);
+      await agent.start();
+    }
   }
   const send = (message: unknown) => process.send?.(message);
+  let cpuMark = process.cpuUsage();
+  // Memory is read after full collections (the child runs with --expose-gc): retained memory, not garbage.
+  const collectGarbage = () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+  };
   process.on('message', (message: { cmd: string }) => {
-    if (message.cmd === 'stats') {
+    if (message.cmd === 'mark') {
+      cpuMark = process.cpuUsage();
+      send({ marked: true });
+    } else if (message.cmd === 'stats') {
+      const cpu = process.cpuUsage(cpuMark);
+      collectGarbage();
       send({
+        cpuMicros: cpu.user + cpu.system,
         rss: process.memoryUsage().rss,
+        heapUsed: process.memoryUsage().heapUsed,
+        youngGen: getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')?.space_size ?? 0,
         reports: agent?.coordinatorStatus()?.sent ?? 0,
-        connected: agent?.coordinatorStatus()?.connected ?? false,
       });
-    } else if (message.cmd === 'load-modules') {
-      // Baseline only: what loading the agent's code (and its dependencies, and the parsed proto) costs.
-      void (async () => {
-        const grpc = await import('@grpc/grpc-js');
-        await import('prom-client');
-        await import('@shoal/agent');
-        (await import('@shoal/protocol')).loadCoordinatorService(grpc);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        send({ rss: process.memoryUsage().rss });
-      })();
     } else if (message.cmd === 'exit') {
       void (agent?.close() ?? Promise.resolve()).finally(() => process.exit(0));
     }
@@ -138,26 +155,29 @@ async function startCoordinator(): Promise<{ url: string; reports: () => number;
 }
 
 interface Run {
-  mode: 'baseline' | 'agent';
+  mode: Mode;
   rps: number;
   p50: number;
   p99: number;
   errors: number;
+  /** Server CPU time per request served, microseconds (less sensitive to a busy machine than req/s). */
+  cpuUsPerRequest: number;
   rssMb: number;
+  heapUsedMb: number;
+  youngGenMb: number;
   reports: number;
-  /** Baseline only: RSS after also loading the agent's modules. */
-  rssWithModulesMb?: number;
 }
 
 async function runOnce(
   autocannon: Autocannon,
-  withAgent: boolean,
+  mode: Mode,
   coordinatorUrl: string,
   durationS: number,
   warmupS: number,
 ): Promise<Run> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', withAgent ? '--agent' : '--plain', coordinatorUrl], {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', mode, coordinatorUrl], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [...process.execArgv, '--expose-gc'],
   });
   try {
     const { port } = await new Promise<{ port: number }>((resolve, reject) => {
@@ -166,17 +186,26 @@ async function runOnce(
     });
     const url = `http://127.0.0.1:${port}/`;
     await autocannon({ url, connections: 64, duration: warmupS });
+    await request(child, 'mark');
     const result = await autocannon({ url, connections: 64, duration: durationS });
-    const stats = await request<{ rss: number; reports: number }>(child, 'stats');
-    const withModules = withAgent ? undefined : await request<{ rss: number }>(child, 'load-modules');
+    const stats = await request<{
+      cpuMicros: number;
+      rss: number;
+      heapUsed: number;
+      youngGen: number;
+      reports: number;
+    }>(child, 'stats');
+    const mb = (bytes: number) => bytes / 1024 / 1024;
     return {
-      ...(withModules ? { rssWithModulesMb: withModules.rss / 1024 / 1024 } : {}),
-      mode: withAgent ? 'agent' : 'baseline',
+      mode,
       rps: result.requests.average,
       p50: result.latency.p50,
       p99: result.latency.p99,
       errors: result.errors + result.timeouts + result.non2xx,
-      rssMb: stats.rss / 1024 / 1024,
+      cpuUsPerRequest: stats.cpuMicros / Math.max(1, result.requests.total),
+      rssMb: mb(stats.rss),
+      heapUsedMb: mb(stats.heapUsed),
+      youngGenMb: mb(stats.youngGen),
       reports: stats.reports,
     };
   } finally {
@@ -189,8 +218,8 @@ async function runOnce(
 }
 
 /**
- * In-process cost of the HTTP instrumentation per request (wrapper + counting + histogram), in nanoseconds: far
- * less noisy than the end-to-end figures on a shared machine. Request/response are minimal emitters.
+ * In-process cost of the HTTP instrumentation per request (wrapper + counting), in nanoseconds: far less noisy
+ * than the end-to-end figures on a shared machine. Requests and responses are minimal emitters.
  */
 async function instrumentationCostNs(): Promise<number> {
   const { createAgent } = await import('@shoal/agent');
@@ -229,59 +258,75 @@ async function instrumentationCostNs(): Promise<number> {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const pairs = Math.max(3, Math.floor(argValue('--pairs', quick ? 3 : 5)));
+  const rounds = Math.max(3, Math.floor(argValue('--rounds', 3)));
   const durationS = argValue('--duration', quick ? 3 : 10);
   const warmupS = quick ? 1 : 2;
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const costNs = await instrumentationCostNs();
   const coordinator = await startCoordinator();
-  const runs: Array<{ baseline: Run; agent: Run }> = [];
+  const runs: Array<Record<Mode, Run>> = [];
   console.log(
-    `agent overhead: node:http hello world, autocannon 64 connections, ${durationS} s per run, ${pairs} pairs`,
+    `agent overhead: node:http hello world, autocannon 64 connections, ${durationS} s per run, ${rounds} rounds`,
   );
   try {
-    for (let i = 0; i < pairs; i++) {
-      // ABBA: alternate which mode goes first so drift on a shared machine does not favour one side.
-      const order = i % 2 === 0 ? [false, true] : [true, false];
-      const pair: Partial<Record<'baseline' | 'agent', Run>> = {};
-      for (const withAgent of order) {
-        const run = await runOnce(autocannon, withAgent, coordinator.url, durationS, warmupS);
-        pair[run.mode] = run;
+    for (let i = 0; i < rounds; i++) {
+      const round: Partial<Record<Mode, Run>> = {};
+      for (let k = 0; k < MODES.length; k++) {
+        const mode = MODES[(i + k) % MODES.length]!; // rotate the order round by round
+        const run = await runOnce(autocannon, mode, coordinator.url, durationS, warmupS);
+        round[mode] = run;
         console.log(
-          `  pair ${i + 1} ${run.mode.padEnd(8)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(2)} ms  p99 ${run.p99.toFixed(2)} ms  rss ${run.rssMb.toFixed(1)} MB  errors ${run.errors}${run.mode === 'agent' ? `  reports sent ${run.reports}` : ''}`,
+          `  round ${i + 1} ${mode.padEnd(8)} ${run.rps.toFixed(0).padStart(7)} req/s  cpu ${run.cpuUsPerRequest.toFixed(1)} us/req  p50 ${run.p50.toFixed(0)} ms  p99 ${run.p99.toFixed(0)} ms  rss ${run.rssMb.toFixed(1)} MB (heap ${run.heapUsedMb.toFixed(1)}, young gen ${run.youngGenMb.toFixed(0)})  errors ${run.errors}${mode === 'agent' ? `  reports ${run.reports}` : ''}`,
         );
       }
-      runs.push(pair as { baseline: Run; agent: Run });
+      runs.push(round as Record<Mode, Run>);
     }
   } finally {
     coordinator.close();
   }
-  const throughputRatio = median(runs.map((p) => p.agent.rps / p.baseline.rps));
-  const p99Ratio = median(runs.map((p) => p.agent.p99 / p.baseline.p99));
-  const rssOverheadMb = median(runs.map((p) => p.agent.rssMb - p.baseline.rssMb));
-  const moduleLoadMb = median(runs.map((p) => p.baseline.rssWithModulesMb! - p.baseline.rssMb));
+  const med = (f: (r: Record<Mode, Run>) => number) => median(runs.map(f));
+  const throughputRatio = med((r) => r.agent.rps / r.baseline.rps);
+  const p99Ratio = med((r) => r.agent.p99 / r.baseline.p99);
+  const cpuPerRequestRatio = med((r) => r.agent.cpuUsPerRequest / r.baseline.cpuUsPerRequest);
+  const rssOverheadMb = med((r) => r.agent.rssMb - r.baseline.rssMb);
+  const codeLoadMb = med((r) => r.modules.rssMb - r.baseline.rssMb);
+  const runningAgentMb = med((r) => r.agent.rssMb - r.modules.rssMb);
   const figures = {
     bench: 'agent',
     quick,
-    pairs,
+    rounds,
     durationS,
     connections: 64,
-    baselineRps: median(runs.map((p) => p.baseline.rps)),
-    agentRps: median(runs.map((p) => p.agent.rps)),
-    baselineP99Ms: median(runs.map((p) => p.baseline.p99)),
-    agentP99Ms: median(runs.map((p) => p.agent.p99)),
-    baselineRssMb: median(runs.map((p) => p.baseline.rssMb)),
-    agentRssMb: median(runs.map((p) => p.agent.rssMb)),
+    baselineRps: med((r) => r.baseline.rps),
+    agentRps: med((r) => r.agent.rps),
     throughputRatio,
+    baselineP99Ms: med((r) => r.baseline.p99),
+    agentP99Ms: med((r) => r.agent.p99),
     p99Ratio,
+    baselineCpuUsPerRequest: med((r) => r.baseline.cpuUsPerRequest),
+    agentCpuUsPerRequest: med((r) => r.agent.cpuUsPerRequest),
+    cpuPerRequestRatio,
+    baselineRssMb: med((r) => r.baseline.rssMb),
+    modulesRssMb: med((r) => r.modules.rssMb),
+    agentRssMb: med((r) => r.agent.rssMb),
     rssOverheadMb,
-    moduleLoadMb,
-    rssOverheadExcludingModulesMb: rssOverheadMb - moduleLoadMb,
+    codeLoadMb,
+    runningAgentMb,
+    youngGenMb: {
+      baseline: med((r) => r.baseline.youngGenMb),
+      modules: med((r) => r.modules.youngGenMb),
+      agent: med((r) => r.agent.youngGenMb),
+    },
     instrumentationNsPerRequest: costNs,
-    errors: runs.reduce((n, p) => n + p.baseline.errors + p.agent.errors, 0),
+    errors: runs.reduce((n, r) => n + r.baseline.errors + r.modules.errors + r.agent.errors, 0),
     reportsReceived: coordinator.reports(),
     targets: { throughputRatio: '>= 0.97', p99Ratio: '<= 1.05', rssOverheadMb: '< 10' },
-    met: { throughputRatio: throughputRatio >= 0.97, p99Ratio: p99Ratio <= 1.05, rssOverheadMb: rssOverheadMb < 10 },
+    met: {
+      throughputRatio: throughputRatio >= 0.97,
+      p99Ratio: p99Ratio <= 1.05,
+      rssOverheadMb: rssOverheadMb < 10,
+      runningAgentMb: runningAgentMb < 10,
+    },
   };
   const row = (name: string, base: string, agent: string, ratio: string, target: string) =>
     console.log(`${name.padEnd(18)}${base.padStart(12)}${agent.padStart(12)}${ratio.padStart(10)}   ${target}`);
@@ -296,10 +341,17 @@ async function main(): Promise<void> {
   );
   row(
     'p99 latency ms',
-    figures.baselineP99Ms.toFixed(2),
-    figures.agentP99Ms.toFixed(2),
+    figures.baselineP99Ms.toFixed(0),
+    figures.agentP99Ms.toFixed(0),
     p99Ratio.toFixed(3),
     '<= 1.05',
+  );
+  row(
+    'CPU us/request',
+    figures.baselineCpuUsPerRequest.toFixed(1),
+    figures.agentCpuUsPerRequest.toFixed(1),
+    cpuPerRequestRatio.toFixed(3),
+    '(1/this = capacity ratio)',
   );
   row(
     'RSS MB',
@@ -309,14 +361,15 @@ async function main(): Promise<void> {
     '< 10 MB',
   );
   console.log(
-    `of which loading grpc-js, prom-client, the agent and the proto: +${moduleLoadMb.toFixed(1)} MB; the running agent: +${(rssOverheadMb - moduleLoadMb).toFixed(1)} MB`,
+    `RSS split: loading the agent's code (grpc-js, prom-client, protobufjs, proto) +${codeLoadMb.toFixed(1)} MB; running the agent +${runningAgentMb.toFixed(1)} MB`,
   );
   console.log(`HTTP instrumentation cost in process: ${costNs.toFixed(0)} ns per request (median of 5 x 200k)`);
   console.log(JSON.stringify(figures));
 }
 
 if (process.argv.includes('--serve')) {
-  await serve(process.argv.includes('--agent'), process.argv[process.argv.indexOf('--serve') + 2]);
+  const i = process.argv.indexOf('--serve');
+  await serve(process.argv[i + 1] as Mode, process.argv[i + 2]!);
 } else {
   await main();
 }

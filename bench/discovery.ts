@@ -31,13 +31,37 @@ const COST_PHASE_MS = quick ? 5000 : 15000;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
+/**
+ * consul-dev in a child process, which also drives the churn of the cost phase (so neither Consul's work nor the
+ * churn requests are counted in this process's CPU time).
+ */
 async function startConsulChild(): Promise<{ url: string; proc: ChildProcess }> {
-  const code =
-    "import { startConsulDev } from '@shoal/consul-dev';" +
-    'const s = await startConsulDev({ host: "127.0.0.1", port: 0 });' +
-    'process.stdout.write(s.url + "\\n");' +
-    'process.on("SIGTERM", () => s.close().then(() => process.exit(0)));';
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const code = `
+    import { startConsulDev } from '@shoal/consul-dev';
+    const s = await startConsulDev({ host: '127.0.0.1', port: 0 });
+    let churning = false;
+    process.on('message', async (m) => {
+      if (m.churn === 'stop') { churning = false; return; }
+      churning = true;
+      let n = 0;
+      while (churning) {
+        const svc = n % ${COST_SERVICES};
+        const i = Math.floor(n / ${COST_SERVICES}) % ${COST_INSTANCES};
+        // Every update changes the instance's weight, so every one is a real change a watcher must report.
+        await fetch(s.url + '/v1/agent/service/register', { method: 'PUT', body: JSON.stringify({
+          Name: 'svc-' + svc, ID: 'svc-' + svc + '-' + i, Address: '127.0.0.1', Port: 20000 + i,
+          Meta: { weight: String(2 + (n % 9000)) } }) }).then((r) => r.arrayBuffer());
+        n++;
+        await new Promise((r) => setTimeout(r, 1000 / m.perSecond));
+      }
+      process.send({ churned: n });
+    });
+    process.on('SIGTERM', () => s.close().then(() => process.exit(0)));
+    process.stdout.write(s.url + '\\n');
+  `;
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     proc.once('exit', (c) => reject(new Error(`consul-dev exited with ${c}`)));
     proc.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
@@ -192,25 +216,16 @@ async function registerBulk(url: string) {
   }
 }
 
-async function churn(url: string, stop: () => boolean): Promise<number> {
-  let n = 0;
-  while (!stop()) {
-    const s = n % COST_SERVICES;
-    const i = n % COST_INSTANCES;
-    await fetch(`${url}/v1/agent/service/register`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        Name: `svc-${s}`,
-        ID: `svc-${s}-${i}`,
-        Address: '127.0.0.1',
-        Port: 20000 + i,
-        Meta: { weight: String((n % 5) + 1) },
-      }),
-    }).then((r) => r.arrayBuffer());
-    n++;
-    await sleep(100); // 10 changes per second across the 100 services
-  }
-  return n;
+const CHURN_PER_SECOND = 10;
+
+/** Asks the Consul child to churn until the returned function is called; resolves with the number of updates. */
+function startChurn(proc: ChildProcess): () => Promise<number> {
+  proc.send({ churn: 'start', perSecond: CHURN_PER_SECOND });
+  return async () => {
+    const done = new Promise<number>((resolve) => proc.once('message', (m: { churned: number }) => resolve(m.churned)));
+    proc.send({ churn: 'stop' });
+    return done;
+  };
 }
 
 interface CostFigures {
@@ -218,12 +233,13 @@ interface CostFigures {
   cpuMsPerSecChurn: number;
   heapMB: number;
   requestsPerSecIdle: number;
+  updates: number;
   changesSeen: number;
 }
 
 async function measure(
   run: () => Promise<{ stop(): Promise<void>; requests(): Promise<number>; changes(): number }>,
-  url: string,
+  consulProc: ChildProcess,
 ): Promise<CostFigures> {
   gc();
   const heapBefore = process.memoryUsage().heapUsed;
@@ -238,14 +254,13 @@ async function measure(
   const idleCpu = process.cpuUsage(cpu);
   const idleSecs = (performance.now() - t) / 1000;
   const requestsPerSecIdle = ((await target.requests()) - req) / idleSecs;
-  let stopChurn = false;
   cpu = process.cpuUsage();
   t = performance.now();
   const changesBefore = target.changes();
-  const churning = churn(url, () => stopChurn);
+  const stopChurn = startChurn(consulProc);
   await sleep(COST_PHASE_MS);
-  stopChurn = true;
-  await churning;
+  const updates = await stopChurn();
+  await sleep(POLL_MS + 200); // let 1 s pollers catch up with the last updates
   const churnCpu = process.cpuUsage(cpu);
   const churnSecs = (performance.now() - t) / 1000;
   await target.stop();
@@ -254,11 +269,12 @@ async function measure(
     cpuMsPerSecChurn: round((churnCpu.user + churnCpu.system) / 1000 / churnSecs, 2),
     heapMB: round(heapMB, 2),
     requestsPerSecIdle: round(requestsPerSecIdle, 1),
+    updates,
     changesSeen: target.changes() - changesBefore,
   };
 }
 
-async function cost(url: string) {
+async function cost(url: string, consulProc: ChildProcess) {
   await registerBulk(url);
   const blocking = await measure(async () => {
     const registry = new Registry();
@@ -275,7 +291,7 @@ async function cost(url: string) {
       },
       changes: () => changes,
     };
-  }, url);
+  }, consulProc);
   const polling = await measure(async () => {
     const client = new Consul({ baseUrl: `${url}/v1` } as never);
     let requests = 0;
@@ -304,7 +320,7 @@ async function cost(url: string) {
       requests: async () => requests,
       changes: () => changes,
     };
-  }, url);
+  }, consulProc);
   return { blocking, polling };
 }
 
@@ -316,7 +332,7 @@ async function main() {
       `consul-dev child at ${url}; ${quick ? 'quick' : 'full'} run; ${cpus().length} CPUs, 1-min load average ${loadAtStart}\n`,
     );
     const prop = await propagation(url);
-    const c = await cost(url);
+    const c = await cost(url, proc);
     const rows = [
       ['propagation to all 50 (ms)', 'p50', 'p99', 'max', 'per-observer p99', 'changes', 'missed'],
       ...(['blocking', 'polling'] as const).map((k) => [
@@ -330,14 +346,14 @@ async function main() {
       ]),
     ];
     const costRows = [
-      ['100 services × 10 instances', 'CPU ms/s idle', 'CPU ms/s churn', 'heap MB', 'req/s idle', 'changes seen'],
+      ['100 services × 10 instances', 'CPU ms/s idle', 'CPU ms/s churn', 'heap MB', 'req/s idle', 'updates/seen'],
       [
         'blocking ServiceWatcher',
         c.blocking.cpuMsPerSecIdle,
         c.blocking.cpuMsPerSecChurn,
         c.blocking.heapMB,
         c.blocking.requestsPerSecIdle,
-        c.blocking.changesSeen,
+        `${c.blocking.updates}/${c.blocking.changesSeen}`,
       ],
       [
         '1 s polling',
@@ -345,7 +361,7 @@ async function main() {
         c.polling.cpuMsPerSecChurn,
         c.polling.heapMB,
         c.polling.requestsPerSecIdle,
-        c.polling.changesSeen,
+        `${c.polling.updates}/${c.polling.changesSeen}`,
       ],
     ];
     for (const table of [rows, costRows]) {

@@ -1,7 +1,7 @@
 /**
  * bench:grpc — Shoal's gRPC balancing against grpc-js's built-in round_robin, in one run.
  *
- *   npm run bench:grpc            (full: ~1.5 min)
+ *   npm run bench:grpc            (full: ~2 min)
  *   node --import tsx bench/grpc.ts --quick
  *
  * 1. Overhead: unary echo, 4 local servers (in one child process, so their CPU is not the client's), 64 calls in
@@ -53,8 +53,10 @@ async function serve(): Promise<void> {
     const slow = i === 0 && slowMs > 0;
     server.addService(ECHO, {
       echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-        if (slow && Math.random() < slowFraction) setTimeout(() => cb(null, call.request), slowMs);
-        else cb(null, call.request);
+        // The reply is the server's index, so the client can count where its calls went.
+        const reply = Buffer.from([i]);
+        if (slow && Math.random() < slowFraction) setTimeout(() => cb(null, reply), slowMs);
+        else cb(null, reply);
       },
     });
     ports.push(
@@ -75,6 +77,8 @@ interface Result {
   name: string;
   calls: number;
   errors: number;
+  /** Share of the calls that went to the slow server (phase 2). */
+  slowShare?: number;
   qps: number;
   p50Ms: number;
   p99Ms: number;
@@ -99,10 +103,12 @@ async function stopServers(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) await once(child, 'exit');
 }
 
-function call(client: Client, payload: Buffer): Promise<void> {
+/** One unary call; resolves with the index of the server that answered. */
+function call(client: Client, payload: Buffer): Promise<number> {
   return new Promise((resolve, reject) =>
-    (client as unknown as Record<string, (...a: unknown[]) => void>).echo!(payload, (err: Error | null) =>
-      err ? reject(err) : resolve(),
+    (client as unknown as Record<string, (...a: unknown[]) => void>).echo!(
+      payload,
+      (err: Error | null, reply: Buffer) => (err ? reject(err) : resolve(reply[0] ?? -1)),
     ),
   );
 }
@@ -163,7 +169,12 @@ async function measurePaced(
 ): Promise<Result> {
   const payload = Buffer.from('hello shoal');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const run = async (ms: number, record: boolean, latencies: number[], counters: { errors: number }) => {
+  const run = async (
+    ms: number,
+    record: boolean,
+    latencies: number[],
+    counters: { errors: number; toSlow: number },
+  ) => {
     const interval = (concurrency * 1000) / rate;
     const start = performance.now();
     const end = start + ms;
@@ -176,8 +187,11 @@ async function measurePaced(
           next += interval;
           const t = performance.now();
           try {
-            await call(client, payload);
-            if (record) latencies.push(performance.now() - t);
+            const server = await call(client, payload);
+            if (record) {
+              latencies.push(performance.now() - t);
+              if (server === 0) counters.toSlow++;
+            }
           } catch {
             counters.errors++;
           }
@@ -186,23 +200,38 @@ async function measurePaced(
     );
     return performance.now() - start;
   };
-  await run(Math.min(2000, durationMs / 3), false, [], { errors: 0 });
+  await run(Math.min(2000, durationMs / 3), false, [], { errors: 0, toSlow: 0 });
   const latencies: number[] = [];
-  const counters = { errors: 0 };
+  const counters = { errors: 0, toSlow: 0 };
   const elapsed = await run(durationMs, true, latencies, counters);
   const sorted = Float64Array.from(latencies).sort();
   return {
     name,
     calls: latencies.length,
     errors: counters.errors,
+    slowShare: latencies.length ? counters.toSlow / latencies.length : 0,
     qps: (latencies.length * 1000) / elapsed,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
   };
 }
 
+function averageRuns(rows: Result[]): Result {
+  const mean = (f: (r: Result) => number) => rows.reduce((sum, r) => sum + f(r), 0) / rows.length;
+  return {
+    name: rows[0]!.name,
+    calls: rows.reduce((sum, r) => sum + r.calls, 0),
+    errors: rows.reduce((sum, r) => sum + r.errors, 0),
+    slowShare: mean((r) => r.slowShare ?? 0),
+    qps: mean((r) => r.qps),
+    p50Ms: mean((r) => r.p50Ms),
+    p99Ms: mean((r) => r.p99Ms),
+  };
+}
+
 function table(rows: Result[]): string {
-  const header = ['client', 'calls', 'errors', 'QPS', 'p50 ms', 'p99 ms'];
+  const withShare = rows.some((r) => r.slowShare !== undefined);
+  const header = ['client', 'calls', 'errors', 'QPS', 'p50 ms', 'p99 ms', ...(withShare ? ['to slow'] : [])];
   const lines = rows.map((r) => [
     r.name,
     String(r.calls),
@@ -210,6 +239,7 @@ function table(rows: Result[]): string {
     r.qps.toFixed(0),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
+    ...(withShare ? [`${((r.slowShare ?? 0) * 100).toFixed(1)} %`] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) =>
@@ -219,8 +249,8 @@ function table(rows: Result[]): string {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const durationMs = quick ? 3000 : 8000;
-  const rounds = quick ? 1 : 2;
+  const durationMs = quick ? 2000 : 6000;
+  const rounds = quick ? 2 : 4;
   const concurrency = 64;
   const rate = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 1500);
   const consul = await startConsulDev({ port: 0 });
@@ -267,10 +297,17 @@ async function main(): Promise<void> {
     await registerAll('echo', fast.ports);
     const rr = builtin(fast.ports);
     const srr = shoal('echo', 'shoal_round_robin');
+    // Warm both up (JIT, connections) before anything is recorded, then alternate the order of the runs.
+    await measure('warm-up', rr, 1500, concurrency);
+    await measure('warm-up', srr, 1500, concurrency);
     const phase1: Result[] = [];
     for (let round = 0; round < rounds; round++) {
-      phase1.push(await measure('grpc-js round_robin (ipv4:)', rr, durationMs, concurrency));
-      phase1.push(await measure('shoal_round_robin (consul:)', srr, durationMs, concurrency));
+      const pair: Array<[string, Client]> = [
+        ['grpc-js round_robin (ipv4:)', rr],
+        ['shoal_round_robin (consul:)', srr],
+      ];
+      if (round % 2 === 1) pair.reverse();
+      for (const [name, c] of pair) phase1.push(await measure(name, c, durationMs, concurrency));
     }
     await stopServers(fast.child);
     const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms') => {
@@ -285,13 +322,20 @@ async function main(): Promise<void> {
     const slow = await startServers(4, 50, 0.2);
     await registerAll('echo-slow', slow.ports);
     const phase2: Result[] = [];
-    const slowRuns: Array<[string, () => Client]> = [
-      ['grpc-js round_robin (ipv4:)', () => builtin(slow.ports)],
-      ['shoal_round_robin', () => shoal('echo-slow', 'shoal_round_robin')],
-      ['shoal_peak_ewma', () => shoal('echo-slow', 'shoal_peak_ewma')],
-      ['shoal_least_request', () => shoal('echo-slow', 'shoal_least_request')],
+    const slowClients: Array<[string, Client]> = [
+      ['grpc-js round_robin (ipv4:)', builtin(slow.ports)],
+      ['shoal_round_robin', shoal('echo-slow', 'shoal_round_robin')],
+      ['shoal_peak_ewma', shoal('echo-slow', 'shoal_peak_ewma')],
+      ['shoal_least_request', shoal('echo-slow', 'shoal_least_request')],
     ];
-    for (const [name, make] of slowRuns) phase2.push(await measurePaced(name, make(), durationMs, concurrency, rate));
+    // An unrecorded pass first: connections, JIT and each balancer's first latency samples.
+    for (const [name, c] of slowClients) await measurePaced(name, c, Math.min(1000, durationMs / 2), concurrency, rate);
+    // Two passes in opposite orders (ABCD, DCBA), averaged, so a drift in machine load favours nobody.
+    const passes: Result[] = [];
+    for (const order of [slowClients, [...slowClients].reverse()]) {
+      for (const [name, c] of order) passes.push(await measurePaced(name, c, durationMs, concurrency, rate));
+    }
+    for (const [name] of slowClients) phase2.push(averageRuns(passes.filter((r) => r.name === name)));
     await stopServers(slow.child);
     const rrP99 = phase2[0]!.p99Ms;
     const ewmaRatio = phase2[2]!.p99Ms / rrP99;
@@ -306,6 +350,8 @@ async function main(): Promise<void> {
     console.log(
       `2. One server adds 50 ms to 20 % of its calls (offered load ${rate} calls/s, up to ${concurrency} in flight)`,
     );
+    console.log(table(passes));
+    console.log('averaged over both passes:');
     console.log(table(phase2));
     console.log(`p99 ratio shoal_peak_ewma / round_robin = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
     console.log(`p99 ratio shoal_least_request / round_robin = ${lrRatio.toFixed(3)}\n`);
@@ -330,6 +376,7 @@ async function main(): Promise<void> {
           offeredRate: rate,
           runs: phase2.map((r) => ({
             name: r.name,
+            slowShare: Number((r.slowShare ?? 0).toFixed(4)),
             qps: Math.round(r.qps),
             p50Ms: Number(r.p50Ms.toFixed(3)),
             p99Ms: Number(r.p99Ms.toFixed(3)),

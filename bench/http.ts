@@ -1,7 +1,7 @@
 /**
  * bench:http — @shoal/http's balanced dispatcher against undici's BalancedPool, in one run.
  *
- *   npm run bench:http            (full: ~1.5 min)
+ *   npm run bench:http            (full: ~2 min)
  *   node --import tsx bench/http.ts --quick
  *
  * 1. Overhead: GET echo, 4 local HTTP servers (in one child process), 64 requests in flight: the Shoal dispatcher
@@ -38,7 +38,7 @@ async function serve(): Promise<void> {
   for (let i = 0; i < n; i++) {
     const slow = i === 0 && slowMs > 0;
     const server = createServer((req, res) => {
-      const reply = () => res.end('hello shoal');
+      const reply = () => res.end(String(i)); // the server's index, so the client can count where requests went
       if (slow && Math.random() < slowFraction) setTimeout(reply, slowMs);
       else reply();
       req.resume();
@@ -56,6 +56,8 @@ interface Result {
   name: string;
   calls: number;
   errors: number;
+  /** Share of the requests that went to the slow server (phase 2). */
+  slowShare?: number;
   qps: number;
   p50Ms: number;
   p99Ms: number;
@@ -80,10 +82,12 @@ async function stopServers(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) await once(child, 'exit');
 }
 
-async function get(dispatcher: Dispatcher, origin: string): Promise<void> {
+/** One GET; resolves with the index of the server that answered. */
+async function get(dispatcher: Dispatcher, origin: string): Promise<number> {
   const res = await dispatcher.request({ origin, path: '/', method: 'GET' });
-  await res.body.dump();
+  const body = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+  return Number(body);
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -97,8 +101,9 @@ async function drive(
   concurrency: number,
   rate: number | undefined,
   latencies: number[] | undefined,
-): Promise<{ elapsed: number; errors: number }> {
+): Promise<{ elapsed: number; errors: number; toSlow: number }> {
   let errors = 0;
+  let toSlow = 0;
   const start = performance.now();
   const end = start + ms;
   const interval = rate ? (concurrency * 1000) / rate : 0;
@@ -113,15 +118,16 @@ async function drive(
         }
         const t = performance.now();
         try {
-          await get(dispatcher, origin);
+          const server = await get(dispatcher, origin);
           latencies?.push(performance.now() - t);
+          if (server === 0) toSlow++;
         } catch {
           errors++;
         }
       }
     }),
   );
-  return { elapsed: performance.now() - start, errors };
+  return { elapsed: performance.now() - start, errors, toSlow };
 }
 
 async function measure(
@@ -134,20 +140,35 @@ async function measure(
 ): Promise<Result> {
   await drive(dispatcher, origin, Math.min(1500, durationMs / 3), concurrency, rate, undefined);
   const latencies: number[] = [];
-  const { elapsed, errors } = await drive(dispatcher, origin, durationMs, concurrency, rate, latencies);
+  const { elapsed, errors, toSlow } = await drive(dispatcher, origin, durationMs, concurrency, rate, latencies);
   const sorted = Float64Array.from(latencies).sort();
   return {
     name,
     calls: latencies.length,
     errors,
+    ...(rate ? { slowShare: latencies.length ? toSlow / latencies.length : 0 } : {}),
     qps: (latencies.length * 1000) / elapsed,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
   };
 }
 
+function averageRuns(rows: Result[]): Result {
+  const mean = (f: (r: Result) => number) => rows.reduce((sum, r) => sum + f(r), 0) / rows.length;
+  return {
+    name: rows[0]!.name,
+    calls: rows.reduce((sum, r) => sum + r.calls, 0),
+    errors: rows.reduce((sum, r) => sum + r.errors, 0),
+    slowShare: mean((r) => r.slowShare ?? 0),
+    qps: mean((r) => r.qps),
+    p50Ms: mean((r) => r.p50Ms),
+    p99Ms: mean((r) => r.p99Ms),
+  };
+}
+
 function table(rows: Result[]): string {
-  const header = ['dispatcher', 'requests', 'errors', 'QPS', 'p50 ms', 'p99 ms'];
+  const withShare = rows.some((r) => r.slowShare !== undefined);
+  const header = ['dispatcher', 'requests', 'errors', 'QPS', 'p50 ms', 'p99 ms', ...(withShare ? ['to slow'] : [])];
   const lines = rows.map((r) => [
     r.name,
     String(r.calls),
@@ -155,6 +176,7 @@ function table(rows: Result[]): string {
     r.qps.toFixed(0),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
+    ...(withShare ? [`${((r.slowShare ?? 0) * 100).toFixed(1)} %`] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) =>
@@ -164,8 +186,8 @@ function table(rows: Result[]): string {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const durationMs = quick ? 3000 : 8000;
-  const rounds = quick ? 1 : 2;
+  const durationMs = quick ? 2000 : 6000;
+  const rounds = quick ? 2 : 4;
   const concurrency = 64;
   const rate = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 1500);
   const consul = await startConsulDev({ port: 0 });
@@ -202,14 +224,18 @@ async function main(): Promise<void> {
     await registerAll('echo', fast.ports);
     const bp = pool(fast.ports);
     const rr = shoal('round_robin');
+    const bpOrigin = `http://127.0.0.1:${fast.ports[0]}`;
+    // Warm both up (JIT, connections) before anything is recorded, then alternate the order of the runs.
+    await measure('warm-up', bp, bpOrigin, 1500, concurrency);
+    await measure('warm-up', rr, 'http://echo.service.consul', 1500, concurrency);
     const phase1: Result[] = [];
     for (let round = 0; round < rounds; round++) {
-      phase1.push(
-        await measure('undici BalancedPool', bp, `http://127.0.0.1:${fast.ports[0]}`, durationMs, concurrency),
-      );
-      phase1.push(
-        await measure('shoal round_robin (consul)', rr, 'http://echo.service.consul', durationMs, concurrency),
-      );
+      const pair: Array<[string, Dispatcher, string]> = [
+        ['undici BalancedPool', bp, bpOrigin],
+        ['shoal round_robin (consul)', rr, 'http://echo.service.consul'],
+      ];
+      if (round % 2 === 1) pair.reverse();
+      for (const [name, d, o] of pair) phase1.push(await measure(name, d, o, durationMs, concurrency));
     }
     await stopServers(fast.child);
     const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms') => {
@@ -222,19 +248,21 @@ async function main(): Promise<void> {
     await registerAll('echo-slow', slow.ports);
     const origin = 'http://echo-slow.service.consul';
     const phase2: Result[] = [];
-    phase2.push(
-      await measure(
-        'undici BalancedPool',
-        pool(slow.ports),
-        `http://127.0.0.1:${slow.ports[0]}`,
-        durationMs,
-        concurrency,
-        rate,
-      ),
-    );
-    phase2.push(await measure('shoal round_robin', shoal('round_robin'), origin, durationMs, concurrency, rate));
-    phase2.push(await measure('shoal peak_ewma', shoal('peak_ewma'), origin, durationMs, concurrency, rate));
-    phase2.push(await measure('shoal least_request', shoal('least_request'), origin, durationMs, concurrency, rate));
+    const slowDispatchers: Array<[string, Dispatcher, string]> = [
+      ['undici BalancedPool', pool(slow.ports), `http://127.0.0.1:${slow.ports[0]}`],
+      ['shoal round_robin', shoal('round_robin'), origin],
+      ['shoal peak_ewma', shoal('peak_ewma'), origin],
+      ['shoal least_request', shoal('least_request'), origin],
+    ];
+    // An unrecorded pass first: connections, JIT and each balancer's first latency samples.
+    for (const [name, d, o] of slowDispatchers)
+      await measure(name, d, o, Math.min(1000, durationMs / 2), concurrency, rate);
+    // Two passes in opposite orders (ABCD, DCBA), averaged, so a drift in machine load favours nobody.
+    const passes: Result[] = [];
+    for (const order of [slowDispatchers, [...slowDispatchers].reverse()]) {
+      for (const [name, d, o] of order) passes.push(await measure(name, d, o, durationMs, concurrency, rate));
+    }
+    for (const [name] of slowDispatchers) phase2.push(averageRuns(passes.filter((r) => r.name === name)));
     await stopServers(slow.child);
     const baseP99 = phase2[0]!.p99Ms;
     const ewmaRatio = phase2[2]!.p99Ms / baseP99;
@@ -249,6 +277,8 @@ async function main(): Promise<void> {
     console.log(
       `2. One server adds 50 ms to 20 % of its responses (offered load ${rate}/s, up to ${concurrency} in flight)`,
     );
+    console.log(table(passes));
+    console.log('averaged over both passes:');
     console.log(table(phase2));
     console.log(`p99 ratio shoal peak_ewma / BalancedPool = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
     console.log(`p99 ratio shoal least_request / BalancedPool = ${lrRatio.toFixed(3)}\n`);
@@ -271,6 +301,7 @@ async function main(): Promise<void> {
           offeredRate: rate,
           runs: phase2.map((r) => ({
             name: r.name,
+            slowShare: Number((r.slowShare ?? 0).toFixed(4)),
             qps: Math.round(r.qps),
             p50Ms: Number(r.p50Ms.toFixed(3)),
             p99Ms: Number(r.p99Ms.toFixed(3)),

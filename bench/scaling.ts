@@ -56,26 +56,43 @@ export const SHOAL_POLICY: PolicyInput = {
 };
 const SHOAL_SYNC_MS = 5_000; // @shoal/coordinator's default syncPeriodMs
 
+/** For attribution only: the HPA engine and sync period with Shoal's targets (request rate instead of CPU). */
+export const HPA_RPS_POLICY: PolicyInput = { ...HPA_POLICY, targets: SHOAL_POLICY.targets };
+
 function loadTraces(): Trace[] {
   const traces: Trace[] = [];
   const csv = (file: string): string => readFileSync(join(tracesDir, file), 'utf8');
   const wc = 'wc98_per_minute_1998-07-06_to_1998-07-09.csv';
   const nasa = 'nasa_jul95_per_minute.csv';
   const azure = 'AzureLLMInferenceTrace_conv_per_second.csv';
-  if (existsSync(join(tracesDir, wc))) traces.push(parseTraceCsv(csv(wc), { name: 'wc98', peakRps: 40 * CAPACITY * 0.7 }));
+  if (existsSync(join(tracesDir, wc)))
+    traces.push(parseTraceCsv(csv(wc), { name: 'wc98', peakRps: 40 * CAPACITY * 0.7 }));
   if (existsSync(join(tracesDir, nasa))) {
     traces.push(
-      parseTraceCsv(csv(nasa), { name: quick ? 'nasa (7 days)' : 'nasa', peakRps: 30 * CAPACITY * 0.7, ...(quick ? { durationS: 7 * 86_400 } : {}) }),
+      parseTraceCsv(csv(nasa), {
+        name: quick ? 'nasa (7 days)' : 'nasa',
+        peakRps: 30 * CAPACITY * 0.7,
+        ...(quick ? { durationS: 7 * 86_400 } : {}),
+      }),
     );
   }
-  if (existsSync(join(tracesDir, azure))) traces.push(parseTraceCsv(csv(azure), { name: 'azure-llm', peakRps: 20 * CAPACITY * 0.7 }));
+  if (existsSync(join(tracesDir, azure)))
+    traces.push(parseTraceCsv(csv(azure), { name: 'azure-llm', peakRps: 20 * CAPACITY * 0.7 }));
   const base = 4 * CAPACITY * 0.7;
   traces.push(
-    syntheticTrace('step 10x in 10 s', 3_600, 1, (t) => (t < 900 ? base : t < 910 ? base * (1 + (9 * (t - 900)) / 10) : base * 10)),
+    syntheticTrace('step 10x in 10 s', 3_600, 1, (t) =>
+      t < 900 ? base : t < 910 ? base * (1 + (9 * (t - 900)) / 10) : base * 10,
+    ),
   );
   traces.push(
     syntheticTrace('ramp', 7_200, 1, (t) =>
-      t < 600 ? base / 2 : t < 3_000 ? base / 2 + ((t - 600) / 2_400) * base * 9.5 : t < 4_200 ? base * 10 : Math.max(base / 2, base * 10 - ((t - 4_200) / 2_400) * base * 9.5),
+      t < 600
+        ? base / 2
+        : t < 3_000
+          ? base / 2 + ((t - 600) / 2_400) * base * 9.5
+          : t < 4_200
+            ? base * 10
+            : Math.max(base / 2, base * 10 - ((t - 4_200) / 2_400) * base * 9.5),
     ),
   );
   // Noisy flat: 10 replicas' worth of load with ±25 % noise every 10 s (a fixed pseudo-random sequence).
@@ -85,7 +102,14 @@ function loadTraces(): Trace[] {
     s = (s * 1_103_515_245 + 12_345) % 2_147_483_648;
     noise.push(s / 2_147_483_648 - 0.5);
   }
-  traces.push(syntheticTrace('noisy-flat', 7_200, 10, (t) => 10 * CAPACITY * 0.6 * (1 + 0.5 * (noise[Math.floor(t / 10) % 1_000] as number))));
+  traces.push(
+    syntheticTrace(
+      'noisy-flat',
+      7_200,
+      10,
+      (t) => 10 * CAPACITY * 0.6 * (1 + 0.5 * (noise[Math.floor(t / 10) % 1_000] as number)),
+    ),
+  );
   return traces;
 }
 
@@ -93,6 +117,7 @@ interface Row {
   trace: string;
   shoal: SimulationResult['summary'];
   hpa: SimulationResult['summary'];
+  hpaRps: SimulationResult['summary'];
   sloRatio: number;
   replicaSecondsRatio: number;
   meetsTarget: boolean;
@@ -112,7 +137,10 @@ function verdict(shoal: SimulationResult['summary'], hpa: SimulationResult['summ
     else parts.push('SLO-violation above HPA');
   }
   if (!fewerEvents) parts.push(`more scale events (${shoal.scaleEvents} vs ${hpa.scaleEvents})`);
-  return { ok: (a || b) && fewerEvents, why: parts.join('; ') || (a ? 'SLO ≤ ½ at ≤ +10 % cost' : '≥ 20 % cheaper at equal or better SLO') };
+  return {
+    ok: (a || b) && fewerEvents,
+    why: parts.join('; ') || (a ? 'SLO ≤ ½ at ≤ +10 % cost' : '≥ 20 % cheaper at equal or better SLO'),
+  };
 }
 
 function timeDecide(): { meanUs: number; p50Us: number; p99Us: number; runs: number } {
@@ -165,23 +193,39 @@ function main(): void {
   for (const trace of traces) {
     const hpa = simulate({ trace, policy: HPA_POLICY, model: { ...MODEL, syncPeriodMs: HPA_SYNC_MS } });
     const shoal = simulate({ trace, policy: SHOAL_POLICY, model: { ...MODEL, syncPeriodMs: SHOAL_SYNC_MS } });
+    const hpaRps = simulate({ trace, policy: HPA_RPS_POLICY, model: { ...MODEL, syncPeriodMs: HPA_SYNC_MS } });
     const v = verdict(shoal.summary, hpa.summary);
     rows.push({
       trace: trace.name,
       shoal: shoal.summary,
       hpa: hpa.summary,
-      sloRatio: hpa.summary.sloViolationSeconds === 0 ? (shoal.summary.sloViolationSeconds === 0 ? 1 : Infinity) : shoal.summary.sloViolationSeconds / hpa.summary.sloViolationSeconds,
+      hpaRps: hpaRps.summary,
+      sloRatio:
+        hpa.summary.sloViolationSeconds === 0
+          ? shoal.summary.sloViolationSeconds === 0
+            ? 1
+            : Infinity
+          : shoal.summary.sloViolationSeconds / hpa.summary.sloViolationSeconds,
       replicaSecondsRatio: shoal.summary.replicaSeconds / hpa.summary.replicaSeconds,
       meetsTarget: v.ok,
       why: v.why,
     });
     if (!noSvg) {
-      const file = join(svgDir, `${trace.name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase()}.svg`);
+      const file = join(
+        svgDir,
+        `${trace.name
+          .replace(/[^a-z0-9]+/gi, '-')
+          .replace(/-+$/, '')
+          .toLowerCase()}.svg`,
+      );
       writeFileSync(
         file,
         renderSimulationSvg([shoal, hpa], {
           title: `${trace.name}: Shoal default vs HPA default`,
-          labels: [`Shoal default (sync ${SHOAL_SYNC_MS / 1000} s)`, `HPA default, CPU 70 % (sync ${HPA_SYNC_MS / 1000} s)`],
+          labels: [
+            `Shoal default (sync ${SHOAL_SYNC_MS / 1000} s)`,
+            `HPA default, CPU 70 % (sync ${HPA_SYNC_MS / 1000} s)`,
+          ],
         }),
       );
     }
@@ -189,10 +233,22 @@ function main(): void {
   const timing = timeDecide();
 
   const pad = (s: string, n: number): string => s.padEnd(n);
-  const num = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(0)}k` : String(Math.round(n)));
-  console.log(`model: ${CAPACITY} req/s per replica (4 x 50 ms), cold start 30 s, SLO p95 <= 250 ms, report 1 s, lag 1 s; Shoal sync ${SHOAL_SYNC_MS / 1000} s, HPA sync ${HPA_SYNC_MS / 1000} s`);
+  const num = (n: number): string =>
+    n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(0)}k` : String(Math.round(n));
   console.log(
-    [pad('trace', 18), pad('replica-s S/H', 20), pad('ratio', 7), pad('SLO-viol s S/H', 16), pad('dropped S/H', 16), pad('events S/H', 12), pad('revers. S/H', 12), 'target'].join(' '),
+    `model: ${CAPACITY} req/s per replica (4 x 50 ms), cold start 30 s, SLO p95 <= 250 ms, report 1 s, lag 1 s; Shoal sync ${SHOAL_SYNC_MS / 1000} s, HPA sync ${HPA_SYNC_MS / 1000} s`,
+  );
+  console.log(
+    [
+      pad('trace', 18),
+      pad('replica-s S/H', 20),
+      pad('ratio', 7),
+      pad('SLO-viol s S/H', 16),
+      pad('dropped S/H', 16),
+      pad('events S/H', 12),
+      pad('revers. S/H', 12),
+      'target',
+    ].join(' '),
   );
   for (const r of rows) {
     console.log(
@@ -208,6 +264,12 @@ function main(): void {
       ].join(' '),
     );
   }
+  console.log("attribution — HPA engine (15 s sync) with Shoal's targets (ELU + rps) instead of CPU:");
+  for (const r of rows) {
+    console.log(
+      `  ${pad(r.trace, 18)} replica-s ${num(r.hpaRps.replicaSeconds)} (${(r.hpaRps.replicaSeconds / r.hpa.replicaSeconds).toFixed(2)}× HPA)  SLO-viol ${r.hpaRps.sloViolationSeconds} s  events ${r.hpaRps.scaleEvents}`,
+    );
+  }
   console.log(
     `decide() with 1,000 instances: mean ${timing.meanUs.toFixed(0)} µs, median ${timing.p50Us.toFixed(0)} µs, p99 ${timing.p99Us.toFixed(0)} µs over ${timing.runs} runs (target < 1000 µs)`,
   );
@@ -220,11 +282,17 @@ function main(): void {
         trace: r.trace,
         shoal: pick(r.shoal),
         hpa: pick(r.hpa),
+        hpaSameTargets: pick(r.hpaRps),
         replicaSecondsRatio: +r.replicaSecondsRatio.toFixed(3),
         sloRatio: Number.isFinite(r.sloRatio) ? +r.sloRatio.toFixed(3) : null,
         meetsTarget: r.meetsTarget,
       })),
-      decide1000: { meanUs: +timing.meanUs.toFixed(1), p50Us: +timing.p50Us.toFixed(1), p99Us: +timing.p99Us.toFixed(1), runs: timing.runs },
+      decide1000: {
+        meanUs: +timing.meanUs.toFixed(1),
+        p50Us: +timing.p50Us.toFixed(1),
+        p99Us: +timing.p99Us.toFixed(1),
+        runs: timing.runs,
+      },
     }),
   );
 }

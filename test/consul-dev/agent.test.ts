@@ -175,16 +175,18 @@ describe('consul-dev conformance: agent services and checks', () => {
     const id = f.track(name);
     await f.consul.agent.service.register({ name, port: 1 });
     await f.consul.agent.service.maintenance({ id, enable: true, reason: 'deploy' });
-    let entries = (await f.consul.health.service(name)) as HealthEntry[];
-    const maint = entries[0]!.Checks.find((c) => c.CheckID === `_service_maintenance:${id}`);
+    // A real agent syncs maintenance checks to the catalog asynchronously.
+    const maint = await eventually(async () => {
+      const found = (await f.consul.health.service(name)) as HealthEntry[];
+      return found[0]?.Checks.find((c) => c.CheckID === `_service_maintenance:${id}`);
+    });
     assert.equal(maint?.Status, 'critical');
     assert.equal(maint?.Notes, 'deploy');
     await f.consul.agent.service.maintenance({ id, enable: false });
-    entries = (await f.consul.health.service(name)) as HealthEntry[];
-    assert.equal(
-      entries[0]!.Checks.find((c) => c.CheckID.startsWith('_service_maintenance')),
-      undefined,
-    );
+    await eventually(async () => {
+      const found = (await f.consul.health.service(name)) as HealthEntry[];
+      return found[0] !== undefined && !found[0].Checks.some((c) => c.CheckID.startsWith('_service_maintenance'));
+    });
   });
 
   it('turns a TTL check critical with "TTL expired" once its TTL passes (short real timer)', async function () {

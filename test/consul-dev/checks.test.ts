@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { eventually, setup } from './support.js';
 import type { Fixture, HealthEntry } from './support.js';
 
@@ -57,5 +58,44 @@ describe('consul-dev conformance: checks the server runs (short real intervals)'
       check: { tcp: `127.0.0.1:${port}`, interval: '1s', timeout: '1s' },
     } as never);
     await eventually(async () => (await status(name)) === 'passing', 6000);
+  });
+
+  it('a gRPC check calls grpc.health.v1.Health/Check and passes on SERVING', async function () {
+    this.timeout(15_000);
+    const server = new grpc.Server();
+    let serving = 1;
+    server.addService(
+      {
+        Check: {
+          path: '/grpc.health.v1.Health/Check',
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (v: Buffer) => v,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (status: number) => Buffer.from([0x08, status]),
+          responseDeserialize: (b: Buffer) => b[1] ?? 0,
+        },
+      },
+      { Check: (_call: unknown, cb: grpc.sendUnaryData<number>) => cb(null, serving) },
+    );
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    try {
+      const name = f.name();
+      f.track(name);
+      await f.consul.agent.service.register({
+        name,
+        port: grpcPort,
+        check: { grpc: `127.0.0.1:${grpcPort}`, interval: '1s', timeout: '1s' },
+      } as never);
+      await eventually(async () => (await status(name)) === 'passing', 6000);
+      serving = 2; // NOT_SERVING
+      await eventually(async () => (await status(name)) === 'critical', 6000);
+    } finally {
+      server.forceShutdown();
+    }
   });
 });

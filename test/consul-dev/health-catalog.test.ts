@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { setup } from './support.js';
+import { eventually, setup } from './support.js';
 import type { Fixture, HealthEntry } from './support.js';
 
 interface CatalogNode {
@@ -37,6 +37,15 @@ describe('consul-dev conformance: health, catalog, status and agent self', () =>
       } as never);
       await f.consul.agent.check[r.status](`service:${r.id}`);
     }
+    // A real agent syncs check updates to the catalog asynchronously; wait until health shows all three.
+    const want = { [`${name}-a`]: 'passing', [`${name}-b`]: 'warning', [`${name}-c`]: 'critical' };
+    await eventually(async () => {
+      const entries = (await f.consul.health.service(name)) as HealthEntry[];
+      return (
+        entries.length === 3 &&
+        entries.every((e) => e.Checks.find((c) => c.ServiceID === e.Service.ID)?.Status === want[e.Service.ID])
+      );
+    });
   });
   afterEach(async () => {
     await f.cleanup();

@@ -129,6 +129,10 @@ describe('consul-dev conformance: sessions and locks', () => {
     const id = f.track(name);
     await f.consul.agent.service.register({ name, port: 1, check: { ttl: '60s' } } as never);
     await f.consul.agent.check.pass(`service:${id}`);
+    // The session is checked against the catalog, which a real agent updates asynchronously.
+    await eventually(
+      async () => ((await f.consul.health.checks(name)) as Array<{ Status: string }>)[0]?.Status === 'passing',
+    );
     const s = await create({ checks: ['serfHealth', `service:${id}`], lockdelay: '0s' });
     const key = `${root}/leader`;
     assert.equal(await f.consul.kv.set({ key, value: 'x', acquire: s } as never), true);

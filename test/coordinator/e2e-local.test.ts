@@ -132,6 +132,7 @@ describe('coordinator end to end with the local actuator', function () {
             policy: {
               targets: [{ metric: 'rps', value: 10 }],
               panic: false,
+              scaleUpHeadroom: 0,
               forecast: false,
               behavior: {
                 scaleUp: { stabilizationWindowSeconds: 0 },

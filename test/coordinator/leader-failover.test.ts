@@ -39,6 +39,7 @@ function config(consulUrl: string): CoordinatorConfigInput {
         policy: {
           targets: [{ metric: 'eventLoopUtilization', value: 0.5 }],
           panic: false,
+          scaleUpHeadroom: 0,
           forecast: false,
           behavior: { scaleDown: { stabilizationWindowSeconds: 30 } },
         },

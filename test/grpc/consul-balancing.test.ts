@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { ServiceRegistration } from '@shoal/consul';
+import { ServiceRegistration, ServiceWatcher } from '@shoal/consul';
 import { createClient, createLoadReporter, openConsulWatchers, register } from '@shoal/grpc';
 import type { CreateClientOptions, LoadReporter, ShoalPolicyName } from '@shoal/grpc';
 import { startTestConsul } from '../support/consul.js';
@@ -295,6 +295,29 @@ describe('gRPC over consul: targets (end to end)', function () {
       assert.match(err.details, /no addresses resolved/);
       return true;
     });
+  });
+
+  it('uses the watcher given to register() for consul:/// targets, and leaves it open', async () => {
+    await addBackend('a');
+    const watcher = new ServiceWatcher({
+      consul: { url: consul.url, ...(consul.token ? { token: consul.token } : {}) },
+    });
+    try {
+      register({ watcher, registry: new Registry() });
+      const c = createClient(EchoClient, `consul:///${service}`, { policy: 'shoal_round_robin' });
+      clients.push(c);
+      assert.equal((await echo(c, 'x', { waitForReady: true })).server, 'a');
+      c.close();
+      clients = [];
+      assert.equal(watcher.activeQueries, 0, 'the channel released its watch');
+      // Still usable: Shoal did not close it.
+      const watch = watcher.watch(service);
+      assert.equal((await watch.ready()).length, 1);
+      watch.close();
+    } finally {
+      register({ registry: new Registry() });
+      await watcher.close();
+    }
   });
 
   it('releases its Consul watch when the channel closes', async () => {

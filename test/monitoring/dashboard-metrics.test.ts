@@ -66,6 +66,55 @@ describe('monitoring: the dashboard and the metrics reference match what the com
     assert.deepEqual(unknown, [], 'dashboard metrics that neither the coordinator nor an agent exports');
   });
 
+  it('is a well-formed Grafana dashboard: unique panel ids, a refId per target, data sources from variables', () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(root, 'examples', 'monitoring', 'grafana', 'shoal-dashboard.json'), 'utf8'),
+    ) as {
+      uid: string;
+      title: string;
+      templating: { list: Array<{ name: string }> };
+      panels: Array<{ id: number; title: string; datasource: { uid: string }; targets: Array<{ refId: string }> }>;
+    };
+    assert.ok(dashboard.uid && dashboard.title);
+    const ids = dashboard.panels.map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+    const variables = new Set(dashboard.templating.list.map((v) => v.name));
+    for (const panel of dashboard.panels) {
+      const uid = /^\$\{(\w+)\}$/.exec(panel.datasource.uid)?.[1];
+      assert.ok(uid && variables.has(uid), `${panel.title}: data source comes from a dashboard variable`);
+      const refIds = panel.targets.map((t) => t.refId);
+      assert.ok(refIds.length > 0 && new Set(refIds).size === refIds.length, `${panel.title}: refIds`);
+    }
+    for (const wanted of [/replicas/i, /decisions/i, /request rate/i, /latency/i, /event-loop/i, /reasons/i]) {
+      assert.ok(
+        dashboard.panels.some((p) => wanted.test(p.title)),
+        `a panel about ${wanted}`,
+      );
+    }
+  });
+
+  it("reads the decision log panel's fields from the coordinator's real decisions endpoint", async () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(root, 'examples', 'monitoring', 'grafana', 'shoal-dashboard.json'), 'utf8'),
+    ) as {
+      panels: Array<{
+        title: string;
+        targets: Array<{ url?: string; root_selector?: string; columns?: Array<{ selector: string }> }>;
+      }>;
+    };
+    const panel = dashboard.panels.find((p) => p.targets.some((t) => t.url?.includes('/decisions')));
+    assert.ok(panel, 'a decision-log panel');
+    const target = panel.targets[0]!;
+    const res = await fetch(stack.coordinatorUrl + target.url!.replace('${service}', 'orders'));
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as Record<string, Array<Record<string, unknown>>>;
+    const rows = body[target.root_selector!]!;
+    assert.ok(Array.isArray(rows) && rows.length > 0, 'the start-up decision is logged');
+    for (const column of target.columns!) {
+      assert.ok(column.selector in rows[0]!, `decision records have "${column.selector}"`);
+    }
+  });
+
   it('lists every exported shoal_ metric in docs/metrics-reference.md, and nothing else', () => {
     const page = readFileSync(join(root, 'docs', 'metrics-reference.md'), 'utf8');
     const documented = new Set([...page.matchAll(/^\| `(shoal_[a-z0-9_]+)`/gm)].map((m) => m[1]!));

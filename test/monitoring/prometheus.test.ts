@@ -5,13 +5,15 @@
  * of the Grafana dashboard is valid PromQL that Prometheus evaluates.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { dashboardExpressions } from './promql-names.js';
-import { findPrometheus, startPrometheus, waitFor, type RunningPrometheus } from './prometheus-process.js';
+import { findPrometheus, freePort, startPrometheus, waitFor, type RunningPrometheus } from './prometheus-process.js';
 import { root, startRunningStack, type RunningStack } from './running-stack.js';
 
 const MONITORING = join(root, 'examples', 'monitoring');
@@ -21,6 +23,8 @@ function requirePrometheus(ctx: Mocha.Context): string {
   if (prometheusBinary) return prometheusBinary;
   const why = 'the `prometheus` binary is not on PATH (Debian: apt-get install prometheus; .ci/run installs it)';
   if (process.env.CI) assert.fail(`cannot run the Prometheus test in CI: ${why}`);
+  // Mocha prints no reason for a skip; put it in the title so the report says why.
+  if (ctx.test) ctx.test.title += ` (skipped: ${why})`;
   ctx.skip();
   return '';
 }
@@ -149,5 +153,126 @@ describe('monitoring: the real Prometheus discovers and scrapes every replica', 
         assert.fail(`dashboard query ${JSON.stringify(expr)} is not valid PromQL: ${err.message}`);
       });
     }
+  });
+});
+
+/**
+ * Debian's Prometheus has no Consul discovery, so this feeds the relabelling of prometheus-consul.yml with the
+ * labels Consul discovery would produce (its documented `__meta_consul_*` set, built from the real catalog of a
+ * consul-dev holding a real agent registration) through HTTP SD. A gRPC replica of the demo service runs its
+ * agent's /metrics on a port of its own, so the scrape only succeeds when the relabelling picks the Meta's
+ * metrics port and path.
+ */
+describe('monitoring: the relabelling of prometheus-consul.yml, on what Consul discovery produces', function () {
+  this.timeout(90_000);
+  let prometheus: RunningPrometheus | undefined;
+  let cleanup: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    await prometheus?.close();
+    prometheus = undefined;
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  it('scrapes a gRPC replica on its metrics port and labels it service, instance, zone and version', async function () {
+    const binary = requirePrometheus(this);
+    const { startConsulDev } = await import('@shoal/consul-dev');
+    const consul = await startConsulDev({ host: '127.0.0.1', port: 0 });
+    cleanup.push(() => consul.close());
+    const port = await freePort();
+    const replica = spawn(
+      process.execPath,
+      [join(root, 'examples', 'demo', 'dist', 'service.js'), '--consul', consul.url],
+      { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, stdio: 'ignore' },
+    );
+    const replicaExit = once(replica, 'exit');
+    cleanup.push(async () => {
+      if (replica.exitCode === null && replica.signalCode === null) {
+        replica.kill('SIGKILL');
+        await replicaExit;
+      }
+    });
+
+    type Entry = {
+      Node: { Node: string; Address: string; Datacenter: string };
+      Service: {
+        ID: string;
+        Service: string;
+        Address: string;
+        Port: number;
+        Tags: string[];
+        Meta: Record<string, string>;
+      };
+      Checks: Array<{ Status: string }>;
+    };
+    const entries = await waitFor(
+      async () => {
+        const res = await fetch(`${consul.url}/v1/health/service/greeter`);
+        const list = (await res.json()) as Entry[];
+        return list.length > 0 && list[0]!.Checks.every((c) => c.Status === 'passing') ? list : undefined;
+      },
+      30_000,
+      () => 'the demo replica did not register as passing',
+    );
+    const entry = entries[0]!;
+    assert.notEqual(entry.Service.Meta.shoal_metrics_port, String(port), 'metrics are on a port of their own');
+
+    // Prometheus's consul_sd_configs target for this entry (labels as documented for consul_sd_config).
+    const sdServer = createServer((_req, res) => {
+      const e = entry;
+      const health = e.Checks.some((c) => c.Status === 'critical')
+        ? 'critical'
+        : e.Checks.some((c) => c.Status === 'warning')
+          ? 'warning'
+          : 'passing';
+      const labels: Record<string, string> = {
+        __meta_consul_address: e.Node.Address,
+        __meta_consul_dc: e.Node.Datacenter,
+        __meta_consul_health: health,
+        __meta_consul_node: e.Node.Node,
+        __meta_consul_service: e.Service.Service,
+        __meta_consul_service_address: e.Service.Address || e.Node.Address,
+        __meta_consul_service_id: e.Service.ID,
+        __meta_consul_service_port: String(e.Service.Port),
+        __meta_consul_tags: `,${e.Service.Tags.join(',')},`,
+      };
+      for (const [k, v] of Object.entries(e.Service.Meta)) {
+        labels[`__meta_consul_service_metadata_${k.replace(/[^A-Za-z0-9_]/g, '_')}`] = v;
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify([{ targets: [`${labels.__meta_consul_service_address}:${e.Service.Port}`], labels }]));
+    });
+    sdServer.listen(0, '127.0.0.1');
+    await once(sdServer, 'listening');
+    cleanup.push(() => new Promise<void>((resolve) => sdServer.close(() => resolve())));
+    const sdPort = (sdServer.address() as { port: number }).port;
+
+    const shipped = parse(readFileSync(join(MONITORING, 'prometheus-consul.yml'), 'utf8')) as {
+      global: Record<string, unknown>;
+      scrape_configs: Array<Record<string, unknown> & { job_name: string }>;
+    };
+    const job = shipped.scrape_configs.find((j) => j.job_name === 'shoal-services')!;
+    assert.ok(job.consul_sd_configs, 'the shipped job discovers through Consul');
+    delete job.consul_sd_configs;
+    job.http_sd_configs = [{ url: `http://127.0.0.1:${sdPort}/`, refresh_interval: '1s' }];
+    shipped.global.scrape_interval = '1s';
+    shipped.scrape_configs = [job];
+    prometheus = await startPrometheus(binary, stringify(shipped));
+    const p = prometheus;
+
+    const target = await waitFor(
+      async () => (await p.activeTargets()).find((t) => t.health === 'up'),
+      30_000,
+      async () => `no healthy target: ${JSON.stringify(await p.activeTargets())}\n${p.log().slice(-1500)}`,
+    );
+    assert.equal(
+      target.scrapeUrl,
+      `http://${entry.Service.Address}:${entry.Service.Meta.shoal_metrics_port}${entry.Service.Meta.shoal_metrics_path}`,
+    );
+    assert.equal(target.labels.service, 'greeter');
+    assert.equal(target.labels.instance, entry.Service.ID);
+    assert.equal(target.labels.zone, 'local');
+    assert.equal(target.labels.version, '1.0.0');
   });
 });

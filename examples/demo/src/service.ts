@@ -38,15 +38,16 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.stderr.write(`service: PORT must be a port number, got ${JSON.stringify(env.PORT)}\n`);
   process.exit(2);
 }
-const instanceId = env.SHOAL_INSTANCE_ID ?? `${values.service}-${port}`;
-const logger = pino({ base: { instance: instanceId } }, pino.destination(2));
+// JSON lines on stdout: the local actuator pipes them into the coordinator's log.
+const logger = pino();
 const registry = new Registry();
 const work = new WorkSimulator({ slots: Number(values.slots), serviceTimeMs: Number(values['service-time-ms']) });
 const agent = createAgent({
   service: values.service!,
   port,
   ...(values.advertise ? { address: values.advertise } : values.host !== '0.0.0.0' ? { address: values.host! } : {}),
-  instanceId,
+  // The local actuator sets SHOAL_INSTANCE_ID; elsewhere the agent's default `<service>-<address>-<port>`.
+  ...(env.SHOAL_INSTANCE_ID ? { instanceId: env.SHOAL_INSTANCE_ID } : {}),
   version: '1.0.0',
   zone: 'local',
   consul: { url: values.consul! },
@@ -72,6 +73,7 @@ const agent = createAgent({
   registry,
 });
 
+const instanceId = agent.instanceId;
 const { service } = loadGreeter();
 // The agent's interceptor counts in-flight calls, requests, errors and latency; on drain, tryShutdown sends GOAWAY.
 const server = agent.attachGrpcServer(new grpc.Server({ interceptors: [agent.grpcInterceptor()] }));

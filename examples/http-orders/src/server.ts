@@ -12,7 +12,7 @@
  *   HOST                      address to bind (default 127.0.0.1)
  *   CONSUL_HTTP_ADDR          Consul (default http://127.0.0.1:8500)
  *   CONSUL_HTTP_TOKEN         Consul ACL token (optional)
- *   SHOAL_INSTANCE_ID         instance id (the coordinator's local actuator sets it)
+ *   SHOAL_INSTANCE_ID         instance id (the coordinator's local actuator sets it; default orders-<address>-<port>)
  *   SHOAL_ADVERTISE_ADDRESS   address clients should use (default: HOST, or the first non-internal IPv4 when HOST is 0.0.0.0)
  *   SHOAL_COORDINATOR_URL     coordinator gRPC address (optional; without it the agent only registers and serves /metrics)
  *   SHOAL_COORDINATOR_TOKEN   the service's bearer token at the coordinator
@@ -31,16 +31,15 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
   process.exit(2);
 }
 const host = env.HOST ?? '127.0.0.1';
-const instanceId = env.SHOAL_INSTANCE_ID ?? `orders-${port}`;
-const logger = pino({ base: { service: 'orders', instance: instanceId } });
+const logger = pino();
 const registry = new Registry();
-const store = new OrderStore(instanceId);
 const MAX_BODY_BYTES = 16 * 1024;
 
 const agent = createAgent({
   service: 'orders',
   port,
-  instanceId,
+  // Default: `orders-<address>-<port>`, unique per container too.
+  ...(env.SHOAL_INSTANCE_ID ? { instanceId: env.SHOAL_INSTANCE_ID } : {}),
   ...(env.SHOAL_ADVERTISE_ADDRESS
     ? { address: env.SHOAL_ADVERTISE_ADDRESS }
     : host !== '0.0.0.0'
@@ -72,6 +71,8 @@ const agent = createAgent({
   logger,
   registry,
 });
+const instanceId = agent.instanceId;
+const store = new OrderStore(instanceId);
 agent.gauge('orders_stored', () => store.size);
 const ordersCreated = agent.counter('orders_created_total');
 

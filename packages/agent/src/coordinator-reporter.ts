@@ -65,6 +65,8 @@ export class CoordinatorReporter {
   private readonly connectionEmitter = new EventEmitter<boolean>();
   private readonly breakerEmitter = new EventEmitter<BreakerState>();
   private buffer: LoadReport[] = [];
+  /** Streams whose status already arrived (a stream can end between its acceptance and its adoption). */
+  private readonly endedStreams = new WeakSet<ReportStream>();
   private pendingDropped = 0;
   private stream: ReportStream | undefined;
   private attempt: ReportStream | undefined;
@@ -269,6 +271,7 @@ export class CoordinatorReporter {
         lastError = error;
       });
       stream.on('status', (status: grpc.StatusObject) => {
+        this.endedStreams.add(stream);
         if (!settled) {
           settle(
             lastError ??
@@ -286,13 +289,13 @@ export class CoordinatorReporter {
   /** Makes `stream` the current one; returns a promise that settles when it ends. */
   private adopt(stream: ReportStream): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.streamEnded = resolve;
-      if (this.closed) {
-        // close() raced with the attempt: end it at once.
+      if (this.closed || this.endedStreams.has(stream)) {
+        // close() raced with the attempt, or the stream already ended between acceptance and now.
         stream.cancel();
         resolve();
         return;
       }
+      this.streamEnded = resolve;
       this.stream = stream;
       this.writeBlocked = false;
       this.deps.metrics.connected.set(1);
@@ -303,10 +306,8 @@ export class CoordinatorReporter {
   }
 
   private lose(stream: ReportStream, reason: Error | grpc.StatusObject): void {
-    if (this.stream !== stream) {
-      this.streamEnded?.();
-      return;
-    }
+    // Late news about a stream that is not (or not yet) the current one: adopt() checks endedStreams.
+    if (this.stream !== stream) return;
     this.stream = undefined;
     this.deps.metrics.connected.set(0);
     if (!this.closed) {
@@ -336,7 +337,15 @@ export class CoordinatorReporter {
       }
       this.sent++;
       this.deps.metrics.reports.inc({ result: 'sent' });
-      if (!stream.write({ report })) {
+      let flowing: boolean;
+      try {
+        flowing = stream.write({ report });
+      } catch (error) {
+        // The stream died under us; its 'status' handler reconnects. This report is lost (counted as sent).
+        this.deps.logger.debug({ ...errorFields(error) }, 'write on a closing report stream failed');
+        return;
+      }
+      if (!flowing) {
         this.writeBlocked = true;
         stream.once('drain', () => {
           this.writeBlocked = false;

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { admitHttpRequest } from './http-instrumentation.js';
-import { TRACKED } from './load-tracker.js';
+import { admitHttpRequest, isTracked, markRefused } from './http-instrumentation.js';
 import type { RequestGate } from './request-gate.js';
 
 // Written against Fastify's documented plugin and hook API (v4/v5) without depending on Fastify: a plugin is
@@ -32,9 +31,8 @@ export interface FastifyPlugin {
 export function createFastifyPlugin(gate: RequestGate): FastifyPlugin {
   const plugin = ((instance: FastifyLike, _options: unknown, done: (error?: Error) => void) => {
     instance.addHook('onRequest', (request, reply, next) => {
-      const req = request.raw as IncomingMessage & { [TRACKED]?: boolean };
-      if (req[TRACKED] !== true && gate.refusing) {
-        req[TRACKED] = true;
+      if (!isTracked(reply.raw) && gate.refusing) {
+        markRefused(reply.raw);
         gate.metrics.refused.inc();
         reply.code(503).header('retry-after', String(gate.retryAfterSeconds)).header('connection', 'close');
         reply.send('draining\n');

@@ -1,27 +1,38 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { InvalidArgumentError, describeValue } from '@shoal/core';
 import { TRACKED } from './load-tracker.js';
 import { finishRequest, type RequestGate } from './request-gate.js';
 
-const START = Symbol('shoal.agent.start');
-const GATE = Symbol('shoal.agent.gate');
-
-interface MarkedRequest extends IncomingMessage {
-  [TRACKED]?: boolean;
-}
-
+/**
+ * A counted response carries `res[TRACKED]` = its start reading (or -1 when refused): one property and one shared
+ * listener per request, and the mark every instrumentation checks before counting. The mark sits on the response
+ * because Express and Fastify hand the same `res` object (`reply.raw`) down the chain.
+ */
 interface TrackedResponse extends ServerResponse {
-  [START]?: number;
-  [GATE]?: RequestGate;
+  [TRACKED]?: number;
 }
 
-// One shared listener for every response (no closure per request). A response that closes before it finished
-// (the client went away, the handler never answered) counts as a failure, like a 5xx.
-function onResponseClose(this: TrackedResponse): void {
-  const gate = this[GATE];
-  const start = this[START];
-  if (gate === undefined || start === undefined) return;
-  this[GATE] = undefined;
-  finishRequest(gate, start, this.statusCode >= 500 || !this.writableFinished);
+/** The response-close listener of a gate: one function per gate, none per request. */
+function closeListener(gate: RequestGate): (this: TrackedResponse) => void {
+  // A response that closes before it finished (the client went away, the handler never answered) counts as a
+  // failure, like a 5xx.
+  gate.onHttpClose ??= function (this: TrackedResponse) {
+    const start = this[TRACKED];
+    if (start === undefined || start < 0) return;
+    this[TRACKED] = -1;
+    finishRequest(gate, start, this.statusCode >= 500 || !this.writableFinished);
+  };
+  return gate.onHttpClose as (this: TrackedResponse) => void;
+}
+
+/** True when an instrumentation already counted (or refused) this response. */
+export function isTracked(res: ServerResponse): boolean {
+  return (res as TrackedResponse)[TRACKED] !== undefined;
+}
+
+/** Marks a response refused, so other instrumentations leave it alone. */
+export function markRefused(res: ServerResponse): void {
+  (res as TrackedResponse)[TRACKED] = -1;
 }
 
 /** Answers 503 + `Retry-After` + `Connection: close` to a request that arrives while draining. */
@@ -43,24 +54,24 @@ export function refuseRequest(gate: RequestGate, res: ServerResponse): void {
  * Counts one HTTP request (unless another instrumentation already did) or refuses it while draining.
  * Returns false when the request was refused and must not reach the application.
  */
-export function admitHttpRequest(gate: RequestGate, req: IncomingMessage, res: ServerResponse): boolean {
-  const marked = req as MarkedRequest;
-  if (marked[TRACKED] === true) return true;
-  marked[TRACKED] = true;
+export function admitHttpRequest(gate: RequestGate, _req: IncomingMessage, res: ServerResponse): boolean {
+  const tracked = res as TrackedResponse;
+  if (tracked[TRACKED] !== undefined) return tracked[TRACKED] >= 0;
   if (gate.refusing) {
+    tracked[TRACKED] = -1;
     refuseRequest(gate, res);
     return false;
   }
-  const tracked = res as TrackedResponse;
-  tracked[START] = gate.tracker.begin();
-  tracked[GATE] = gate;
-  res.on('close', onResponseClose);
+  tracked[TRACKED] = gate.tracker.begin();
+  res.on('close', closeListener(gate));
   return true;
 }
 
 /** Wraps a `node:http` request listener: `http.createServer(agent.httpListener(handler))`. */
 export function wrapHttpListener<L extends RequestListener>(gate: RequestGate, handler: L): L {
-  if (typeof handler !== 'function') throw new TypeError('httpListener(handler) needs a function');
+  if (typeof handler !== 'function') {
+    throw new InvalidArgumentError(`httpListener(handler) needs a function, got ${describeValue(handler)}`);
+  }
   const wrapped = function (this: unknown, req: IncomingMessage, res: ServerResponse) {
     if (admitHttpRequest(gate, req, res)) return handler.call(this, req, res);
     return undefined;

@@ -2,9 +2,9 @@ import { LATENCY_BUCKET_COUNT, latencyBucketIndex, latencyQuantile } from '@shoa
 import type { Clock } from '@shoal/core';
 
 /**
- * Marks a request (an `IncomingMessage`, a gRPC call) as already counted, so that two instrumentations installed
- * on the same request (say the `node:http` wrapper and the Express middleware) count it once. `Symbol.for` makes
- * the mark shared by every copy of this package in the process.
+ * Marks an HTTP response as already counted (its value is the start reading, or -1 once finished or refused), so
+ * that two instrumentations installed on the same request (say the `node:http` wrapper and the Express
+ * middleware) count it once. `Symbol.for` makes the mark shared by every copy of this package in the process.
  */
 export const TRACKED: unique symbol = Symbol.for('shoal.agent.tracked') as never;
 

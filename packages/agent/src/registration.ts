@@ -1,8 +1,4 @@
-import {
-  ServiceRegistration,
-  resolveServiceRegistrationOptions,
-  type ServiceRegistrationOptions,
-} from '@shoal/consul';
+import { ServiceRegistration, resolveServiceRegistrationOptions, type ServiceRegistrationOptions } from '@shoal/consul';
 import type { ResolvedAgentOptions } from './agent-options.js';
 
 /** The part of `@shoal/consul`'s ServiceRegistration the agent drives. */

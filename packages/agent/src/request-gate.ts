@@ -12,6 +12,8 @@ export interface RequestGate {
   refusing: boolean;
   /** Seconds for the `Retry-After` header of refused HTTP requests. */
   readonly retryAfterSeconds: number;
+  /** The shared response-close listener of the HTTP instrumentations (created on first use). */
+  onHttpClose?: (this: never) => void;
 }
 
 /** Ends a counted request: one call per request, from whichever instrumentation began it. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { Registry } from 'prom-client';
+import { ManualClock } from '@shoal/core';
 import { createAgent, type Agent, type AgentState, type DrainResult } from '@shoal/agent';
 import { startTestConsul, type TestConsul } from '../../../test/support/consul.js';
 import { startTestCoordinator, type TestCoordinator } from './support/coordinator.js';
@@ -135,6 +136,42 @@ describe('Agent', () => {
     assert.throws(() => agent.drain(-1), /deadlineMs must be an integer between 0 and 3600000, got -1/);
   });
 
+  it('times the drain deadline on the injected clock', async () => {
+    const clock = new ManualClock();
+    const server = http.createServer();
+    servers.push(server);
+    const port = await listen(server);
+    let drained: DrainResult | undefined;
+    const agent = createAgent({
+      service: 'clocked',
+      port,
+      address: '127.0.0.1',
+      clock,
+      registry: new Registry(),
+      onDrained: (r) => void (drained = r),
+    });
+    agents.push(agent);
+    let release!: () => void;
+    server.on(
+      'request',
+      agent.httpListener((_req, res) => {
+        release = () => res.end('late');
+      }),
+    );
+    agent.instrumentHttpServer(server);
+    await agent.start();
+    const held = get(port, '/');
+    await waitFor(() => agent.inFlight === 1, 'in flight');
+    const result = agent.drain(5000, 'test');
+    await clock.advanceAsync(4999, 1000);
+    assert.equal(drained, undefined, 'still waiting one ms before the deadline');
+    await clock.advanceAsync(1);
+    assert.deepEqual(await result, { reason: 'test', timedOut: true, inFlight: 1 });
+    assert.deepEqual(drained, { reason: 'test', timedOut: true, inFlight: 1 });
+    release();
+    assert.equal((await held).body, 'late', 'the app may still finish what it holds');
+  });
+
   it('serves /metrics with shoal_ names on its own port', async () => {
     const registry = new Registry();
     const agent = createAgent({
@@ -169,6 +206,33 @@ describe('Agent', () => {
       assert.ok(res.body.includes(name), `missing ${name}`);
     }
     assert.equal((await get(Number(url.port), '/other')).status, 404);
+  });
+
+  it('tells Consul: registered critical while starting, passing when ready, critical then gone on drain', async () => {
+    consul = await startTestConsul();
+    // A recording proxy in front of Consul: the order of what the agent sends, on the wire.
+    const upstream = new URL(consul.url);
+    const calls: string[] = [];
+    const proxy = http.createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0]!;
+      if (req.method === 'PUT') calls.push(path.split('/').slice(3, 5).join('/')); // /v1/agent/<a>/<b>/<id>
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(forward);
+    });
+    servers.push(proxy);
+    const proxyPort = await listen(proxy);
+    const s = await service('wire', {
+      consul: { url: `http://127.0.0.1:${proxyPort}`, ...(consul.token ? { token: consul.token } : {}) },
+    });
+    assert.deepEqual(calls, ['service/register', 'check/fail', 'check/pass']);
+    await s.agent.drain(1000);
+    assert.deepEqual(calls.slice(3), ['check/fail', 'service/deregister']);
   });
 
   it('registers in Consul with the metrics Meta, passing once ready, and deregisters on drain', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { silentLogger } from '@shoal/core';
+import { silentLogger, type Logger } from '@shoal/core';
 import { LIMITS } from '@shoal/protocol';
 import { AppMetrics } from '../src/app-metrics.js';
 
@@ -21,7 +21,13 @@ describe('AppMetrics', () => {
 
   it('leaves out a gauge that throws or returns a bad value, logging it', () => {
     const warnings: string[] = [];
-    const logger = { ...silentLogger, warn: (_o: object, m?: string) => warnings.push(String(m)), child: () => logger };
+    const logger: Logger = {
+      ...silentLogger,
+      warn: ((_o: unknown, m?: string) => {
+        warnings.push(String(m));
+      }) as Logger['warn'],
+      child: () => logger,
+    };
     const app = new AppMetrics(logger);
     app.gauge('broken', () => {
       throw new Error('x');

@@ -299,4 +299,27 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     assert.equal(coordinator.connects, before, 'no call got through the failed handshake');
     assert.equal(agent!.coordinatorStatus()?.connected, false);
   });
+
+  it('keeps serving when the coordinator accepts but never reads: writes back off, the buffer stays bounded', async () => {
+    coordinator = await startTestCoordinator({ token: 's3cret', mode: 'stall' });
+    const { port } = await startService(coordinator.url, {
+      reportIntervalMs: 10,
+      minReportIntervalMs: 10,
+      coordinator: { maxBufferedReports: 5 },
+    });
+    // Big reports (32 custom metrics with long names) fill the HTTP/2 flow-control window quickly.
+    for (let i = 0; i < 32; i++) agent!.gauge(`metric_with_a_rather_long_name_to_fill_the_window_${i}`, () => i);
+    await waitFor(() => agent!.coordinatorStatus()?.connected === true, 'stream accepted');
+    await waitFor(
+      () => (agent!.coordinatorStatus()?.dropped ?? 0) > 0,
+      'reports dropped once the window is full',
+      10_000,
+    );
+    const status = agent!.coordinatorStatus()!;
+    assert.equal(status.connected, true, 'the stream is up, just not read');
+    assert.ok(status.buffered <= 5, `buffered ${status.buffered}`);
+    const started = Date.now();
+    for (let i = 0; i < 10; i++) assert.equal((await get(port, '/')).status, 200);
+    assert.ok(Date.now() - started < 2000, 'requests are not held up');
+  });
 });

@@ -32,6 +32,8 @@ const MAX_EFFORT = 5;
  * load, where it matters) and never more than one sweep interval (when idle, where it does not).
  */
 const CLOCK_READ_EVERY = 8;
+/** Interval of the "recent" failure counters when outlier detection is off (its default `intervalMs`). */
+const DEFAULT_INTERVAL_MS = 10_000;
 /** gRPC A58 `weight_expiration_period`: a load-report gap this long restarts the reporting run (blackout). */
 const LOAD_REPORT_GAP_MS = 180_000;
 
@@ -179,11 +181,18 @@ export class Balancer implements HandleOwner {
     const nextAll: EndpointState[] = [];
     const nextById = new Map<string, EndpointState>();
     let added = 0;
+    let changed = instances.length !== this.all.length;
     for (const inst of instances) {
       let ep = this.byId.get(inst.id);
       if (ep !== undefined) {
-        if (ep.instance !== inst) ep.setInstance(inst);
+        if (ep.instance !== inst) {
+          // Only weight and zone matter to strategies; a new address just rides along on the instance.
+          if (ep.weight !== (inst.weight ?? 1) || ep.zone !== inst.zone) changed = true;
+          ep.setInstance(inst);
+        }
+        if (this.all[nextAll.length] !== ep) changed = true;
       } else {
+        changed = true;
         ep = new EndpointState(inst);
         ep.ewmaStampMs = now;
         if (survivors) this.startSlowStart(ep, now);
@@ -199,6 +208,8 @@ export class Balancer implements HandleOwner {
         removed++;
       }
     }
+    // Discovery often repeats an unchanged list: then there is nothing to rebuild (a ring, a heap, …).
+    if (!changed) return;
     this.all = nextAll;
     this.byId = nextById;
     this.ejectedCount = nextAll.reduce((n, ep) => n + (ep.ejected ? 1 : 0), 0);
@@ -445,10 +456,12 @@ export class Balancer implements HandleOwner {
       this.budget?.rotate();
       // gRPC A50 order: failure-rate ejections and multiplier decay first, then returns from ejection.
       const od = this.options.outlierDetection;
-      if (od !== false && now - this.lastIntervalMs >= od.intervalMs) {
+      const intervalMs = od === false ? DEFAULT_INTERVAL_MS : od.intervalMs;
+      if (now - this.lastIntervalMs >= intervalMs) {
         this.lastIntervalMs = now;
         for (const ep of this.all) {
           if (
+            od !== false &&
             !ep.ejected &&
             ep.windowRequests >= od.failureRateMinRequests &&
             ep.windowFailures >= od.failureRateThreshold * ep.windowRequests
@@ -457,6 +470,8 @@ export class Balancer implements HandleOwner {
           } else if (!ep.ejected && ep.ejectionMultiplier > 0) {
             ep.ejectionMultiplier--;
           }
+          ep.prevWindowRequests = ep.windowRequests;
+          ep.prevWindowFailures = ep.windowFailures;
           ep.windowRequests = 0;
           ep.windowFailures = 0;
         }

@@ -57,6 +57,9 @@ export interface EndpointSnapshot {
   readonly requests: number;
   readonly failures: number;
   readonly consecutiveFailures: number;
+  /** Completed calls and failures in the current and the previous outlier-detection interval (10 s by default). */
+  readonly recentRequests: number;
+  readonly recentFailures: number;
   readonly ejected: boolean;
   /** False while marked unavailable through `Balancer.setAvailable()`. */
   readonly available: boolean;
@@ -88,6 +91,8 @@ export class EndpointState implements Endpoint {
   /** Outlier-detection interval counters. */
   windowRequests = 0;
   windowFailures = 0;
+  prevWindowRequests = 0;
+  prevWindowFailures = 0;
   slowStartSinceMs = 0;
   ejected = false;
   available = true;
@@ -143,6 +148,8 @@ export class EndpointState implements Endpoint {
       requests: this.samples,
       failures: this.failures,
       consecutiveFailures: this.consecutiveFailures,
+      recentRequests: this.windowRequests + this.prevWindowRequests,
+      recentFailures: this.windowFailures + this.prevWindowFailures,
       ejected: this.ejected,
       available: this.available,
       ejectedUntilMs: this.ejected ? this.ejectedUntilMs : undefined,

@@ -29,9 +29,10 @@ export interface StrategyEnv {
  *
  * Contract:
  * - `update(ready, all)` is called whenever the set of pickable endpoints changes (discovery update, ejection,
- *   return from ejection). `ready` is what to choose from (never empty while `all` is not: when every endpoint is
- *   ejected the balancer passes them all, "panic mode"). The arrays are owned by the balancer and not mutated
- *   after the call; a strategy may keep them.
+ *   return from ejection, availability change). `ready` is what to choose from: the available endpoints that are
+ *   not ejected, or, when every available endpoint is ejected, all available ones ("panic mode"); it is empty only
+ *   when no endpoint is available (then `pick` is not called). The arrays are owned by the balancer and not
+ *   mutated after the call; a strategy may keep them.
  * - `pick(ctx, attempt)` returns one endpoint of `ready`, or `undefined` if it cannot. It must be O(1) or
  *   O(log n) and allocate nothing. `attempt` counts re-picks within one `Balancer.pick()` (after the balancer
  *   refused the candidate because it was excluded or warming up); deterministic strategies should return a

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import sinon from 'sinon';
 import { Registry } from 'prom-client';
 import { ClosedError, InvalidArgumentError, NoEndpointsError, createInstance, hasErrorCode } from '@shoal/core';
-import { Balancer, strategyNames, type EjectionEvent, type Endpoint } from '@shoal/balancer';
-import { countPicks, makeBalancer, makeInstances } from './helpers.js';
+import { Balancer, type EjectionEvent, type Endpoint } from '@shoal/balancer';
+import { BUILT_IN_STRATEGIES, countPicks, makeBalancer, makeInstances } from './helpers.js';
 
 describe('Balancer', () => {
   let balancer: Balancer | undefined;
@@ -24,8 +24,20 @@ describe('Balancer', () => {
       assert.throws(() => balancer!.pick(), NoEndpointsError);
     });
 
+    it('throws NoEndpointsError with zero endpoints for every strategy, also after the set emptied', async () => {
+      for (const strategy of BUILT_IN_STRATEGIES) {
+        const { balancer: b } = makeBalancer({ strategy });
+        assert.throws(() => b.pick({ key: 'k' }), NoEndpointsError, strategy);
+        b.setEndpoints(makeInstances(3));
+        b.pick({ key: 'k' }).complete('success', 1);
+        b.setEndpoints([]);
+        assert.throws(() => b.pick({ key: 'k' }), NoEndpointsError, strategy);
+        await b.close();
+      }
+    });
+
     it('always picks the only endpoint, for every strategy', async () => {
-      for (const strategy of strategyNames()) {
+      for (const strategy of BUILT_IN_STRATEGIES) {
         const { balancer: b } = makeBalancer({ strategy });
         b.setEndpoints(makeInstances(1));
         for (let i = 0; i < 20; i++) {
@@ -39,7 +51,7 @@ describe('Balancer', () => {
 
     it('handles 10,000 endpoints with every strategy and reaches most of them', async () => {
       const instances = makeInstances(10_000);
-      for (const strategy of strategyNames()) {
+      for (const strategy of BUILT_IN_STRATEGIES) {
         const { balancer: b } = makeBalancer({ strategy });
         b.setEndpoints(instances);
         const seen = new Set<string>();
@@ -113,6 +125,33 @@ describe('Balancer', () => {
       assert.equal(counts.get('e0'), 300);
     });
 
+    it('does not rebuild the strategy when discovery repeats the same list', () => {
+      let updates = 0;
+      const strategy = {
+        name: 'counting',
+        eps: [] as readonly Endpoint[],
+        update(ready: readonly Endpoint[]) {
+          updates++;
+          this.eps = ready;
+        },
+        pick() {
+          return this.eps[0];
+        },
+      };
+      ({ balancer } = makeBalancer({ strategy }));
+      balancer.setEndpoints(makeInstances(3));
+      const afterFirst = updates;
+      balancer.setEndpoints(makeInstances(3)); // equal copies
+      assert.equal(updates, afterFirst);
+      balancer.setEndpoints(makeInstances(3).map((i) => ({ ...i, address: '10.9.9.9' })));
+      assert.equal(updates, afterFirst);
+      assert.equal(balancer.pick().instance.address, '10.9.9.9');
+      balancer.setEndpoints(makeInstances(3, { weight: () => 2 }));
+      assert.equal(updates, afterFirst + 1);
+      balancer.setEndpoints(makeInstances(3, { weight: () => 2 }).reverse());
+      assert.equal(updates, afterFirst + 2);
+    });
+
     it('rejects bad weights, duplicate ids and non-arrays, naming the field', () => {
       ({ balancer } = makeBalancer());
       const good = makeInstances(3);
@@ -149,6 +188,8 @@ describe('Balancer', () => {
       const snap = balancer.endpoints()[0]!;
       assert.equal(snap.inFlight, 0);
       assert.equal(snap.failures, 1);
+      assert.equal(snap.recentFailures, 1);
+      assert.equal(snap.recentRequests, 2);
     });
 
     it('rejects an unknown outcome and a negative or NaN latency, and the handle stays open', () => {
@@ -191,7 +232,7 @@ describe('Balancer', () => {
     });
 
     it('honours ctx.exclude and throws NoEndpointsError when everything is excluded', () => {
-      for (const strategy of strategyNames()) {
+      for (const strategy of BUILT_IN_STRATEGIES) {
         const { balancer: b } = makeBalancer({ strategy });
         b.setEndpoints(makeInstances(3));
         const exclude = new Set(['e0', 'e1']);
@@ -356,6 +397,11 @@ describe('Balancer', () => {
         .filter((e) => e.ejected)
         .map((e) => e.instance.id);
       assert.deepEqual(ejected, ['e2']);
+      const e2 = balancer.endpoints().find((e) => e.instance.id === 'e2')!;
+      assert.equal(e2.recentRequests, 50);
+      assert.equal(e2.recentFailures, 25);
+      r.clock.advance(10_000); // two more intervals: the recent counters forget
+      assert.equal(balancer.endpoints().find((e) => e.instance.id === 'e2')!.recentRequests, 0);
     });
 
     it('keeps serving in panic mode when every endpoint is ejected', () => {

@@ -1,5 +1,5 @@
 import { createInstance, ManualClock, type Instance } from '@shoal/core';
-import { Balancer, createRandom, type BalancerOptions } from '@shoal/balancer';
+import { Balancer, createRandom, strategyNames, type BalancerOptions } from '@shoal/balancer';
 
 /** `n` instances named `prefix0`, `prefix1`, … with optional per-index weight and zone. */
 export function makeInstances(
@@ -46,3 +46,6 @@ export function countPicks(
   }
   return counts;
 }
+
+/** The built-in strategy names, captured before any test registers its own. */
+export const BUILT_IN_STRATEGIES: readonly string[] = strategyNames();

@@ -10,6 +10,19 @@ export function tooLarge(size: number, max: number): HttpError {
   );
 }
 
+/** Past this much discarded body, the connection is cut instead of drained. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/** Discards the rest of a refused body so the client can read the 413; cuts the connection if it goes on and on. */
+function drain(req: IncomingMessage): void {
+  let drained = 0;
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > MAX_DRAIN_BYTES) req.socket.destroy();
+  });
+  req.resume();
+}
+
 /**
  * Reads a request body up to `maxBytes`. A declared or counted size over the limit rejects with 413; the rest of the
  * body is drained (not parsed) so the client still reads the answer instead of a reset connection.
@@ -18,7 +31,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {
-      req.resume();
+      drain(req);
       reject(tooLarge(declared, maxBytes));
       return;
     }
@@ -31,6 +44,7 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       if (size > maxBytes) {
         failed = true;
         chunks.length = 0;
+        drain(req);
         reject(tooLarge(size, maxBytes));
         return;
       }

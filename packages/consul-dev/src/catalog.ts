@@ -20,6 +20,7 @@ export interface CheckDefinition {
   outputMaxSize: number;
   failuresBeforeWarning?: number;
   failuresBeforeCritical?: number;
+  successBeforePassing?: number;
   http?: string;
   method?: string;
   header?: Record<string, string[]>;
@@ -73,6 +74,9 @@ export interface CheckRecord {
   modifyIndex: number;
   ttlTimer?: TimerHandle;
   runner?: CheckRunner;
+  /** Consecutive probe results, for SuccessBeforePassing / FailuresBeforeWarning / FailuresBeforeCritical. */
+  successes: number;
+  failures: number;
   /** A check from the node itself (`serfHealth`), not registered through the agent. */
   internal: boolean;
 }
@@ -156,6 +160,8 @@ export class Catalog {
       createIndex: serfIdx,
       modifyIndex: serfIdx,
       internal: true,
+      successes: 0,
+      failures: 0,
     });
     this.checksTableIndex = serfIdx;
     const consulIdx = opts.store.bump();
@@ -312,6 +318,8 @@ export class Catalog {
       createIndex: existing?.createIndex ?? idx,
       modifyIndex: idx,
       internal: false,
+      successes: 0,
+      failures: 0,
     };
     this.checks.set(id, check);
     this.checksTableIndex = idx;
@@ -430,11 +438,30 @@ export class Catalog {
       random: this.opts.random,
       probe,
       onResult: (result: ProbeResult) => {
-        if (this.checks.get(check.id) === check) this.updateCheck(check, result.status, result.output);
+        if (this.checks.get(check.id) === check) this.applyProbeResult(check, result);
       },
     });
     check.runner = runner;
     runner.start();
+  }
+
+  /** Consul's StatusHandler: thresholds of consecutive successes/failures before a status change is written. */
+  private applyProbeResult(check: CheckRecord, result: ProbeResult): void {
+    const def = check.definition;
+    if (result.status === 'passing' || result.status === 'warning') {
+      check.successes += 1;
+      check.failures = 0;
+      if (check.successes >= (def.successBeforePassing ?? 0)) this.updateCheck(check, result.status, result.output);
+      return;
+    }
+    check.failures += 1;
+    check.successes = 0;
+    const beforeCritical = def.failuresBeforeCritical ?? 0;
+    if (check.failures >= beforeCritical) {
+      this.updateCheck(check, 'critical', result.output);
+    } else if (check.failures >= (def.failuresBeforeWarning ?? beforeCritical)) {
+      this.updateCheck(check, 'warning', result.output);
+    }
   }
 
   private stopCheck(check: CheckRecord): void {

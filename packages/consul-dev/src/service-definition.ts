@@ -113,6 +113,8 @@ export function decodeCheck(f: Fields): CheckDefinition | undefined {
   };
   if (fbw > 0) def.failuresBeforeWarning = fbw;
   if (fbc > 0) def.failuresBeforeCritical = fbc;
+  const sbp = f.int('SuccessBeforePassing');
+  if (sbp > 0) def.successBeforePassing = sbp;
   return def;
 }
 

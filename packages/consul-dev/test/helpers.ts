@@ -16,8 +16,10 @@ export interface Harness {
 }
 
 /** A consul-dev on a free port driven by a ManualClock (random = 0 unless given: no jitter, no stagger). */
-export async function harness(options: ConsulDevOptions = {}): Promise<Harness> {
-  const clock = new ManualClock(1_700_000_000_000);
+export async function harness(
+  options: ConsulDevOptions = {},
+  clock = new ManualClock(1_700_000_000_000),
+): Promise<Harness> {
   const server = await startConsulDev({ host: '127.0.0.1', port: 0, clock, random: () => 0, ...options });
   return {
     server,

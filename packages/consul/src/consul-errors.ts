@@ -60,7 +60,8 @@ export function bodyExcerpt(body: unknown, max = 200): string {
  * Classifies an error thrown by a `consul` client call made for `operation` (e.g. `agent.service.register`).
  * - 403 / 401 → `ConsulPermissionError` (`SHOAL_ERR_CONSUL_PERMISSION_DENIED`), not retryable.
  * - 429 and 5xx, connection failures, timeouts, undecodable bodies → `ConsulUnavailableError`, retryable.
- * - other 4xx and client-side validation → `ConsulRequestError` (`SHOAL_ERR_CONSUL_REQUEST`), not retryable.
+ * - other 4xx, a 500 for an invalid filter expression, and client-side validation → `ConsulRequestError`
+ *   (`SHOAL_ERR_CONSUL_REQUEST`), not retryable.
  * - an abort we asked for → `AbortedError`.
  */
 export function classifyConsulError(error: unknown, operation: string, target: string): ShoalError {
@@ -76,6 +77,15 @@ export function classifyConsulError(error: unknown, operation: string, target: s
           `consul ${operation} was denied by ${target} (HTTP ${status})${detail}; check the ACL token passed as consul.token`,
           { cause: error },
         ),
+        status,
+      );
+    }
+    // Consul answers an invalid ?filter= with a 500 (hashicorp/consul#7338); retrying cannot fix it.
+    if (status === 500 && /Failed to create boolean expression evaluator/i.test(body)) {
+      return withStatus(
+        new ConsulRequestError(`consul ${operation} was rejected by ${target}: invalid filter expression${detail}`, {
+          cause: error,
+        }),
         status,
       );
     }
@@ -110,7 +120,8 @@ export const CONSUL_ERROR_CODES = Object.freeze({
   SHOAL_ERR_CONSUL_UNAVAILABLE:
     'Consul could not be reached, timed out, or answered 429/5xx. Retryable: registration, heartbeats and watches retry with backoff.',
   SHOAL_ERR_CONSUL_PERMISSION_DENIED: 'Consul answered 401/403: the ACL token is missing, unknown or lacks permission.',
-  SHOAL_ERR_CONSUL_REQUEST: 'Consul rejected the request (another 4xx, e.g. 400 for an invalid filter expression).',
+  SHOAL_ERR_CONSUL_REQUEST:
+    'Consul rejected the request: another 4xx, or an invalid filter expression (which Consul answers with a 500).',
   SHOAL_ERR_CLOSED: 'The registration or watcher was closed (e.g. register() pending when close() was called).',
   SHOAL_ERR_ABORTED: 'A Consul call was aborted by its caller.',
 } as const);

@@ -56,7 +56,8 @@ export class ServiceRegistration {
   private closePromise: Promise<void> | undefined;
   private heartbeatTimer: TimerHandle | undefined;
   private beating: Promise<void> | undefined;
-  private sentRegister = false;
+  /** False while every register attempt was refused at the TCP level (so close() has nothing to deregister). */
+  private mayBeRegistered = false;
 
   constructor(options: ServiceRegistrationOptions) {
     this.options = resolveServiceRegistrationOptions(options);
@@ -170,7 +171,7 @@ export class ServiceRegistration {
     this.heartbeatTimer = undefined;
     await this.beating;
     await this.registerPromise?.catch(() => {});
-    if (this.sentRegister) await this.deregister();
+    if (this.mayBeRegistered) await this.deregister();
     this.setState('closed');
     this.client.destroy();
     this.stateEmitter.clear();
@@ -194,10 +195,11 @@ export class ServiceRegistration {
           return;
         }
         this.reportError(error);
-        const retryable = isShoalError(error) && error.retryable;
-        const wait = Math.min(backoff.next() ?? 0, deadline - clock.monotonic());
-        if (!retryable || wait <= 0) break;
-        await sleep(clock, wait);
+        if (!(isShoalError(error) && error.retryable)) break;
+        const remaining = deadline - clock.monotonic();
+        if (remaining <= 0) break;
+        // Not unref'd: close() is bounded, and the process must not exit half-way through it.
+        await sleep(clock, Math.min(backoff.next() ?? 0, remaining));
       }
     }
     this.log.warn(
@@ -214,8 +216,16 @@ export class ServiceRegistration {
       if (this.abort.signal.aborted)
         throw new ClosedError(`registration of ${this.id} was closed before Consul had it`);
       try {
-        this.sentRegister = true;
-        await this.client.registerService(this.definition(), { signal: this.abort.signal });
+        await this.client.registerService(this.definition(), { signal: this.abort.signal }).catch((error: unknown) => {
+          // Unless the connection was refused outright, Consul may have applied the registration. An attempt cut
+          // short by close() after refused ones is taken as refused too (Consul is still down); a first attempt
+          // cut short may have landed.
+          if (this.abort.signal.aborted ? backoff.attempts === 0 : !isConnectionRefused(error)) {
+            this.mayBeRegistered = true;
+          }
+          throw error;
+        });
+        this.mayBeRegistered = true;
         if (this.options.check.kind === 'ttl') {
           await this.client.updateTtlCheck(this.checkId, this.status, this.note, { signal: this.abort.signal });
         }
@@ -349,6 +359,11 @@ function isForgotten(error: unknown): boolean {
   const status = consulStatusCode(error);
   if (status === 404) return true;
   return status === 500 && error instanceof Error && /unknown check/i.test(error.message);
+}
+
+function isConnectionRefused(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
+  return cause?.code === 'ECONNREFUSED';
 }
 
 function toShoalError(error: unknown): ShoalError {

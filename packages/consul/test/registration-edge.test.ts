@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import sinon from 'sinon';
 import { Registry } from 'prom-client';
 import { ServiceRegistration } from '@shoal/consul';
+import type { Logger } from '@shoal/core';
 import { eventually, startScriptedConsul, type ScriptedConsul, type SeenRequest } from './support/scripted-consul.js';
 
 /** Edge cases a well-behaved Consul will not produce on demand; the normal paths run against consul-dev in registration.test.ts. */
@@ -58,6 +59,30 @@ describe('ServiceRegistration (against a scripted peer)', () => {
     );
     assert.equal(failuresMetric?.values[0]?.value, 3);
     assert.equal(failuresMetric?.values[0]?.labels.code, 'SHOAL_ERR_CONSUL_UNAVAILABLE');
+  });
+
+  it('logs each failed attempt at warn with the code, never the token', async () => {
+    let failures = 2;
+    peer = await startScriptedConsul((r) =>
+      is(r, '/v1/agent/service/register') && failures-- > 0 ? { status: 500, body: 'boom' } : ok,
+    );
+    const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> = [];
+    const logger = captureLogger(lines);
+    reg = new ServiceRegistration({
+      ...base,
+      consul: { url: peer.url, token: 'super-secret-token' },
+      backoff: { baseMs: 5, capMs: 5 },
+      logger,
+    });
+    await reg.register();
+    const warns = lines.filter((l) => l.level === 'warn');
+    assert.equal(warns.length, 2);
+    assert.equal(warns[0]!.msg, 'could not register in consul; retrying');
+    assert.equal((warns[0]!.obj.err as { code: string }).code, 'SHOAL_ERR_CONSUL_UNAVAILABLE');
+    assert.equal(warns[0]!.obj.component, 'consul-registration');
+    assert.equal(warns[0]!.obj.instanceId, 'orders-1');
+    assert.ok(lines.some((l) => l.level === 'info' && l.msg === 'registered in consul'));
+    assert.ok(!JSON.stringify(lines).includes('super-secret-token'));
   });
 
   it('keeps retrying while nothing listens, and close() ends it with ClosedError and no timer left', async () => {
@@ -214,6 +239,33 @@ describe('ServiceRegistration (against a scripted peer)', () => {
     }
   });
 
+  it('with a check Consul runs, notices the agent forgot the instance through the presence check', async () => {
+    let known = true;
+    peer = await startScriptedConsul((r) => {
+      if (r.method === 'GET' && r.path === '/v1/agent/services') {
+        return { body: known ? { 'orders-1': { ID: 'orders-1', Service: 'orders' } } : {} };
+      }
+      if (is(r, '/v1/agent/service/register')) known = true;
+      return ok;
+    });
+    reg = new ServiceRegistration({
+      ...base,
+      consul: { url: peer.url },
+      check: { tcp: '127.0.0.1:8080', presenceIntervalMs: 100 },
+    });
+    await reg.register();
+    assert.equal(peer.requests.filter((r) => r.path.startsWith('/v1/agent/check/')).length, 0, 'no TTL heartbeats');
+    const body = JSON.parse(peer.requests[0]!.body) as { Check: Record<string, string> };
+    assert.equal(body.Check.TCP, '127.0.0.1:8080');
+    assert.equal(body.Check.Interval, '10s');
+    known = false;
+    await eventually(
+      () => peer!.requests.filter((r) => is(r, '/v1/agent/service/register')).length === 2,
+      5000,
+      're-register',
+    );
+  });
+
   it('sends setStatus as warn/fail with the note as output', async () => {
     peer = await startScriptedConsul(() => ok);
     reg = new ServiceRegistration({ ...base, consul: { url: peer.url } });
@@ -251,6 +303,42 @@ describe('ServiceRegistration (against a scripted peer)', () => {
     assert.match(errors[0]!.message, /timed out after 150 ms/);
   });
 
+  it('close() retries a failing deregistration within closeTimeoutMs', async () => {
+    let failures = 2;
+    peer = await startScriptedConsul((r) =>
+      r.path.startsWith('/v1/agent/service/deregister/') && failures-- > 0 ? { status: 500, body: 'leader lost' } : ok,
+    );
+    reg = new ServiceRegistration({ ...base, consul: { url: peer.url }, backoff: { baseMs: 20, capMs: 40 } });
+    await reg.register();
+    const errors: Error[] = [];
+    reg.onError((e) => errors.push(e));
+    await reg.close();
+    assert.equal(peer.requests.filter((r) => r.path.startsWith('/v1/agent/service/deregister/')).length, 3);
+    assert.equal(errors.length, 2);
+  });
+
+  it('does not try to deregister when no register attempt ever reached Consul', async () => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const { port } = srv.address() as AddressInfo;
+    await new Promise<void>((r) => srv.close(() => r()));
+    reg = new ServiceRegistration({
+      ...base,
+      consul: { url: `http://127.0.0.1:${port}` },
+      backoff: { baseMs: 5, capMs: 5 },
+    });
+    const errors: Error[] = [];
+    reg.onError((e) => errors.push(e));
+    const pending = reg.register().catch((e: unknown) => e);
+    await eventually(() => errors.length >= 1, 5000, 'a failed attempt');
+    await reg.close();
+    assert.ok(
+      errors.every((e) => /agent\.service\.register/.test(e.message)),
+      'no deregister call was made',
+    );
+    assert.equal(((await pending) as { code?: string }).code, 'SHOAL_ERR_CLOSED');
+  });
+
   it('close() deregisters, and only once', async () => {
     peer = await startScriptedConsul(() => ok);
     reg = new ServiceRegistration({ ...base, consul: { url: peer.url } });
@@ -262,3 +350,24 @@ describe('ServiceRegistration (against a scripted peer)', () => {
     await assert.rejects(reg.register(), { code: 'SHOAL_ERR_CLOSED' });
   });
 });
+
+type Line = { level: string; obj: Record<string, unknown>; msg: string };
+
+/** A pino-shaped logger that records what it is given (bindings merged in, as pino's children do). */
+function captureLogger(lines: Line[], bindings: Record<string, unknown> = {}): Logger {
+  const at =
+    (level: string) =>
+    (objOrMsg: unknown, msg?: unknown): void => {
+      if (typeof objOrMsg === 'string') lines.push({ level, obj: { ...bindings }, msg: objOrMsg });
+      else lines.push({ level, obj: { ...bindings, ...(objOrMsg as object) }, msg: String(msg ?? '') });
+    };
+  return {
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
+    child: (more) => captureLogger(lines, { ...bindings, ...more }),
+  };
+}

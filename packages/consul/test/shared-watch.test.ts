@@ -125,6 +125,8 @@ describe('SharedWatch (blocking-query loop, against a scripted peer)', () => {
     const metrics = await registry.getMetricsAsJSON();
     const stale = metrics.find((m) => m.name === 'shoal_consul_watch_stale');
     assert.equal(stale?.values[0]?.value, 1);
+    const age = metrics.find((m) => m.name === 'shoal_consul_watch_last_sync_age_seconds');
+    assert.ok((age?.values[0]?.value ?? 0) > 0, 'the sync age grows while stale');
     const errCount = metrics.find((m) => m.name === 'shoal_consul_watch_errors_total');
     assert.ok((errCount?.values[0]?.value ?? 0) >= 2);
     failing = false;

@@ -129,6 +129,19 @@ describe('ServiceWatcher (against Consul over HTTP)', () => {
     assert.deepEqual(ids(await watcher.watch(service, { tag: 'blue', zone: 'eu-2' }).ready()), [9123]);
   });
 
+  it('rejects ready() for an invalid filter expression instead of retrying forever', async () => {
+    consul = await startTestConsul();
+    const watcher = track(new ServiceWatcher({ consul: conn(consul) }));
+    await assert.rejects(
+      watcher.watch(uniqueService(), { filter: 'Service.Meta.x ===' }).ready(),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'SHOAL_ERR_CONSUL_REQUEST');
+        assert.match(e.message, /invalid filter expression/);
+        return true;
+      },
+    );
+  });
+
   it('serves many consumers of one service from one query', async () => {
     consul = await startTestConsul();
     const service = uniqueService();

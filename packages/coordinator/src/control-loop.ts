@@ -50,6 +50,8 @@ export interface ServiceControllerOptions {
   dryRun: boolean;
   /** Coordinator id written with persisted state. */
   id: string;
+  /** Called after every recorded decision (the KEDA scaler's StreamIsActive listens). */
+  onDecision?: (record: DecisionRecord) => void;
   /** Time limit for one actuator read. Default 15000. */
   actuatorTimeoutMs?: number;
   logger?: Logger;
@@ -208,6 +210,14 @@ export class ServiceController {
     }
     this.lastCurrent = current;
     const observation = window.observe(now, current);
+    const counts = { ready: 0, unready: 0, missing: 0, draining: 0 };
+    for (const i of observation.instances) {
+      if (i.deleting) counts.draining++;
+      else if (Object.keys(i.metrics).length === 0) counts.missing++;
+      else if (i.ready) counts.ready++;
+      else counts.unready++;
+    }
+    for (const [state, n] of Object.entries(counts)) metrics.instances.set({ service: service.name, state }, n);
     const previous = this.state;
     let decision;
     try {
@@ -309,6 +319,7 @@ export class ServiceController {
     metrics.decisions.inc({ service: record.service, direction, applied: String(record.applied) });
     metrics.loopDuration.observe({ service: record.service }, record.durationMs / 1000);
     this.decisions.push(record);
+    this.options.onDecision?.(record);
     const fields = {
       current: record.currentReplicas,
       desired: record.desiredReplicas,

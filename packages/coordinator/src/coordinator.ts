@@ -15,7 +15,7 @@ import {
   type Logger,
   type MetricsRegistry,
 } from '@shoal/core';
-import { loadCoordinatorService } from '@shoal/protocol';
+import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
 import { TokenAuthenticator, resolveServiceTokens } from './auth.js';
@@ -50,8 +50,8 @@ export interface CoordinatorOptions {
   kubeConfig?: KubeConfig;
   /** Replaces the actuator a service's config names (tests, or a custom platform). */
   actuatorFactory?: (service: ServiceConfig) => Actuator | undefined;
-  /** Called with each accepted report's receipt→window time in ms (benchmarks). */
-  onReportAccepted?: (latencyMs: number) => void;
+  /** Called with each accepted report's receipt→window time in ms, and the report (benchmarks). */
+  onReportAccepted?: (latencyMs: number, report: LoadReport) => void;
 }
 
 export interface CoordinatorUrls {
@@ -94,10 +94,12 @@ function splitHostPort(hp: string): { host: string; port: number } {
 }
 
 function windowOptions(config: CoordinatorConfig, s: ServiceConfig) {
+  const windowMs = s.syncPeriodMs ?? config.syncPeriodMs;
   return {
     reportIntervalMs: s.reportIntervalMs,
-    windowMs: s.syncPeriodMs ?? config.syncPeriodMs,
-    maxSamples: config.limits.windowSize,
+    windowMs,
+    // Only what one window can hold (plus slack for jitter): memory per instance stays small at 10,000 agents.
+    maxSamples: Math.min(config.limits.windowSize, Math.ceil(windowMs / s.reportIntervalMs) + 2),
     maxInstances: config.limits.maxInstancesPerService,
   };
 }
@@ -252,6 +254,7 @@ class CoordinatorImpl implements Coordinator {
       decisionLogSize: this.config.decisionLogSize,
       dryRun: this.config.dryRun,
       id: this.id,
+      onDecision: (record) => this.hub.emit(record.service),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       clock: this.clock,
     });
@@ -419,9 +422,7 @@ class CoordinatorImpl implements Coordinator {
   async tick(service: string): Promise<DecisionRecord | undefined> {
     const r = this.runtimes.get(service);
     if (!r) throw new Error(`no service "${service}"`);
-    const record = await r.controller.tick();
-    this.hub.emit(service);
-    return record;
+    return r.controller.tick();
   }
 
   async reload(input: CoordinatorConfigInput | CoordinatorConfig): Promise<void> {

@@ -76,6 +76,9 @@ class InstanceState {
 
 export class CapacityError extends Error {}
 
+const EMPTY: readonly number[] = Object.freeze([]);
+const EMPTY_CUSTOM: Readonly<Record<string, number>> = Object.freeze({});
+
 /**
  * The sliding windows of one service: per instance, the last few reports reduced to samples. `observe(now)` turns
  * them into the `Observation` `decide()` takes: averages over `windowMs`, instances silent for 3 intervals listed
@@ -96,6 +99,11 @@ export class ServiceWindow {
 
   get size(): number {
     return this.instances.size;
+  }
+
+  /** The report interval agents of this service are asked to use. */
+  get reportIntervalMs(): number {
+    return this.options.reportIntervalMs;
   }
 
   has(id: string): boolean {
@@ -141,8 +149,8 @@ export class ServiceWindow {
       latencyP99Ms: report.latencyP99Ms,
       rssBytes: report.rssBytes,
       heapUsedBytes: report.heapUsedBytes,
-      buckets: report.latencyBuckets,
-      custom: report.custom,
+      buckets: report.latencyBuckets.length > 0 ? report.latencyBuckets : EMPTY,
+      custom: Object.keys(report.custom).length > 0 ? report.custom : EMPTY_CUSTOM,
     });
     if (report.ready && !s.ready) s.readySince = now;
     if (!report.ready && s.ready) s.readySince = now;

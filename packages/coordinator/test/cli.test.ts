@@ -62,6 +62,12 @@ describe('shoal-coordinator CLI', () => {
     }
   });
 
+  it('forwards `simulate` to the @shoal/policy CLI (the same engine)', async () => {
+    const { code, stdout, stderr } = await run(['simulate', '--help']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout + stderr, /shoal simulate --trace FILE --policy FILE/);
+  });
+
   it('exits 64 on usage errors and 78 on an invalid config, naming the path and value', async () => {
     assert.equal((await run([])).code, 64);
     assert.equal((await run(['--bogus'])).code, 64);

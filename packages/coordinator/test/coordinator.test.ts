@@ -19,6 +19,7 @@ function config(extra: Partial<CoordinatorConfigInput> = {}): CoordinatorConfigI
   const policy = {
     targets: [{ metric: 'eventLoopUtilization', value: 0.5 }],
     panic: false,
+    scaleUpHeadroom: 0,
     forecast: false,
     behavior: { scaleDown: { stabilizationWindowSeconds: 0 } },
   };
@@ -282,10 +283,13 @@ describe('coordinator', () => {
     );
     // The coordinator just started: scale-down waits for a stabilization window of fresh data (0 s here).
     const pending = coordinator!.tick('orders');
-    const victimId = await waitFor(() => [...streams.entries()].find(([, a]) => a.directives.length > 0)?.[0]);
+    const victimId = await waitFor(
+      () => [...streams.entries()].find(([, a]) => a.directives.some((d) => d.drain))?.[0],
+    );
     const victim = streams.get(victimId)!;
-    assert.ok(victim.directives[0]?.drain, 'drain directive');
-    assert.equal(victim.directives[0]?.drain?.deadlineMs, 2000);
+    assert.equal(victim.directives[0]?.reportIntervalMs, 1000, 'a valid hello is answered with the interval');
+    assert.ok(victim.directives[1]?.drain, 'drain directive');
+    assert.equal(victim.directives[1]?.drain?.deadlineMs, 2000);
     assert.equal(actuators.get('orders')!.calls.length, 0, 'not removed before it drained');
     const sd = (await (await http('/v1/sd')).json()) as Array<{ labels: Record<string, string> }>;
     assert.ok(!sd.some((g) => g.labels.instance === victimId), 'a draining instance leaves service discovery at once');
@@ -300,6 +304,7 @@ describe('coordinator', () => {
     const policy = {
       targets: [{ metric: 'eventLoopUtilization', value: 0.5 }],
       panic: false,
+      scaleUpHeadroom: 0,
       forecast: false,
       behavior: { scaleDown: { stabilizationWindowSeconds: 300 } },
     };

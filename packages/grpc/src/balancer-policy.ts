@@ -12,6 +12,7 @@ import {
   INSTANCES_ATTRIBUTE,
   LOCAL_ZONE_ATTRIBUTE,
   ORCA_TRAILER,
+  PickResultType,
   QueuePicker,
   Status,
   UnavailablePicker,
@@ -124,6 +125,8 @@ export function createPolicyClass(
     private config: ResolvedPolicyConfig | undefined;
     private state: ConnectivityState = ConnectivityState.IDLE;
     private lastError: string | null = null;
+    /** Set while the latest config could not build a balancer: the channel fails calls with it. */
+    private configError: string | undefined;
     private paused = false;
     private destroyed = false;
     private readonly childHelper: ChannelControlHelper;
@@ -173,10 +176,12 @@ export function createPolicyClass(
         } catch (error) {
           const details = `${name}: ${(error as Error).message}`;
           this.logger.error(errorFields(error), 'invalid policy configuration');
+          this.configError = details;
           this.publish(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
           // Accept the resolution so calls fail with this message instead of waiting for name resolution.
           return true;
         }
+        this.configError = undefined;
         this.balancerKey = key;
         if (previous) previous.close().catch(() => {});
       }
@@ -229,6 +234,11 @@ export function createPolicyClass(
     /** Recomputes the aggregate state from the children and hands grpc-js a fresh picker. */
     private refresh(): void {
       if (this.paused || this.destroyed) return;
+      if (this.configError !== undefined) {
+        const details = this.configError;
+        this.publish(ConnectivityState.TRANSIENT_FAILURE, new UnavailablePicker({ details }), details);
+        return;
+      }
       let ready = 0;
       let connecting = 0;
       let failing = 0;
@@ -281,7 +291,9 @@ export function createPolicyClass(
       }
       const child = this.children.get(handle.instance.id);
       const result = child?.leaf.getPicker().pick(args);
-      if (!child || !result || result.pickResultType !== 0 /* COMPLETE */ || !result.subchannel) {
+      if (!child || !result || result.pickResultType !== PickResultType.COMPLETE || !result.subchannel) {
+        // The leaf changed state since the last refresh (a new picker is on its way). Release the handle at once
+        // so it does not count as in flight; a zero-latency success barely moves a time-decayed EWMA.
         handle.complete('success', 0);
         return result ?? queuePick();
       }

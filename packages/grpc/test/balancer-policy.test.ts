@@ -97,6 +97,15 @@ describe('shoal_* policies over a static ipv4: target', () => {
     assert.ok(failures <= 4, `${failures} calls failed: the failing server was not ejected`);
   });
 
+  it('fails calls with the reason when the strategy rejects its options', async () => {
+    const c = client('shoal_peak_ewma', { strategyOptions: { choiceCount: 99 } });
+    await assert.rejects(echo(c, 'x', { deadlineMs: 3000 }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.UNAVAILABLE);
+      assert.match(err.details, /shoal_peak_ewma: strategyOptions\.choiceCount/);
+      return true;
+    });
+  });
+
   it('createClient rejects a bad policy config naming the field', () => {
     assert.throws(
       () =>

@@ -45,6 +45,9 @@ import type { HttpMetrics } from './metrics.js';
 import { ServiceNameResolver } from './service-name.js';
 import type { ServiceRoute } from './service-name.js';
 
+/** A counter child with its labels bound. */
+type BoundCounter = { inc(value?: number): void };
+
 export interface RetryOptions {
   /** Total attempts per request, the first included. Default 3. */
   maxAttempts?: number;
@@ -175,6 +178,8 @@ type ResolvedOptions = ReturnType<typeof resolveDispatcherOptions>;
 /** One service's instances, balancer and per-instance pools. */
 class ServiceState {
   readonly balancer: Balancer;
+  /** Metric children bound to this service's labels once, so the hot path does not hash labels. */
+  readonly counters: { attempts: BoundCounter; successes: BoundCounter; failures: BoundCounter; errors: BoundCounter };
   private readonly pools = new Map<string, { pool: Pool; origin: string }>();
   private readonly dispose: Disposable[] = [];
   private ready: Promise<void> | undefined;
@@ -186,7 +191,15 @@ class ServiceState {
     private readonly watch: Watch,
     private readonly opts: ResolvedOptions,
     private readonly logger: Logger,
+    metrics: HttpMetrics,
   ) {
+    const service = route.service;
+    this.counters = {
+      attempts: metrics.requests.labels({ service }),
+      successes: metrics.responses.labels({ service, outcome: 'success' }),
+      failures: metrics.responses.labels({ service, outcome: 'failure' }),
+      errors: metrics.responses.labels({ service, outcome: 'error' }),
+    };
     this.balancer = new Balancer({
       ...opts.balancer,
       name: route.service,
@@ -276,6 +289,7 @@ export class ShoalDispatcher extends Dispatcher {
   private readonly fallback: Dispatcher;
   private readonly ownsFallback: boolean;
   private readonly services = new Map<string, ServiceState>();
+  private readonly routes = new Map<string, ServiceRoute | 'not-http' | null>();
   private readonly metrics: HttpMetrics;
   private readonly logger: Logger;
   private closed = false;
@@ -315,23 +329,15 @@ export class ShoalDispatcher extends Dispatcher {
       legacy.onError(new ClosedError('the Shoal dispatcher is closed'));
       return false;
     }
-    let url: URL;
-    try {
-      url = new URL(String(options.origin ?? ''));
-    } catch {
-      return this.fallback.dispatch(options, handler);
-    }
-    const route = this.routeFor(url.hostname);
-    if (!route) return this.fallback.dispatch(options, handler);
-    if (url.protocol !== 'http:') {
+    const target = this.targetFor(options.origin);
+    if (target === undefined) return this.fallback.dispatch(options, handler);
+    if (target === 'not-http') {
       legacy.onError(
-        new InvalidArgumentError(
-          `only http:// origins can be balanced, got ${JSON.stringify(url.protocol)} for ${url.hostname}`,
-        ),
+        new InvalidArgumentError(`only http:// origins can be balanced, got ${describeValue(String(options.origin))}`),
       );
       return false;
     }
-    const state = this.stateFor(route);
+    const state = this.stateFor(target);
     const request = new BalancedRequest(this, state, options, legacy);
     if (state.listed) request.attempt();
     else
@@ -342,6 +348,28 @@ export class ShoalDispatcher extends Dispatcher {
     return true;
   }
 
+  /**
+   * The service an origin maps to (cached per origin string: parsing a URL per request is measurable at tens of
+   * thousands of requests per second), `'not-http'` for a service name on another scheme, undefined otherwise.
+   */
+  private targetFor(origin: unknown): ServiceRoute | 'not-http' | undefined {
+    const key = typeof origin === 'string' ? origin : origin instanceof URL ? origin.origin : String(origin ?? '');
+    let cached = this.routes.get(key);
+    if (cached === undefined) {
+      let url: URL | undefined;
+      try {
+        url = new URL(key);
+      } catch {
+        url = undefined;
+      }
+      const route = url ? this.routeFor(url.hostname) : undefined;
+      cached = route === undefined ? null : url!.protocol === 'http:' ? route : 'not-http';
+      if (this.routes.size >= 1024) this.routes.clear();
+      this.routes.set(key, cached);
+    }
+    return cached ?? undefined;
+  }
+
   private stateFor(route: ServiceRoute): ServiceState {
     const key = `${route.service}|${route.tag ?? ''}|${route.dc ?? ''}`;
     let state = this.services.get(key);
@@ -350,7 +378,7 @@ export class ShoalDispatcher extends Dispatcher {
         ...(route.tag !== undefined ? { tag: route.tag } : {}),
         ...(route.dc !== undefined ? { dc: route.dc } : {}),
       });
-      state = new ServiceState(key, route, watch, this.opts, this.logger);
+      state = new ServiceState(key, route, watch, this.opts, this.logger, this.metrics);
       this.services.set(key, state);
     }
     return state;
@@ -407,7 +435,9 @@ export class ShoalDispatcher extends Dispatcher {
 /** One request through the dispatcher: picks, dispatches, and retries when allowed. */
 class BalancedRequest implements LegacyHandler {
   private attempts = 0;
-  private readonly tried = new Set<string>();
+  /** Instances this request already tried (created on the first retry). */
+  private tried: Set<string> | undefined;
+  private lastInstance: string | undefined;
   private handle: PickHandle | undefined;
   private startedAt = 0;
   private abortCurrent: ((err?: Error) => void) | undefined;
@@ -435,10 +465,10 @@ class BalancedRequest implements LegacyHandler {
 
   attempt(): void {
     if (this.aborted) return this.finish(this.aborted);
-    const { opts, metrics } = this.dispatcher.internals;
+    const { opts } = this.dispatcher.internals;
     let handle: PickHandle;
     try {
-      handle = this.state.balancer.pick(this.tried.size > 0 ? { exclude: this.tried } : undefined);
+      handle = this.state.balancer.pick(this.tried !== undefined ? { exclude: this.tried } : undefined);
     } catch (error) {
       if (error instanceof ShoalError && error.code === 'SHOAL_ERR_NO_ENDPOINTS') {
         return this.finish(
@@ -454,14 +484,15 @@ class BalancedRequest implements LegacyHandler {
     }
     this.attempts++;
     this.handle = handle;
-    this.tried.add(handle.instance.id);
+    this.lastInstance = handle.instance.id;
     this.status = 0;
     this.swallowing = false;
     this.load = undefined;
     this.startedAt = opts.clock.monotonic();
-    metrics.requests.inc({ service: this.state.route.service });
-    const { pool, origin } = this.state.poolFor(handle.instance);
-    pool.dispatch({ ...this.options, origin }, this);
+    this.state.counters.attempts.inc();
+    const { pool } = this.state.poolFor(handle.instance);
+    // Pools take the origin from their own URL; `options.origin` (the service name) is ignored by them.
+    pool.dispatch(this.options, this);
   }
 
   /** Fails the request before or between attempts (e.g. the service never resolved). */
@@ -511,6 +542,8 @@ class BalancedRequest implements LegacyHandler {
     const { metrics, logger } = this.dispatcher.internals;
     metrics.retries.inc({ service: this.state.route.service, result: 'retried' });
     logger.debug({ service: this.state.route.service, reason, attempt: this.attempts }, 'retrying on another instance');
+    this.tried ??= new Set();
+    if (this.lastInstance !== undefined) this.tried.add(this.lastInstance);
     // Every instance tried once already: allow them again rather than fail.
     if (this.tried.size >= this.state.balancer.size) this.tried.clear();
     queueMicrotask(() => this.attempt());
@@ -550,10 +583,10 @@ class BalancedRequest implements LegacyHandler {
   }
 
   onComplete(trailers: string[] | null): void {
-    const { opts, metrics } = this.dispatcher.internals;
+    const { opts } = this.dispatcher.internals;
     const failed = opts.failureStatusCodes.has(this.status);
     this.complete(failed ? 'failure' : 'success');
-    metrics.responses.inc({ service: this.state.route.service, outcome: failed ? 'failure' : 'success' });
+    (failed ? this.state.counters.failures : this.state.counters.successes).inc();
     if (this.swallowing) {
       this.swallowing = false;
       return this.retry(`status ${this.status}`);
@@ -563,9 +596,8 @@ class BalancedRequest implements LegacyHandler {
   }
 
   onError(err: Error): void {
-    const { metrics } = this.dispatcher.internals;
     this.complete('failure');
-    metrics.responses.inc({ service: this.state.route.service, outcome: 'error' });
+    this.state.counters.errors.inc();
     if (this.swallowing || (this.retryAllowed() && this.takeBudget())) {
       this.swallowing = false;
       return this.retry(err.message);

@@ -19,7 +19,7 @@ export type SelectPolicy = 'Max' | 'Min' | 'Disabled';
 export interface ScalingRulesInput {
   stabilizationWindowSeconds?: number;
   selectPolicy?: SelectPolicy;
-  policies?: ScalingPolicy[];
+  policies?: readonly ScalingPolicy[];
 }
 
 export interface ScalingRules {

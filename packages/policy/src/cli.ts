@@ -134,7 +134,9 @@ function main(argv: string[]): void {
     writeFileSync(values.svg, renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }));
   }
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ trace: result.trace, summary: result.summary, events: result.events })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ trace: result.trace, summary: result.summary, events: result.events })}\n`,
+    );
     return;
   }
   const s = result.summary;
@@ -161,5 +163,8 @@ function main(argv: string[]): void {
 try {
   main(process.argv.slice(2));
 } catch (err) {
-  fail(isShoalError(err) ? `${err.code}: ${err.message}` : (err as Error).stack ?? String(err), isShoalError(err) ? 2 : 1);
+  fail(
+    isShoalError(err) ? `${err.code}: ${err.message}` : ((err as Error).stack ?? String(err)),
+    isShoalError(err) ? 2 : 1,
+  );
 }

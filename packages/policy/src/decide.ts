@@ -9,6 +9,7 @@
  *  3. stable window*: size from the demand averaged over `stableWindowMs` (0: keep the proposal);
  *  4. panic mode* (Knative): short-window demand ≥ threshold × ready → scale to it at once, never down;
  *  5. forecast*: a line through the recent demand, evaluated `horizonMs` ahead, can only raise the proposal;
+ *     outside panic, a scale-up adds `scaleUpHeadroom`*;
  *  6. stabilization windows, then rate policies and min/max (HPA behavior);
  *  7. victims for a scale-down.
  */
@@ -294,7 +295,9 @@ export function decide(
         proposals.push({ target: `slo:${slo.metric}`, replicas: current, ratio });
         proposal = Math.max(proposal, current);
         hold = true;
-        reasons.push(`SLO ${slo.metric} ${round(latency)} ms above ${slo.thresholdMs} ms while capacity settles: hold ${current}`);
+        reasons.push(
+          `SLO ${slo.metric} ${round(latency)} ms above ${slo.thresholdMs} ms while capacity settles: hold ${current}`,
+        );
       } else if (ratio > 1) {
         const want = Math.max(base + 1, Math.ceil(base * Math.min(ratio, slo.maxStep)));
         proposals.push({ target: `slo:${slo.metric}`, replicas: want, ratio });
@@ -405,6 +408,11 @@ export function decide(
     }
   }
 
+  if (policy.scaleUpHeadroom > 0 && proposal > current && !panicking) {
+    const raised = Math.ceil(proposal * (1 + policy.scaleUpHeadroom) - 1e-9);
+    reasons.push(`headroom ${round(policy.scaleUpHeadroom * 100)} %: ${proposal} → ${raised}`);
+    proposal = raised;
+  }
   // 6. Stabilization (panic skips the scale-up window), then rate limits and min/max.
   const recommendation = proposal;
   const stable =

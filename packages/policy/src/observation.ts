@@ -52,6 +52,12 @@ export function validateObservation(o: Observation): void {
     if (typeof i.metrics !== 'object' || i.metrics === null) {
       throw new InvalidArgumentError(`observation.instances[${k}].metrics must be an object`);
     }
+    if (typeof i.ready !== 'boolean') {
+      throw new InvalidArgumentError(`observation.instances[${k}].ready must be a boolean, got ${typeof i.ready}`);
+    }
+    if (i.startedAt !== undefined) assertFiniteNumber(`observation.instances[${k}].startedAt`, i.startedAt);
+    if (i.readySince !== undefined) assertFiniteNumber(`observation.instances[${k}].readySince`, i.readySince);
+    if (i.sampledAt !== undefined) assertFiniteNumber(`observation.instances[${k}].sampledAt`, i.sampledAt);
   }
   if (o.metrics !== undefined) checkObject('observation.metrics', o.metrics);
 }

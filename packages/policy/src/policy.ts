@@ -167,6 +167,11 @@ export interface PolicyInput {
    * saved).
    */
   stableWindowMs?: number;
+  /**
+   * When scaling up (outside panic), provision this fraction above the proposal, so the next small rise needs
+   * no new scale event. Default 0.1 (Shoal) / 0 (HPA).
+   */
+  scaleUpHeadroom?: number;
   /** Which instances to drain on scale-down. Default `'least-loaded'`. */
   victimSelection?: VictimSelection;
   /** Metric that ranks load for `least-loaded`. Default: the first target's metric. */
@@ -191,6 +196,7 @@ export interface Policy {
   readonly schedules: readonly Schedule[];
   readonly forecast: Forecast;
   readonly stableWindowMs: number;
+  readonly scaleUpHeadroom: number;
   readonly victimSelection: 'least-loaded' | 'youngest' | 'oldest' | { readonly order: readonly string[] };
   readonly loadMetric: string;
   readonly cpuInitializationPeriodMs: number;
@@ -224,7 +230,7 @@ export const SHOAL_BEHAVIOR: Behavior = Object.freeze({
 export const SHOAL_DEFAULTS = Object.freeze({
   minReplicas: 1,
   maxReplicas: 10,
-  tolerance: Object.freeze({ up: 0.05, down: 0.15 }),
+  tolerance: Object.freeze({ up: 0.05, down: 0.2 }),
   panic: Object.freeze({
     enabled: true,
     windowMs: 6000,
@@ -235,6 +241,7 @@ export const SHOAL_DEFAULTS = Object.freeze({
   forecast: Object.freeze({ enabled: false, windowMs: 60_000, horizonMs: 30_000, maxFactor: 1.5 }) as Forecast,
   behavior: SHOAL_BEHAVIOR,
   stableWindowMs: 0,
+  scaleUpHeadroom: 0.1,
 });
 
 export const HPA_POLICY_DEFAULTS = Object.freeze({
@@ -245,6 +252,7 @@ export const HPA_POLICY_DEFAULTS = Object.freeze({
   forecast: Object.freeze({ ...SHOAL_DEFAULTS.forecast, enabled: false }) as Forecast,
   behavior: KUBERNETES_BEHAVIOR,
   stableWindowMs: 0,
+  scaleUpHeadroom: 0,
 });
 
 const DEFAULT_TARGETS: readonly Target[] = Object.freeze([
@@ -263,6 +271,7 @@ const KNOWN_KEYS = [
   'schedules',
   'forecast',
   'stableWindowMs',
+  'scaleUpHeadroom',
   'victimSelection',
   'loadMetric',
   'cpuInitializationPeriodMs',
@@ -438,6 +447,7 @@ export function resolvePolicy(input: PolicyInput | Policy = {}): Policy {
     schedules: Object.freeze(schedules.map((s, k) => resolveSchedule(s, k, maxReplicas))),
     forecast: resolveForecast(input.forecast, d.forecast),
     stableWindowMs: ms('stableWindowMs', input.stableWindowMs, d.stableWindowMs),
+    scaleUpHeadroom: ms('scaleUpHeadroom', input.scaleUpHeadroom, d.scaleUpHeadroom),
     victimSelection: resolveVictimSelection(input.victimSelection),
     loadMetric,
     cpuInitializationPeriodMs: ms(

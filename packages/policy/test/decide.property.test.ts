@@ -38,10 +38,13 @@ const policyArb: fc.Arbitrary<PolicyInput> = fc
   }));
 
 /** A load sequence: per step, demand in replicas' worth (0..60) and the gap to the next decision. */
-const loadArb = fc.array(fc.record({ demand: fc.double({ min: 0, max: 60, noNaN: true }), gapMs: fc.integer({ min: 1_000, max: 30_000 }) }), {
-  minLength: 1,
-  maxLength: 60,
-});
+const loadArb = fc.array(
+  fc.record({ demand: fc.double({ min: 0, max: 60, noNaN: true }), gapMs: fc.integer({ min: 1_000, max: 30_000 }) }),
+  {
+    minLength: 1,
+    maxLength: 60,
+  },
+);
 
 function observation(now: number, replicas: number, demand: number): Observation {
   const perReplica = replicas > 0 ? demand / replicas : 0;
@@ -51,12 +54,20 @@ function observation(now: number, replicas: number, demand: number): Observation
     instances: Array.from({ length: replicas }, (_, k) => ({
       id: `i${k}`,
       ready: true,
-      metrics: { eventLoopUtilization: Math.min(1, perReplica * 0.7), rps: perReplica * 50, latencyP95Ms: 50 + perReplica * 150 },
+      metrics: {
+        eventLoopUtilization: Math.min(1, perReplica * 0.7),
+        rps: perReplica * 50,
+        latencyP95Ms: 50 + perReplica * 150,
+      },
     })),
   };
 }
 
-function replay(policyInput: PolicyInput, load: Array<{ demand: number; gapMs: number }>, roundTrip = false): Array<{ t: number; from: number; d: Decision }> {
+function replay(
+  policyInput: PolicyInput,
+  load: Array<{ demand: number; gapMs: number }>,
+  roundTrip = false,
+): Array<{ t: number; from: number; d: Decision }> {
   const policy = resolvePolicy(policyInput);
   let state: PolicyState | undefined;
   let replicas = policy.minReplicas;
@@ -79,7 +90,10 @@ describe('decide (properties)', () => {
         const policy = resolvePolicy(p);
         for (const { d } of replay(p, load)) {
           assert.ok(Number.isInteger(d.desiredReplicas));
-          assert.ok(d.desiredReplicas >= policy.minReplicas && d.desiredReplicas <= policy.maxReplicas, `${d.desiredReplicas}`);
+          assert.ok(
+            d.desiredReplicas >= policy.minReplicas && d.desiredReplicas <= policy.maxReplicas,
+            `${d.desiredReplicas}`,
+          );
         }
       }),
       { seed: 7, numRuns: 200 },
@@ -97,7 +111,8 @@ describe('decide (properties)', () => {
         for (const { t, from, d } of replay(p, load)) {
           if (d.desiredReplicas > from) {
             // A scale-up right after a scale-down needs the up window to have passed (panic may skip it).
-            if (!d.panicking) assert.ok(t - lastDown >= upMs || upMs === 0, `up ${t - lastDown} ms after a down (window ${upMs})`);
+            if (!d.panicking)
+              assert.ok(t - lastDown >= upMs || upMs === 0, `up ${t - lastDown} ms after a down (window ${upMs})`);
             lastUp = t;
           } else if (d.desiredReplicas < from) {
             assert.ok(t - lastUp >= downMs, `down ${t - lastUp} ms after an up (window ${downMs})`);

@@ -92,6 +92,13 @@ describe('decide', () => {
       assert.equal(up.desiredReplicas, 9);
     });
 
+    it('adds scale-up headroom on the Shoal preset (10 % by default, none on HPA)', () => {
+      const o = obs(T0, 10, fleet(10, { eventLoopUtilization: 0.84 }));
+      assert.equal(decide({ maxReplicas: 50 }, o, undefined).desiredReplicas, 14); // ceil(12 × 1.1)
+      assert.equal(decide({ maxReplicas: 50, scaleUpHeadroom: 0 }, o, undefined).desiredReplicas, 12);
+      assert.equal(decide({ preset: 'hpa', maxReplicas: 50 }, o, undefined).desiredReplicas, 12);
+    });
+
     it('keeps the count when no target has a usable metric', () => {
       const d = decide({}, obs(T0, 3, fleet(3, {})), undefined);
       assert.equal(d.desiredReplicas, 3);

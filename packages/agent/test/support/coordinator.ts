@@ -16,7 +16,8 @@ import {
   type WireAgentMessage,
 } from '@shoal/protocol';
 
-export type CoordinatorMode = 'accept' | 'refuse' | 'garbage';
+/** accept; refuse (UNAUTHENTICATED); garbage (answers non-protobuf bytes); stall (accepts, answers, never reads). */
+export type CoordinatorMode = 'accept' | 'refuse' | 'garbage' | 'stall';
 
 export interface TestCoordinatorOptions {
   port?: number;
@@ -49,11 +50,13 @@ type Call = grpc.ServerDuplexStream<WireAgentMessage, unknown>;
 
 export async function startTestCoordinator(options: TestCoordinatorOptions = {}): Promise<TestCoordinator> {
   const { CoordinatorService } = loadCoordinatorService(grpc);
-  const garbageService: grpc.ServiceDefinition = {};
-  for (const [name, method] of Object.entries(CoordinatorService)) {
-    // Same methods, but every response is serialized as bytes that are not a protobuf message.
-    garbageService[name] = { ...method, responseSerialize: () => Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x07]) };
-  }
+  // Same methods, but every response is serialized as bytes that are not a protobuf message.
+  const garbageService: grpc.ServiceDefinition = Object.fromEntries(
+    Object.entries(CoordinatorService).map(([name, method]) => [
+      name,
+      { ...method, responseSerialize: () => Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x07]) },
+    ]),
+  );
   const calls = new Set<Call>();
   const state: TestCoordinator = {
     port: 0,
@@ -79,6 +82,13 @@ export async function startTestCoordinator(options: TestCoordinatorOptions = {})
         return;
       }
       calls.add(call);
+      if (state.mode === 'stall') {
+        // Accept (headers out), then never read: HTTP/2 flow control pushes back on the agent.
+        call.sendMetadata(new grpc.Metadata());
+        call.on('error', () => calls.delete(call));
+        call.on('cancelled', () => calls.delete(call));
+        return;
+      }
       call.on('data', (message: WireAgentMessage) => {
         try {
           if (message.msg === 'hello') {

@@ -3,18 +3,24 @@ import { optionObject } from '../options-util.js';
 import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
 
 /**
- * `least_connections`: the endpoint with the fewest calls in flight; among equals, the one picked least recently,
- * so ties rotate. An indexed binary heap keyed on (in-flight, last pick), fixed up in O(log n) when a call
- * starts or ends. A re-pick within one `pick()` (excluded or warming endpoint) takes a random endpoint.
+ * `least_connections`: the endpoint with the fewest calls in flight; among equals the one that has waited longest
+ * at that count, so ties rotate. Endpoints sit in FIFO buckets by in-flight count (intrusive doubly linked lists
+ * over typed arrays) with a pointer to the lowest non-empty bucket: a pick and each start/end of a call move one
+ * endpoint between adjacent buckets, O(1). A re-pick within one `pick()` (excluded or warming endpoint) takes a
+ * random endpoint.
  */
 export class LeastConnectionsStrategy implements Strategy {
   readonly name = 'least_connections';
   private endpoints: readonly Endpoint[] = [];
-  private heap: Int32Array = new Int32Array(0);
-  private pos: Int32Array = new Int32Array(0);
-  private lastPick: Float64Array = new Float64Array(0);
   private index = new Map<Endpoint, number>();
-  private seq = 0;
+  /** Bucket (in-flight count) each endpoint is filed under. */
+  private level: Int32Array = new Int32Array(0);
+  private next: Int32Array = new Int32Array(0);
+  private prev: Int32Array = new Int32Array(0);
+  /** Per bucket: first and last endpoint index, -1 when empty. */
+  private head: Int32Array = new Int32Array(0);
+  private tail: Int32Array = new Int32Array(0);
+  private minLevel = 0;
 
   constructor(
     options: StrategyOptions,
@@ -25,78 +31,82 @@ export class LeastConnectionsStrategy implements Strategy {
 
   update(ready: readonly Endpoint[]): void {
     const n = ready.length;
-    const previous = this.lastPick;
-    const previousIndex = this.index;
     this.endpoints = ready;
-    this.heap = new Int32Array(n);
-    this.pos = new Int32Array(n);
-    this.lastPick = new Float64Array(n);
     this.index = new Map();
-    for (let i = 0; i < n; i++) {
-      const ep = ready[i]!;
-      this.index.set(ep, i);
-      const old = previousIndex.get(ep);
-      this.lastPick[i] = old === undefined ? 0 : previous[old]!;
-      this.heap[i] = i;
-      this.pos[i] = i;
+    this.level = new Int32Array(n);
+    this.next = new Int32Array(n).fill(-1);
+    this.prev = new Int32Array(n).fill(-1);
+    let maxLevel = 0;
+    for (const ep of ready) maxLevel = Math.max(maxLevel, ep.inFlight);
+    this.head = new Int32Array(Math.max(16, maxLevel + 2)).fill(-1);
+    this.tail = new Int32Array(this.head.length).fill(-1);
+    this.minLevel = Number.MAX_SAFE_INTEGER;
+    // File in ascending in-flight order, keeping list order among equals.
+    const order = ready.map((_, i) => i).sort((a, b) => ready[a]!.inFlight - ready[b]!.inFlight || a - b);
+    for (const i of order) {
+      this.index.set(ready[i]!, i);
+      this.append(i, Math.max(0, ready[i]!.inFlight));
     }
-    for (let i = (n >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    if (n === 0) this.minLevel = 0;
   }
 
   pick(_ctx: unknown, attempt: number): Endpoint | undefined {
     const eps = this.endpoints;
     if (eps.length === 0) return undefined;
     if (attempt > 0) return eps[Math.floor(this.env.random() * eps.length)];
-    return eps[this.heap[0]!];
+    return eps[this.head[this.minLevel]!];
   }
 
   onPick(ep: Endpoint): void {
-    const i = this.index.get(ep);
-    if (i === undefined) return;
-    this.lastPick[i] = ++this.seq;
-    this.siftDown(this.pos[i]!);
+    this.sync(ep);
   }
 
   onComplete(ep: Endpoint): void {
+    this.sync(ep);
+  }
+
+  /** Re-files `ep` under its current in-flight count, at the back of that bucket. */
+  private sync(ep: Endpoint): void {
     const i = this.index.get(ep);
     if (i === undefined) return;
-    this.siftUp(this.pos[i]!);
-  }
-
-  private less(a: number, b: number): boolean {
-    const fa = this.endpoints[a]!.inFlight;
-    const fb = this.endpoints[b]!.inFlight;
-    return fa < fb || (fa === fb && this.lastPick[a]! < this.lastPick[b]!);
-  }
-
-  private siftDown(p: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const item = heap[p]!;
-    for (;;) {
-      let c = 2 * p + 1;
-      if (c >= n) break;
-      if (c + 1 < n && this.less(heap[c + 1]!, heap[c]!)) c++;
-      if (!this.less(heap[c]!, item)) break;
-      heap[p] = heap[c]!;
-      this.pos[heap[p]!] = p;
-      p = c;
+    const to = ep.inFlight < 0 ? 0 : ep.inFlight;
+    const from = this.level[i]!;
+    if (to === from) return;
+    this.unlink(i, from);
+    this.append(i, to);
+    if (from === this.minLevel && this.head[from] === -1) {
+      let m = from + 1;
+      while (m < this.head.length && this.head[m] === -1) m++;
+      this.minLevel = Math.min(m, to);
     }
-    heap[p] = item;
-    this.pos[item] = p;
   }
 
-  private siftUp(p: number): void {
-    const heap = this.heap;
-    const item = heap[p]!;
-    while (p > 0) {
-      const parent = (p - 1) >> 1;
-      if (!this.less(item, heap[parent]!)) break;
-      heap[p] = heap[parent]!;
-      this.pos[heap[p]!] = p;
-      p = parent;
+  private append(i: number, lvl: number): void {
+    if (lvl >= this.head.length) {
+      const size = Math.max(lvl + 1, this.head.length * 2);
+      const head = new Int32Array(size).fill(-1);
+      const tail = new Int32Array(size).fill(-1);
+      head.set(this.head);
+      tail.set(this.tail);
+      this.head = head;
+      this.tail = tail;
     }
-    heap[p] = item;
-    this.pos[item] = p;
+    const last = this.tail[lvl]!;
+    this.prev[i] = last;
+    this.next[i] = -1;
+    if (last === -1) this.head[lvl] = i;
+    else this.next[last] = i;
+    this.tail[lvl] = i;
+    this.level[i] = lvl;
+    if (lvl < this.minLevel) this.minLevel = lvl;
+  }
+
+  private unlink(i: number, lvl: number): void {
+    const p = this.prev[i]!;
+    const nx = this.next[i]!;
+    if (p === -1) this.head[lvl] = nx;
+    else this.next[p] = nx;
+    if (nx === -1) this.tail[lvl] = p;
+    else this.prev[nx] = p;
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Balancer, PickHandle } from '@shoal/balancer';
+import { createRandom, type Balancer, type PickHandle } from '@shoal/balancer';
 import { makeBalancer, makeInstances } from '../helpers.js';
 
 describe('least_connections', () => {
@@ -51,5 +51,24 @@ describe('least_connections', () => {
     const a = balancer.pick();
     const b = balancer.pick();
     assert.notEqual(a.instance.id, b.instance.id);
+  });
+
+  it('always picks a minimum under random interleavings of picks and completions', () => {
+    ({ balancer } = makeBalancer({ strategy: 'least_connections', slowStart: false }));
+    balancer.setEndpoints(makeInstances(17));
+    const rnd = createRandom(99);
+    const open: PickHandle[] = [];
+    for (let step = 0; step < 20_000; step++) {
+      if (open.length > 0 && rnd() < 0.48) {
+        open.splice(Math.floor(rnd() * open.length), 1)[0]!.complete('success', 1);
+        continue;
+      }
+      const min = Math.min(...balancer.endpoints().map((e) => e.inFlight));
+      const h = balancer.pick();
+      const got = balancer.endpoints().find((e) => e.instance.id === h.instance.id)!.inFlight - 1;
+      assert.equal(got, min, `step ${step}`);
+      open.push(h);
+    }
+    for (const h of open) h.complete('success', 1);
   });
 });

@@ -35,6 +35,8 @@ export const SAMPLE_CHECK: CheckRecord = {
   createIndex: 0,
   modifyIndex: 0,
   internal: false,
+  successes: 0,
+  failures: 0,
 };
 
 /** Compiles `?filter=`; an invalid expression is Consul's 500. */

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { harness, waitForCheck } from '../helpers.js';
+import { ManualClock } from '@shoal/core';
+import type { Clock } from '@shoal/core';
+import { agentCheck, harness, waitForCheck } from '../helpers.js';
 import type { Harness } from '../helpers.js';
 
 describe('HTTP checks', () => {
@@ -85,5 +87,75 @@ describe('HTTP checks', () => {
     h.clock.advance(60_000);
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(seen.length, 1);
+  });
+});
+
+describe('HTTP check thresholds', () => {
+  let h: Harness;
+  let target: Server;
+  let answer = 200;
+  let url: string;
+  let probesDone = 0;
+  beforeEach(async () => {
+    const clock = new ManualClock(0);
+    probesDone = 0;
+    // Counts the runner re-arming its 1 s interval timer, which it does right after applying a probe's result.
+    const spy: Clock = {
+      now: () => clock.now(),
+      monotonic: () => clock.monotonic(),
+      setTimeout: (fn, ms) => {
+        if (ms === 1_000) probesDone++;
+        return clock.setTimeout(fn, ms);
+      },
+      clearTimeout: (handle) => clock.clearTimeout(handle),
+    };
+    h = await harness({ clock: spy }, clock);
+    target = createServer((_req, res) => {
+      res.writeHead(answer);
+      res.end();
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/`;
+  });
+  afterEach(async () => {
+    await h.close();
+    target.closeAllConnections();
+    await new Promise((r) => target.close(r));
+  });
+
+  /** Runs the next probe and resolves once its result has been applied. */
+  async function probe(first = false): Promise<void> {
+    const done = probesDone;
+    h.clock.advance(first ? 0 : 1_000);
+    const deadline = Date.now() + 5000;
+    while (probesDone === done) {
+      if (Date.now() > deadline) throw new Error('probe did not complete');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  it('applies SuccessBeforePassing, FailuresBeforeWarning and FailuresBeforeCritical', async () => {
+    await h.call('PUT', '/v1/agent/service/register', {
+      Name: 'web',
+      Check: {
+        HTTP: url,
+        Interval: '1s',
+        SuccessBeforePassing: 2,
+        FailuresBeforeWarning: 1,
+        FailuresBeforeCritical: 3,
+      },
+    });
+    const status = async () => (await agentCheck(h, 'service:web'))?.Status;
+    await probe(true);
+    assert.equal(await status(), 'critical', 'one success is not enough');
+    await probe();
+    assert.equal(await status(), 'passing');
+    answer = 500;
+    await probe();
+    assert.equal(await status(), 'warning', 'first failure: warning');
+    await probe();
+    assert.equal(await status(), 'warning');
+    await probe();
+    assert.equal(await status(), 'critical', 'third failure: critical');
   });
 });

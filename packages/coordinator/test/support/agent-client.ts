@@ -3,6 +3,7 @@ import {
   emptyLoadReport,
   loadCoordinatorService,
   type AgentMessage,
+  type Directive,
   type Hello,
   type LoadReport,
   type WireCoordinatorMessage,
@@ -43,7 +44,7 @@ export function report(extra: Partial<LoadReport> = {}): LoadReport {
 export class TestAgent {
   readonly client: InstanceType<typeof CoordinatorClient>;
   stream: grpc.ClientDuplexStream<AgentMessage, WireCoordinatorMessage> | undefined;
-  readonly directives: WireCoordinatorMessage['directive'][] = [];
+  readonly directives: Directive[] = [];
   status: grpc.StatusObject | undefined;
   error: grpc.ServiceError | undefined;
   private readonly ended: Promise<void>;
@@ -62,7 +63,7 @@ export class TestAgent {
     if (this.token) md.set('authorization', `Bearer ${this.token}`);
     const stream = this.client.connect(md);
     this.stream = stream;
-    stream.on('data', (m: WireCoordinatorMessage) => this.directives.push(m.directive));
+    stream.on('data', (m: WireCoordinatorMessage) => this.directives.push(m.directive as Directive));
     stream.on('status', (s: grpc.StatusObject) => {
       this.status = s;
       this.endResolve();
@@ -102,6 +103,7 @@ export class TestAgent {
 export class RecordingActuator implements Actuator {
   readonly type = 'recording';
   readonly calls: Array<{ replicas: number; victims?: readonly string[] }> = [];
+  assumeReplicas?: (replicas: number) => void;
   constructor(public count = 1) {}
   async getReplicas(): Promise<number> {
     return this.count;

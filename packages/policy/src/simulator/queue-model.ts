@@ -26,7 +26,12 @@ export function serviceCv(distribution: ServiceTimeDistribution, cv: number): nu
 }
 
 /** The p-quantile of the service time (mean `meanMs`). */
-export function serviceQuantileMs(distribution: ServiceTimeDistribution, meanMs: number, cv: number, p: number): number {
+export function serviceQuantileMs(
+  distribution: ServiceTimeDistribution,
+  meanMs: number,
+  cv: number,
+  p: number,
+): number {
   if (distribution === 'constant') return meanMs;
   if (distribution === 'exponential') return -meanMs * Math.log(1 - p);
   // Lognormal with the given mean and cv.
@@ -99,8 +104,7 @@ export function stepQueue(q: QueueState, p: QueueParams, ready: number, arrivals
   const pw = erlangC(c, Math.min(a, 0.999 * c));
   const drain = c * muPerSlot * (1 - rho); // 1/s
   const corr = (1 + cv * cv) / 2;
-  const waitQuantile = (q95: number): number =>
-    pw > 1 - q95 ? (corr * Math.log(pw / (1 - q95))) / drain : 0;
+  const waitQuantile = (q95: number): number => (pw > 1 - q95 ? (corr * Math.log(pw / (1 - q95))) / drain : 0);
   const backlogDelayS = backlog / (c * muPerSlot);
   const s95 = serviceQuantileMs(p.distribution, p.serviceTimeMs, p.cv, 0.95);
   const s99 = serviceQuantileMs(p.distribution, p.serviceTimeMs, p.cv, 0.99);

@@ -3,7 +3,13 @@
  * is driven by `decide()` — the same engine the coordinator runs. One-second steps; seeded, so the same
  * inputs always give the same result.
  */
-import { assertInteger, assertNonNegativeNumber, assertOneOf, assertPositiveNumber, InvalidArgumentError } from '@shoal/core';
+import {
+  assertInteger,
+  assertNonNegativeNumber,
+  assertOneOf,
+  assertPositiveNumber,
+  InvalidArgumentError,
+} from '@shoal/core';
 import { decide } from '../decide.js';
 import type { Decision } from '../decide.js';
 import type { Observation, ObservedInstance } from '../observation.js';
@@ -166,7 +172,11 @@ export function resolveModel(input: SimulationModelInput = {}): SimulationModel 
   }
   assertInteger('model.concurrency', m.concurrency, 1, 100_000);
   assertPositiveNumber('model.serviceTimeMs', m.serviceTimeMs);
-  assertOneOf('model.serviceTimeDistribution', m.serviceTimeDistribution, ['exponential', 'lognormal', 'constant'] as const);
+  assertOneOf('model.serviceTimeDistribution', m.serviceTimeDistribution, [
+    'exponential',
+    'lognormal',
+    'constant',
+  ] as const);
   assertPositiveNumber('model.serviceTimeCv', m.serviceTimeCv);
   assertPositiveNumber('model.timeoutMs', m.timeoutMs);
   assertNonNegativeNumber('model.coldStartMs', m.coldStartMs);

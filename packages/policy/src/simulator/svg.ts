@@ -27,6 +27,15 @@ function niceStep(max: number, ticks: number): number {
   return (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
 }
 
+/** A tick step in natural time units (s, min, h, d) giving at most ~`ticks` ticks. */
+function niceTimeStep(durationS: number, ticks: number): number {
+  const steps = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800,
+  ];
+  for (const step of steps) if (durationS / step <= ticks) return step;
+  return 604800 * Math.ceil(durationS / ticks / 604800);
+}
+
 function fmtNum(v: number): string {
   if (v >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
   if (v >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
@@ -93,7 +102,7 @@ export function renderSimulationSvg(runs: SimulationResult | SimulationResult[],
         .join('') +
       `</g>`,
   );
-  const xTickStep = niceStep(duration, 8);
+  const xTickStep = niceTimeStep(duration, 10);
   list.forEach((run, k) => {
     const top = header + k * panelH + 8;
     const latTop = top + topH + 8;
@@ -130,7 +139,8 @@ export function renderSimulationSvg(runs: SimulationResult | SimulationResult[],
       );
     }
     // SLO violations as red ticks under the latency strip.
-    const bucket = run.timeline.length > 1 ? (run.timeline[1] as TimelinePoint).t - (run.timeline[0] as TimelinePoint).t : 1;
+    const bucket =
+      run.timeline.length > 1 ? (run.timeline[1] as TimelinePoint).t - (run.timeline[0] as TimelinePoint).t : 1;
     for (const p of run.timeline) {
       if (p.sloViolationSeconds > 0) {
         out.push(

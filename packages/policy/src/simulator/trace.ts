@@ -59,7 +59,8 @@ export function parseTraceCsv(text: string, options: TraceOptions = {}): Trace {
     const raw = lines[k] as string;
     if (raw.trim() === '') continue;
     const cells = raw.split(',');
-    if (cells.length < 2) throw new TraceError(`line ${k + 1}: expected "time,count", got ${JSON.stringify(raw.slice(0, 60))}`);
+    if (cells.length < 2)
+      throw new TraceError(`line ${k + 1}: expected "time,count", got ${JSON.stringify(raw.slice(0, 60))}`);
     const count = Number((cells[1] as string).trim());
     if (!Number.isFinite(count) || count < 0) {
       throw new TraceError(`line ${k + 1}: the count must be a number >= 0, got ${JSON.stringify(cells[1])}`);
@@ -75,7 +76,10 @@ export function parseTraceCsv(text: string, options: TraceOptions = {}): Trace {
   if (!(bucketS > 0)) throw new TraceError(`the time column must increase (bucket ${bucketS} s)`);
 
   const first = Math.floor(fromS / bucketS);
-  const last = options.durationS === undefined ? counts.length : Math.min(counts.length, first + Math.ceil(options.durationS / bucketS));
+  const last =
+    options.durationS === undefined
+      ? counts.length
+      : Math.min(counts.length, first + Math.ceil(options.durationS / bucketS));
   let rates = counts.slice(first, last).map((c) => c / bucketS);
   if (rates.length === 0) throw new TraceError(`fromS ${fromS} is past the end of the trace`);
   let factor = rateScale;

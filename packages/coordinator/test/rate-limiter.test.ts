@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { RateLimiter, RingBuffer } from '@shoal/coordinator';
+
+describe('RateLimiter', () => {
+  it('allows a burst, then the refill rate', () => {
+    const r = new RateLimiter(2, 3, 100);
+    assert.deepEqual(
+      [0, 0, 0, 0].map(() => r.take('a', 0)),
+      [true, true, true, false],
+    );
+    assert.equal(r.take('a', 400), false);
+    assert.equal(r.take('a', 500), true);
+    assert.equal(r.take('b', 500), true, 'keys are independent');
+  });
+
+  it('keeps the number of keys bounded', () => {
+    const r = new RateLimiter(1, 1, 100);
+    for (let i = 0; i < 10_000; i++) r.take(`k${i}`, i);
+    assert.ok(r.size <= 100, String(r.size));
+  });
+});
+
+describe('RingBuffer', () => {
+  it('keeps the newest items in order', () => {
+    const b = new RingBuffer<number>(3);
+    assert.equal(b.last(), undefined);
+    for (let i = 1; i <= 5; i++) b.push(i);
+    assert.deepEqual(b.toArray(), [3, 4, 5]);
+    assert.equal(b.last(), 5);
+    assert.equal(b.size, 3);
+    assert.throws(() => new RingBuffer(0), /capacity/);
+  });
+});

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { hasErrorCode } from '@shoal/core';
+import { parseTraceCsv, rateAt, syntheticTrace, traceDurationS } from '@shoal/policy';
+
+const perMinute = [
+  'minute_start_gmt,requests',
+  '1998-07-06 00:00,600',
+  '1998-07-06 00:01,1200',
+  '1998-07-06 00:02,300',
+  '',
+].join('\n');
+const perSecond = ['second,requests', '0,5', '1,7', '2,0', '3,9'].join('\n');
+
+describe('traces', () => {
+  it('reads per-minute CSV with dates into requests per second', () => {
+    const t = parseTraceCsv(perMinute, { name: 'wc' });
+    assert.equal(t.stepS, 60);
+    assert.deepEqual(t.rates, [10, 20, 5]);
+    assert.equal(t.startMs, Date.UTC(1998, 6, 6));
+    assert.equal(traceDurationS(t), 180);
+    assert.equal(rateAt(t, 61), 20);
+  });
+
+  it('reads per-second CSV with numeric times', () => {
+    const t = parseTraceCsv(perSecond);
+    assert.equal(t.stepS, 1);
+    assert.deepEqual(t.rates, [5, 7, 0, 9]);
+    assert.equal(t.startMs, undefined);
+  });
+
+  it('scales time and rate, or normalizes the peak, and slices', () => {
+    assert.deepEqual(parseTraceCsv(perMinute, { rateScale: 2 }).rates, [20, 40, 10]);
+    assert.equal(parseTraceCsv(perMinute, { timeScale: 0.1 }).stepS, 6);
+    assert.deepEqual(parseTraceCsv(perMinute, { peakRps: 100 }).rates, [50, 100, 25]);
+    assert.deepEqual(parseTraceCsv(perMinute, { fromS: 60, durationS: 60 }).rates, [20]);
+  });
+
+  it('reads the shared traces when present', function () {
+    // The real traces live outside the repository; this runs where they are.
+    const file = '/work/shared/traces/AzureLLMInferenceTrace_conv_per_second.csv';
+    return import('node:fs').then(({ existsSync, readFileSync }) => {
+      if (!existsSync(file)) return this.skip();
+      const t = parseTraceCsv(readFileSync(file, 'utf8'));
+      assert.equal(t.stepS, 1);
+      assert.equal(t.rates.length, 3_503);
+    });
+  });
+
+  it('rejects malformed rows, naming the line', () => {
+    assert.throws(
+      () => parseTraceCsv('t,n\n0,1\n1,oops\n'),
+      (e: unknown) =>
+        hasErrorCode(e, 'SHOAL_ERR_TRACE') && /line 3: the count must be a number >= 0, got "oops"/.test(String(e)),
+    );
+    assert.throws(() => parseTraceCsv('t,n\nyesterday,1\n'), /line 2: cannot read the time "yesterday"/);
+    assert.throws(() => parseTraceCsv('t,n\n'), /no data rows/);
+    assert.throws(() => parseTraceCsv(perSecond, { timeScale: 0 }), /timeScale must be a finite number > 0, got 0/);
+  });
+
+  it('builds synthetic traces', () => {
+    const t = syntheticTrace('ramp', 10, 2, (s) => s * 10 - 30);
+    assert.deepEqual(t.rates, [0, 0, 10, 30, 50]);
+  });
+});
