@@ -40,13 +40,10 @@ import { Agent, Dispatcher, Pool } from 'undici';
 import { toLegacyHandler } from './legacy-handler.js';
 import type { LegacyHandler } from './legacy-handler.js';
 import { LOAD_HEADER, findRawHeader, parseLoadHeader } from './load-header.js';
-import { createHttpMetrics } from './metrics.js';
+import { ServiceTally, createHttpMetrics } from './metrics.js';
 import type { HttpMetrics } from './metrics.js';
 import { ServiceNameResolver } from './service-name.js';
 import type { ServiceRoute } from './service-name.js';
-
-/** A counter child with its labels bound. */
-type BoundCounter = { inc(value?: number): void };
 
 export interface RetryOptions {
   /** Total attempts per request, the first included. Default 3. */
@@ -178,9 +175,10 @@ type ResolvedOptions = ReturnType<typeof resolveDispatcherOptions>;
 /** One service's instances, balancer and per-instance pools. */
 class ServiceState {
   readonly balancer: Balancer;
-  /** Metric children bound to this service's labels once, so the hot path does not hash labels. */
-  readonly counters: { attempts: BoundCounter; successes: BoundCounter; failures: BoundCounter; errors: BoundCounter };
-  private readonly pools = new Map<string, { pool: Pool; origin: string }>();
+  /** Plain-number tallies flushed into the counters on scrape, so the hot path does not touch prom-client. */
+  readonly tally: ServiceTally;
+  private readonly untrack: () => void;
+  private readonly pools = new Map<string, { pool: Pool; origin: string; instance: Instance }>();
   private readonly dispose: Disposable[] = [];
   private ready: Promise<void> | undefined;
   private hasList = false;
@@ -193,13 +191,8 @@ class ServiceState {
     private readonly logger: Logger,
     metrics: HttpMetrics,
   ) {
-    const service = route.service;
-    this.counters = {
-      attempts: metrics.requests.labels({ service }),
-      successes: metrics.responses.labels({ service, outcome: 'success' }),
-      failures: metrics.responses.labels({ service, outcome: 'failure' }),
-      errors: metrics.responses.labels({ service, outcome: 'error' }),
-    };
+    this.tally = new ServiceTally(route.service);
+    this.untrack = metrics.track(this.tally);
     this.balancer = new Balancer({
       ...opts.balancer,
       name: route.service,
@@ -246,19 +239,22 @@ class ServiceState {
 
   poolFor(instance: Instance): { pool: Pool; origin: string } {
     let entry = this.pools.get(instance.id);
+    if (entry && entry.instance === instance) return entry;
     const origin = `http://${instanceAddress(instance)}`;
     if (entry && entry.origin !== origin) {
       entry.pool.close().catch(() => {});
       entry = undefined;
     }
-    if (!entry) {
-      entry = { pool: new Pool(origin, this.opts.pool), origin };
+    if (entry) entry.instance = instance;
+    else {
+      entry = { pool: new Pool(origin, this.opts.pool), origin, instance };
       this.pools.set(instance.id, entry);
     }
     return entry;
   }
 
   async close(): Promise<void> {
+    this.untrack();
     for (const d of this.dispose.splice(0)) d();
     this.watch.close();
     await this.balancer.close();
@@ -268,6 +264,7 @@ class ServiceState {
   }
 
   async destroy(err: Error | null): Promise<void> {
+    this.untrack();
     for (const d of this.dispose.splice(0)) d();
     this.watch.close();
     await this.balancer.close();
@@ -489,7 +486,7 @@ class BalancedRequest implements LegacyHandler {
     this.swallowing = false;
     this.load = undefined;
     this.startedAt = opts.clock.monotonic();
-    this.state.counters.attempts.inc();
+    this.state.tally.attempts++;
     const { pool } = this.state.poolFor(handle.instance);
     // Pools take the origin from their own URL; `options.origin` (the service name) is ignored by them.
     pool.dispatch(this.options, this);
@@ -586,7 +583,8 @@ class BalancedRequest implements LegacyHandler {
     const { opts } = this.dispatcher.internals;
     const failed = opts.failureStatusCodes.has(this.status);
     this.complete(failed ? 'failure' : 'success');
-    (failed ? this.state.counters.failures : this.state.counters.successes).inc();
+    if (failed) this.state.tally.failures++;
+    else this.state.tally.successes++;
     if (this.swallowing) {
       this.swallowing = false;
       return this.retry(`status ${this.status}`);
@@ -597,7 +595,7 @@ class BalancedRequest implements LegacyHandler {
 
   onError(err: Error): void {
     this.complete('failure');
-    this.state.counters.errors.inc();
+    this.state.tally.errors++;
     if (this.swallowing || (this.retryAllowed() && this.takeBudget())) {
       this.swallowing = false;
       return this.retry(err.message);

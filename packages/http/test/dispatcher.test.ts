@@ -196,6 +196,26 @@ describe('ShoalDispatcher', function () {
     assert.ok(sickHits <= 11, `${sickHits} attempts for 10 requests: retries went past the budget`);
   });
 
+  it('counts attempts, outcomes and retries in its metrics', async () => {
+    await addBackend('sick', (_req, res) => {
+      res.statusCode = 503;
+      res.end('sick');
+    });
+    await addBackend('a');
+    const registry = new Registry();
+    const d = dispatcher({ strategy: 'round_robin', outlierDetection: false, registry });
+    for (let i = 0; i < 4; i++) assert.equal((await get(d)).status, 200);
+    const text = await registry.metrics();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    const attempts = value(new RegExp(`shoal_http_attempts_total\\{service="${service}"\\} (\\d+)`));
+    const failures = value(new RegExp(`shoal_http_responses_total\\{service="${service}",outcome="failure"\\} (\\d+)`));
+    const retried = value(new RegExp(`shoal_http_retries_total\\{service="${service}",result="retried"\\} (\\d+)`));
+    assert.equal(attempts, 4 + failures, text);
+    assert.equal(retried, failures);
+    assert.ok(failures >= 1);
+    assert.equal(value(new RegExp(`shoal_http_responses_total\\{service="${service}",outcome="success"\\} (\\d+)`)), 4);
+  });
+
   it('reads the x-shoal-load header into the balancer', async () => {
     await addBackend('a', (_req, res) => {
       res.setHeader('x-shoal-load', 'utilization=0.75, rps=40');

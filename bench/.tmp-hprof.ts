@@ -1,0 +1,25 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Registry } from 'prom-client';
+import { ServiceRegistration } from '@shoal/consul';
+import { startConsulDev } from '@shoal/consul-dev';
+import { createDispatcher } from '@shoal/http';
+const undici = createRequire(fileURLToPath(import.meta.resolve('@shoal/http')))('undici');
+const child = spawn(process.execPath, ['--import', 'tsx', 'bench/http.ts', '--servers', '4', '0', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+const ports = JSON.parse(line) as number[];
+const consul = await startConsulDev({ port: 0 });
+const regs = [];
+for (const [i, port] of ports.entries()) { const r = new ServiceRegistration({ consul: { url: consul.url }, service: 'echo', id: 'e' + i, address: '127.0.0.1', port, registry: new Registry() }); await r.register(); regs.push(r); }
+const which = process.argv[2];
+const d = which === 'bp' ? new undici.BalancedPool(ports.map((p) => `http://127.0.0.1:${p}`)) : createDispatcher({ consul: { url: consul.url }, strategy: 'round_robin', slowStart: false, registry: new Registry() });
+const origin = which === 'bp' ? `http://127.0.0.1:${ports[0]}` : 'http://echo.service.consul';
+let n = 0;
+const run = async (ms: number) => { const end = performance.now() + ms; await Promise.all(Array.from({ length: 64 }, async () => { while (performance.now() < end) { const res = await d.request({ origin, path: '/', method: 'GET' }); await res.body.text(); n++; } })); };
+await run(1500); n = 0;
+const cpu0 = process.cpuUsage(); await run(4000); const cpu = process.cpuUsage(cpu0);
+console.log(which, 'qps', n / 4, 'cpu us/req', ((cpu.user + cpu.system) / n).toFixed(1));
+await d.close(); for (const r of regs) await r.close(); await consul.close(); child.stdin!.end();
