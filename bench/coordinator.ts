@@ -344,6 +344,7 @@ async function main(): Promise<void> {
       cpus: availableParallelism(),
       rows,
       target,
+      offeredReportsPerSecond: offered,
       sustained,
       meetsTarget: meets,
     }),

@@ -10,6 +10,7 @@
  * 2. A slow server: the same servers, one of which adds 50 ms to 20 % of its calls. p99 of `shoal_peak_ewma` and
  *    `shoal_least_request` vs `round_robin`, at a fixed offered rate (`--rate=1500` calls/s, 64 workers) so the
  *    latency is the servers' and not a saturated client's queue. Target: shoal_peak_ewma p99 <= 1/3 of round_robin's.
+ *    `--decay-ms=N` adds a row: shoal_peak_ewma with `strategyOptions.decayMs` = N.
  *
  * The last line printed is one JSON object with every figure.
  */
@@ -253,6 +254,9 @@ async function main(): Promise<void> {
   const rounds = quick ? 2 : 4;
   const concurrency = 64;
   const rate = Number(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 1500);
+  // `--decay-ms=N` adds a row: shoal_peak_ewma with strategyOptions.decayMs = N (default decay: 10 s).
+  const decayArg = process.argv.find((a) => a.startsWith('--decay-ms='))?.slice(11);
+  const decayMs = decayArg === undefined ? undefined : Number(decayArg);
   const consul = await startConsulDev({ port: 0 });
   register({ consul: { url: consul.url }, registry: new Registry() });
   const registrations: ServiceRegistration[] = [];
@@ -285,8 +289,11 @@ async function main(): Promise<void> {
     return c;
   }
 
-  function shoal(service: string, policy: ShoalPolicyName): Client {
-    const c = createClient(EchoClient, `consul:///${service}`, { policy, policyConfig: { slowStart: false } });
+  function shoal(service: string, policy: ShoalPolicyName, strategyOptions?: Record<string, unknown>): Client {
+    const c = createClient(EchoClient, `consul:///${service}`, {
+      policy,
+      policyConfig: { slowStart: false, ...(strategyOptions ? { strategyOptions } : {}) },
+    });
     clients.push(c);
     return c;
   }
@@ -328,6 +335,9 @@ async function main(): Promise<void> {
       ['shoal_peak_ewma', shoal('echo-slow', 'shoal_peak_ewma')],
       ['shoal_least_request', shoal('echo-slow', 'shoal_least_request')],
     ];
+    if (decayMs !== undefined) {
+      slowClients.push([`shoal_peak_ewma decayMs=${decayMs}`, shoal('echo-slow', 'shoal_peak_ewma', { decayMs })]);
+    }
     // An unrecorded pass first: connections, JIT and each balancer's first latency samples.
     for (const [name, c] of slowClients) await measurePaced(name, c, Math.min(1000, durationMs / 2), concurrency, rate);
     // Two passes in opposite orders (ABCD, DCBA), averaged, so a drift in machine load favours nobody.
@@ -340,6 +350,7 @@ async function main(): Promise<void> {
     const rrP99 = phase2[0]!.p99Ms;
     const ewmaRatio = phase2[2]!.p99Ms / rrP99;
     const lrRatio = phase2[3]!.p99Ms / rrP99;
+    const tunedRatio = phase2[4] ? phase2[4].p99Ms / rrP99 : undefined;
 
     console.log(
       `\nbench:grpc — unary echo, 4 servers, ${concurrency} in flight, ${durationMs / 1000} s per run${quick ? ' (quick)' : ''}\n`,
@@ -354,7 +365,11 @@ async function main(): Promise<void> {
     console.log('averaged over both passes:');
     console.log(table(phase2));
     console.log(`p99 ratio shoal_peak_ewma / round_robin = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
-    console.log(`p99 ratio shoal_least_request / round_robin = ${lrRatio.toFixed(3)}\n`);
+    console.log(`p99 ratio shoal_least_request / round_robin = ${lrRatio.toFixed(3)}`);
+    if (tunedRatio !== undefined) {
+      console.log(`p99 ratio shoal_peak_ewma decayMs=${decayMs} / round_robin = ${tunedRatio.toFixed(3)}`);
+    }
+    console.log('');
     console.log(
       JSON.stringify({
         bench: 'grpc',
@@ -384,6 +399,9 @@ async function main(): Promise<void> {
           })),
           peakEwmaP99Ratio: Number(ewmaRatio.toFixed(3)),
           leastRequestP99Ratio: Number(lrRatio.toFixed(3)),
+          ...(tunedRatio !== undefined
+            ? { peakEwmaTunedDecayMs: decayMs, peakEwmaTunedP99Ratio: Number(tunedRatio.toFixed(3)) }
+            : {}),
           target: 1 / 3,
           met: ewmaRatio <= 1 / 3,
         },

@@ -171,6 +171,7 @@ describe('coordinator end to end with the local actuator', function () {
       // Load rises: 35 req/s against a target of 10 per replica.
       client.rate = 35;
       await until('scale-up to 4 ready replicas', () => client!.ready() === 4, 30_000);
+      await new Promise((r) => setTimeout(r, 1500)); // the load spreads over the new replicas
       const up = coordinator.decisions('web')!.find((d) => d.desiredReplicas > d.currentReplicas && d.applied);
       assert.ok(up, 'a scale-up decision was applied');
       assert.ok(

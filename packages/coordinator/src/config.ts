@@ -143,6 +143,7 @@ const limitsSchema = z.strictObject({
   maxInstancesPerService: z.number().int().positive().default(1000),
   maxStreams: z.number().int().positive().default(20_000),
   windowSize: z.number().int().min(3).max(1000).default(60),
+  helloTimeoutMs: positiveMs.default(10_000),
 });
 
 export const configSchema = z
@@ -169,6 +170,7 @@ export const configSchema = z
       maxInstancesPerService: 1000,
       maxStreams: 20_000,
       windowSize: 60,
+      helloTimeoutMs: 10_000,
     }),
     services: z.array(serviceSchema).min(1),
   })

@@ -1,5 +1,12 @@
 import Consul from 'consul';
-import { ConsulUnavailableError, ConsulPermissionError, ConsulRequestError } from '@shoal/core';
+import {
+  ConsulPermissionError,
+  ConsulRequestError,
+  ConsulUnavailableError,
+  InvalidArgumentError,
+  assertPositiveInteger,
+  assertString,
+} from '@shoal/core';
 
 export interface ConsulKvOptions {
   url: string;
@@ -26,7 +33,14 @@ export class ConsulKv {
   private readonly dc: string | undefined;
 
   constructor(options: ConsulKvOptions) {
-    const url = new URL(options.url);
+    assertString('url', options.url);
+    assertPositiveInteger('requestTimeoutMs', options.requestTimeoutMs);
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new InvalidArgumentError(`url must be an http(s) URL, got ${JSON.stringify(options.url)}`);
+    }
     this.client = new Consul({
       host: url.hostname,
       port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),

@@ -109,10 +109,13 @@ export class ServiceController {
     this.options = { ...this.options, service, policy, dryRun, syncPeriodMs };
   }
 
-  /** Starts ticking; ticks do nothing until `lead(true)`. */
-  start(): void {
+  /**
+   * Starts ticking after `initialDelayMs` (the coordinator staggers services across the sync period so their
+   * loops do not all block the event loop at the same instant); ticks do nothing until `lead(true)`.
+   */
+  start(initialDelayMs = 0): void {
     this.stopped = false;
-    this.schedule(0);
+    this.schedule(initialDelayMs);
   }
 
   /** Called when this coordinator becomes (or stops being) the one that decides. */

@@ -176,6 +176,7 @@ class CoordinatorImpl implements Coordinator {
       metrics: this.metrics,
       reportsPerSecondPerInstance: config.limits.reportsPerSecondPerInstance,
       maxStreams: config.limits.maxStreams,
+      helloTimeoutMs: config.limits.helloTimeoutMs,
       ...(this.options.onReportAccepted ? { onAccepted: this.options.onReportAccepted } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       clock: this.clock,
@@ -194,7 +195,13 @@ class CoordinatorImpl implements Coordinator {
         this.options.logger,
       );
     }
-    for (const s of config.services) this.addService(s, tokens.get(s.name));
+    config.services.forEach((s, i) =>
+      this.addService(
+        s,
+        tokens.get(s.name),
+        Math.floor((i / config.services.length) * (s.syncPeriodMs ?? config.syncPeriodMs)),
+      ),
+    );
     if (config.ha?.enabled && this.kv) {
       const urls = this.urls();
       const self: LeaderInfo = { id: this.id, grpcUrl: urls.grpc, httpUrl: urls.http };
@@ -228,7 +235,7 @@ class CoordinatorImpl implements Coordinator {
     }
   }
 
-  private addService(s: ServiceConfig, token: string | undefined): void {
+  private addService(s: ServiceConfig, token: string | undefined, initialDelayMs = 0): void {
     const window = new ServiceWindow(s.name, windowOptions(this.config, s));
     const actuator =
       this.options.actuatorFactory?.(s) ??
@@ -260,7 +267,7 @@ class CoordinatorImpl implements Coordinator {
     });
     const runtime: ServiceRuntime = { config: s, window, actuator, controller };
     this.runtimes.set(s.name, runtime);
-    controller.start();
+    controller.start(initialDelayMs);
     if (this.leading) controller.lead(true).catch(() => undefined);
   }
 

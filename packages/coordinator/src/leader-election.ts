@@ -1,5 +1,8 @@
 import {
   EventEmitter,
+  assertInteger,
+  assertPositiveInteger,
+  assertString,
   componentLogger,
   errorFields,
   fullJitterDelay,
@@ -65,10 +68,15 @@ export class LeaderElection {
   private closed = false;
 
   constructor(private readonly options: LeaderElectionOptions) {
+    assertString('key', options.key);
+    assertString('self.id', options.self?.id);
     this.kv = options.kv;
     this.ttlMs = options.sessionTtlMs ?? 15_000;
+    assertInteger('sessionTtlMs', this.ttlMs, 10_000, 86_400_000);
     this.lockDelayMs = options.lockDelayMs ?? 1000;
+    assertInteger('lockDelayMs', this.lockDelayMs, 0, 60_000);
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    assertPositiveInteger('pollIntervalMs', this.pollIntervalMs);
     this.log = componentLogger(options.logger, 'leader-election', { id: options.self.id });
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;

@@ -192,37 +192,74 @@ export class ServiceWindow {
 
   private metricsOf(s: InstanceState, now: number): Record<string, number> {
     if (this.isMissing(s, now)) return {};
-    const all = s.samples.toArray();
-    let window = all.filter((x) => x.at > now - this.options.windowMs);
-    if (window.length === 0) window = all.slice(-1);
-    const n = window.length;
-    const avg = (f: (x: Sample) => number) => window.reduce((sum, x) => sum + f(x), 0) / n;
-    const metrics: Record<string, number> = {};
-    const customSums = new Map<string, { sum: number; n: number }>();
-    for (const x of window) {
-      for (const [k, v] of Object.entries(x.custom)) {
-        const c = customSums.get(k) ?? { sum: 0, n: 0 };
-        c.sum += v;
-        c.n++;
-        customSums.set(k, c);
+    // One pass over the samples in the window (newest first; at least the newest one). This runs for every
+    // instance on every loop, so it avoids intermediate arrays.
+    const samples = s.samples.toArray();
+    const cutoff = now - this.options.windowMs;
+    let n = 0;
+    let elu = 0;
+    let cpu = 0;
+    let inFlight = 0;
+    let rps = 0;
+    let eps = 0;
+    let loopDelay = 0;
+    let rss = 0;
+    let heap = 0;
+    let p50 = 0;
+    let p50n = 0;
+    let p99 = 0;
+    let p99n = 0;
+    let merged: number[] | undefined;
+    let custom: Map<string, { sum: number; n: number }> | undefined;
+    for (let i = samples.length - 1; i >= 0; i--) {
+      const x = samples[i] as Sample;
+      if (n > 0 && x.at <= cutoff) break;
+      n++;
+      elu += x.eventLoopUtilization;
+      cpu += x.cpu;
+      inFlight += x.inFlight;
+      rps += x.rps;
+      eps += x.errorsPerSecond;
+      loopDelay += x.eventLoopDelayP99Ms;
+      rss += x.rssBytes;
+      heap += x.heapUsedBytes;
+      if (x.latencyP50Ms !== undefined) {
+        p50 += x.latencyP50Ms;
+        p50n++;
+      }
+      if (x.latencyP99Ms !== undefined) {
+        p99 += x.latencyP99Ms;
+        p99n++;
+      }
+      if (x.buckets.length > 0) {
+        merged ??= new Array<number>(x.buckets.length).fill(0);
+        for (let b = 0; b < x.buckets.length; b++) merged[b] = (merged[b] ?? 0) + (x.buckets[b] as number);
+      }
+      if (x.custom !== EMPTY_CUSTOM) {
+        custom ??= new Map();
+        for (const k in x.custom) {
+          const c = custom.get(k);
+          if (c) {
+            c.sum += x.custom[k] as number;
+            c.n++;
+          } else custom.set(k, { sum: x.custom[k] as number, n: 1 });
+        }
       }
     }
-    for (const [k, c] of customSums) metrics[k] = c.sum / c.n;
-    metrics.eventLoopUtilization = avg((x) => x.eventLoopUtilization);
-    metrics.cpu = avg((x) => x.cpu);
-    metrics.inFlight = avg((x) => x.inFlight);
-    metrics.rps = avg((x) => x.rps);
-    metrics.errorsPerSecond = avg((x) => x.errorsPerSecond);
-    metrics.eventLoopDelayP99Ms = avg((x) => x.eventLoopDelayP99Ms);
-    metrics.rssBytes = avg((x) => x.rssBytes);
-    metrics.heapUsedBytes = avg((x) => x.heapUsedBytes);
-    const p50 = window.filter((x) => x.latencyP50Ms !== undefined);
-    if (p50.length > 0) metrics.latencyP50Ms = p50.reduce((a, x) => a + (x.latencyP50Ms as number), 0) / p50.length;
-    const p99 = window.filter((x) => x.latencyP99Ms !== undefined);
-    if (p99.length > 0) metrics.latencyP99Ms = p99.reduce((a, x) => a + (x.latencyP99Ms as number), 0) / p99.length;
-    const merged: number[] = [];
-    for (const x of window) x.buckets.forEach((c, i) => (merged[i] = (merged[i] ?? 0) + c));
-    if (merged.length > 0) {
+    const metrics: Record<string, number> = {};
+    if (custom) for (const [k, c] of custom) metrics[k] = c.sum / c.n;
+    if (n === 0) return metrics;
+    metrics.eventLoopUtilization = elu / n;
+    metrics.cpu = cpu / n;
+    metrics.inFlight = inFlight / n;
+    metrics.rps = rps / n;
+    metrics.errorsPerSecond = eps / n;
+    metrics.eventLoopDelayP99Ms = loopDelay / n;
+    metrics.rssBytes = rss / n;
+    metrics.heapUsedBytes = heap / n;
+    if (p50n > 0) metrics.latencyP50Ms = p50 / p50n;
+    if (p99n > 0) metrics.latencyP99Ms = p99 / p99n;
+    if (merged) {
       const p95 = latencyQuantile(merged, 0.95);
       if (p95 !== undefined) metrics.latencyP95Ms = p95;
       if (metrics.latencyP99Ms === undefined) {

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import { loadCoordinatorService } from '@shoal/protocol';
 import { loadSync } from '@grpc/proto-loader';
 import { Registry } from 'prom-client';
 import { hasErrorCode } from '@shoal/core';
@@ -188,6 +192,101 @@ describe('coordinator', () => {
       ).instances.some((i) => i.id === 'o-good' && i.lastReport),
     );
     assert.match(await registry.metrics(), /reports_refused_total\{reason="invalid",transport="stream"\} [5-9]/);
+  });
+
+  it('lets a reconnecting instance replace its old stream', async () => {
+    await start();
+    const first = agent(ORDERS);
+    first.send({ hello: hello('orders', 'o-1') });
+    await waitFor(() => first.directives.length > 0, 5000, 'hello answered');
+    const second = agent(ORDERS);
+    second.send({ hello: hello('orders', 'o-1') });
+    const s = await first.closed();
+    assert.equal(s.code, grpc.status.ALREADY_EXISTS);
+    second.send({ report: report() });
+    await waitFor(
+      () => coordinator!.services()[0]!.instances.find((i) => i.id === 'o-1')?.connected === true,
+      5000,
+      'o-1 connected',
+    );
+    assert.equal(coordinator!.services()[0]!.instances.length, 1);
+  });
+
+  it('closes a stream that does not say hello in time', async () => {
+    await start({ limits: { reportsPerSecondPerInstance: 50, helloTimeoutMs: 200 } });
+    const silent = agent(ORDERS);
+    const s = await silent.closed();
+    assert.equal(s.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(s.details, /no hello within 200 ms/);
+  });
+
+  it('drops and counts stream reports over the per-instance rate limit', async () => {
+    await start({ limits: { reportsPerSecondPerInstance: 2 } });
+    const a = agent(ORDERS);
+    a.send({ hello: hello('orders', 'o-1') });
+    for (let i = 0; i < 20; i++) a.send({ report: report({ seq: i + 1 }) });
+    await waitFor(
+      async () => /reason="rate_limited",transport="stream"\} 1[0-9]/.test(await registry.metrics()),
+      5000,
+      'drops counted',
+    );
+    const accepted = /reports_received_total\{service="orders",transport="stream"\} (\d+)/.exec(
+      await registry.metrics(),
+    );
+    assert.ok(Number(accepted?.[1]) <= 3, `accepted ${accepted?.[1]} (burst)`);
+    assert.equal(a.status, undefined, 'the stream stays open');
+  });
+
+  it('serves gRPC and HTTP over TLS when configured', async () => {
+    const certFile = fileURLToPath(new URL('./fixtures/tls-cert.pem', import.meta.url));
+    const keyFile = fileURLToPath(new URL('./fixtures/tls-key.pem', import.meta.url));
+    await start({ tls: { certFile, keyFile } });
+    const urls = coordinator!.urls();
+    assert.match(urls.http, /^https:\/\//);
+    assert.match(urls.grpc, /^grpcs:\/\//);
+    const { CoordinatorClient } = loadCoordinatorService(grpc);
+    const client = new CoordinatorClient(
+      urls.grpc.replace('grpcs://', ''),
+      grpc.credentials.createSsl(readFileSync(certFile)),
+      { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' },
+    );
+    try {
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${ORDERS}`);
+      const response = await new Promise((resolve, reject) =>
+        client.report(
+          { hello: hello('orders', 't-1'), report: report() },
+          md,
+          { deadline: Date.now() + 5000 },
+          (e, r) => (e ? reject(e) : resolve(r)),
+        ),
+      );
+      assert.deepEqual(response, { directive: null });
+      const plain = new CoordinatorClient(urls.grpc.replace('grpcs://', ''), grpc.credentials.createInsecure());
+      await assert.rejects(
+        new Promise((resolve, reject) =>
+          plain.report(
+            { hello: hello('orders', 't-2'), report: report() },
+            md,
+            { deadline: Date.now() + 2000 },
+            (e, r) => (e ? reject(e) : resolve(r)),
+          ),
+        ),
+      );
+      plain.close();
+    } finally {
+      client.close();
+    }
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(`${urls.http}/healthz`, { ca: readFileSync(certFile) }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(JSON.parse(body), { status: 'ok' });
   });
 
   it('refuses an oversized gRPC message with RESOURCE_EXHAUSTED', async () => {

@@ -50,6 +50,16 @@ describe('LeaderElection (consul-dev)', () => {
     );
   });
 
+  it('validates its options', () => {
+    const kv = new ConsulKv({ url: consul.url, requestTimeoutMs: 1000 });
+    assert.throws(() => new LeaderElection({ kv, key: 'k', self: { id: 'a' }, sessionTtlMs: 5000 }), /sessionTtlMs/);
+    assert.throws(() => new LeaderElection({ kv, key: '', self: { id: 'a' } }), /key/);
+    assert.throws(
+      () => new ConsulKv({ url: 'not a url', requestTimeoutMs: 1000 }),
+      /url must be an http\(s\) URL, got "not a url"/,
+    );
+  });
+
   it('steps down when Consul loses its session, and keeps trying while Consul is unreachable', async () => {
     const a = elect('a');
     const changes: boolean[] = [];
