@@ -61,6 +61,10 @@ export class SharedWatch implements WatchMetricsSource {
 
   private index = 0n;
   private lastStart = Number.NEGATIVE_INFINITY;
+  /** The last answer moved the index forward (a real change, not a hot loop). */
+  private lastAdvanced = false;
+  /** The one immediate re-query allowed after a fast, advancing answer has been used since the last slow one. */
+  private burstUsed = false;
   private readonly abort = new AbortController();
   private readonly backoff: Backoff;
   private readonly waiters = new Set<() => void>();
@@ -132,7 +136,15 @@ export class SharedWatch implements WatchMetricsSource {
     const { client, clock, waitMs, minQueryIntervalMs, requestTimeoutMs, metrics } = this.settings;
     const signal = this.abort.signal;
     while (!this.stopped) {
-      const gap = this.lastStart + minQueryIntervalMs - clock.monotonic();
+      // Queries start at least minQueryIntervalMs apart, except that one fast answer which moved the index may be
+      // followed at once by another query (Consul often bumps the index twice for one logical change, e.g. a
+      // registration and then its first passing check); a second fast answer in a row pays the full interval.
+      let gap = this.lastStart + minQueryIntervalMs - clock.monotonic();
+      if (gap <= 0) this.burstUsed = false;
+      else if (this.lastAdvanced && !this.burstUsed) {
+        this.burstUsed = true;
+        gap = 0;
+      }
       if (gap > 0 && !(await this.pause(gap))) break;
       this.lastStart = clock.monotonic();
       const blocking = this.index > 0n;
@@ -161,6 +173,7 @@ export class SharedWatch implements WatchMetricsSource {
             `consul health.service at ${client.target} answered without a valid X-Consul-Index header`,
           );
         }
+        this.lastAdvanced = result.index > this.index;
         if (result.index < this.index) {
           this.log.info(
             { previousIndex: this.index.toString(), index: result.index.toString() },
@@ -174,6 +187,7 @@ export class SharedWatch implements WatchMetricsSource {
         this.backoff.reset();
       } catch (error) {
         if (this.stopped) break;
+        this.lastAdvanced = false;
         // After a failure the server may have restarted with a lower index; a blocking query with our old index
         // would then hang until its wait ran out. The first query after a failure therefore does not block.
         this.index = 0n;

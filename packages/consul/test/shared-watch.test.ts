@@ -65,7 +65,7 @@ describe('SharedWatch (blocking-query loop, against a scripted peer)', () => {
     );
   });
 
-  it('never loops hot: query starts are at least minQueryIntervalMs apart (fake timers)', async () => {
+  it('never loops hot: after one immediate re-query, query starts are minQueryIntervalMs apart (fake timers)', async () => {
     let n = 0;
     // A peer whose index moves on every answer would otherwise be queried as fast as the socket allows.
     peer = await startScriptedConsul(() => ({ headers: idx(++n), body: [healthEntry('a')] }));
@@ -78,7 +78,11 @@ describe('SharedWatch (blocking-query loop, against a scripted peer)', () => {
         for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
       };
       await settle(1);
-      for (let q = 2; q <= 6; q++) {
+      // The first answer moved the index: one immediate re-query is allowed...
+      await settle(2);
+      assert.equal(peer.requests.length, 2, 'one immediate re-query after an advancing answer');
+      // ...and from then on every start waits for the interval, however the index moves.
+      for (let q = 3; q <= 7; q++) {
         assert.equal(peer.requests.length, q - 1);
         await clock.tickAsync(49);
         await settle(q);

@@ -14,7 +14,7 @@ export type {
   OutlierDetectionConfig,
   PolicyBalancerOptions,
 } from './policy-config.js';
-export { buildServiceConfig, validateServiceConfigJson } from './service-config.js';
+export { buildServiceConfig, resolveRetryConfig, validateServiceConfigJson } from './service-config.js';
 export type { RetryConfig } from './service-config.js';
 export { encodeOrcaLoadReport, decodeOrcaLoadReport } from './orca.js';
 export type { OrcaLoadReport } from './orca.js';

@@ -1,4 +1,14 @@
-import { InvalidArgumentError, assertObject, describeValue, isShoalError } from '@shoal/core';
+import {
+  InvalidArgumentError,
+  assertInteger,
+  assertKnownKeys,
+  assertObject,
+  assertOneOf,
+  assertPositiveNumber,
+  describeValue,
+  isShoalError,
+} from '@shoal/core';
+import { Status } from './grpc-js-compat.js';
 import { POLICY_NAMES, resolvePolicyConfig } from './policy-config.js';
 import type { ShoalPolicyConfigJson, ShoalPolicyName } from './policy-config.js';
 
@@ -46,6 +56,36 @@ export interface RetryConfig {
   methods?: Array<{ service?: string; method?: string }>;
 }
 
+const STATUS_NAMES = Object.keys(Status).filter((k) => Number.isNaN(Number(k)));
+
+/** Validates a retry config; errors name the field (`retry.maxAttempts must be an integer between 2 and 5, got 1`). */
+export function resolveRetryConfig(retry: RetryConfig): void {
+  assertObject('retry', retry as unknown);
+  assertKnownKeys('retry', retry as Record<string, unknown>, [
+    'maxAttempts',
+    'retryableStatusCodes',
+    'initialBackoffMs',
+    'maxBackoffMs',
+    'backoffMultiplier',
+    'methods',
+  ]);
+  if (retry.maxAttempts !== undefined) assertInteger('retry.maxAttempts', retry.maxAttempts, 2, 5);
+  if (retry.retryableStatusCodes !== undefined) {
+    if (!Array.isArray(retry.retryableStatusCodes) || retry.retryableStatusCodes.length === 0) {
+      throw new InvalidArgumentError(
+        `retry.retryableStatusCodes must be a non-empty array of status names, got ${describeValue(retry.retryableStatusCodes)}`,
+      );
+    }
+    retry.retryableStatusCodes.forEach((c, i) => assertOneOf(`retry.retryableStatusCodes[${i}]`, c, STATUS_NAMES));
+  }
+  if (retry.initialBackoffMs !== undefined) assertPositiveNumber('retry.initialBackoffMs', retry.initialBackoffMs);
+  if (retry.maxBackoffMs !== undefined) assertPositiveNumber('retry.maxBackoffMs', retry.maxBackoffMs);
+  if (retry.backoffMultiplier !== undefined) assertPositiveNumber('retry.backoffMultiplier', retry.backoffMultiplier);
+  if (retry.methods !== undefined && !Array.isArray(retry.methods)) {
+    throw new InvalidArgumentError(`retry.methods must be an array, got ${describeValue(retry.methods)}`);
+  }
+}
+
 /** Builds the `grpc.service_config` JSON string for one Shoal policy (and an optional retry policy). */
 export function buildServiceConfig(
   policy: ShoalPolicyName,
@@ -54,6 +94,7 @@ export function buildServiceConfig(
 ): string {
   const config: Record<string, unknown> = { loadBalancingConfig: [{ [policy]: policyConfig }] };
   if (retry) {
+    resolveRetryConfig(retry);
     const maxAttempts = retry.maxAttempts ?? 3;
     config.methodConfig = [
       {

@@ -51,7 +51,12 @@ class Controller {
 
 /** Returns a handler in the original style for either style of input. */
 export function toLegacyHandler(handler: Dispatcher.DispatchHandler): LegacyHandler {
-  if (typeof handler.onRequestStart !== 'function') {
+  const controllerStyle =
+    typeof handler.onRequestStart === 'function' ||
+    typeof handler.onResponseStart === 'function' ||
+    typeof handler.onResponseEnd === 'function' ||
+    typeof handler.onResponseError === 'function';
+  if (!controllerStyle) {
     if (typeof handler.onError !== 'function') {
       throw new InvalidArgumentError('handler must have an onError method (or use the onRequestStart style)');
     }
