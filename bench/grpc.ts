@@ -10,7 +10,10 @@
  * 2. A slow server: the same servers, one of which adds 50 ms to 20 % of its calls. p99 of `shoal_peak_ewma` and
  *    `shoal_least_request` vs `round_robin`, at a fixed offered rate (`--rate=1500` calls/s, 64 workers) so the
  *    latency is the servers' and not a saturated client's queue. Target: shoal_peak_ewma p99 <= 1/3 of round_robin's.
- *    `--decay-ms=N` adds a row: shoal_peak_ewma with `strategyOptions.decayMs` = N.
+ *    `--decay-ms=N` adds a row: shoal_peak_ewma with `strategyOptions.decayMs` = N. A row with
+ *    `strategyOptions.sampleWindow: 0` (Finagle's time-only EWMA decay) is always there, for comparison.
+ *    `--caller-pauses` makes this client process pause now and then during part 2 (a seeded, heavy-tailed busy
+ *    wait every 100 ms: 3-10 ms mostly, 10-30 ms in 25 %, 40-80 ms in 5 %), as a loaded machine does.
  *
  * The last line printed is one JSON object with every figure.
  */
@@ -257,6 +260,7 @@ async function main(): Promise<void> {
   // `--decay-ms=N` adds a row: shoal_peak_ewma with strategyOptions.decayMs = N (default decay: 10 s).
   const decayArg = process.argv.find((a) => a.startsWith('--decay-ms='))?.slice(11);
   const decayMs = decayArg === undefined ? undefined : Number(decayArg);
+  const callerPauses = process.argv.includes('--caller-pauses');
   const consul = await startConsulDev({ port: 0 });
   register({ consul: { url: consul.url }, registry: new Registry() });
   const registrations: ServiceRegistration[] = [];
@@ -334,10 +338,23 @@ async function main(): Promise<void> {
       ['shoal_round_robin', shoal('echo-slow', 'shoal_round_robin')],
       ['shoal_peak_ewma', shoal('echo-slow', 'shoal_peak_ewma')],
       ['shoal_least_request', shoal('echo-slow', 'shoal_least_request')],
+      ['shoal_peak_ewma sampleWindow=0', shoal('echo-slow', 'shoal_peak_ewma', { sampleWindow: 0 })],
     ];
     if (decayMs !== undefined) {
       slowClients.push([`shoal_peak_ewma decayMs=${decayMs}`, shoal('echo-slow', 'shoal_peak_ewma', { decayMs })]);
     }
+    let seed = 20261125;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const pauses = callerPauses
+      ? setInterval(() => {
+          const u = random();
+          const ms = u < 0.7 ? 3 + 7 * random() : u < 0.95 ? 10 + 20 * random() : 40 + 40 * random();
+          const until = performance.now() + ms;
+          while (performance.now() < until) {
+            // busy: the event loop is blocked, as under GC or a busy CPU
+          }
+        }, 100)
+      : undefined;
     // An unrecorded pass first: connections, JIT and each balancer's first latency samples.
     for (const [name, c] of slowClients) await measurePaced(name, c, Math.min(1000, durationMs / 2), concurrency, rate);
     // Two passes in opposite orders (ABCD, DCBA), averaged, so a drift in machine load favours nobody.
@@ -345,12 +362,14 @@ async function main(): Promise<void> {
     for (const order of [slowClients, [...slowClients].reverse()]) {
       for (const [name, c] of order) passes.push(await measurePaced(name, c, durationMs, concurrency, rate));
     }
+    if (pauses) clearInterval(pauses);
     for (const [name] of slowClients) phase2.push(averageRuns(passes.filter((r) => r.name === name)));
     await stopServers(slow.child);
     const rrP99 = phase2[0]!.p99Ms;
     const ewmaRatio = phase2[2]!.p99Ms / rrP99;
     const lrRatio = phase2[3]!.p99Ms / rrP99;
-    const tunedRatio = phase2[4] ? phase2[4].p99Ms / rrP99 : undefined;
+    const timeOnlyRatio = phase2[4]!.p99Ms / rrP99;
+    const tunedRatio = phase2[5] ? phase2[5].p99Ms / rrP99 : undefined;
 
     console.log(
       `\nbench:grpc — unary echo, 4 servers, ${concurrency} in flight, ${durationMs / 1000} s per run${quick ? ' (quick)' : ''}\n`,
@@ -359,13 +378,15 @@ async function main(): Promise<void> {
     console.log(table(phase1));
     console.log(`QPS ratio shoal_round_robin / round_robin = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
     console.log(
-      `2. One server adds 50 ms to 20 % of its calls (offered load ${rate} calls/s, up to ${concurrency} in flight)`,
+      `2. One server adds 50 ms to 20 % of its calls (offered load ${rate} calls/s, up to ${concurrency} in flight)` +
+        (callerPauses ? ', with caller pauses' : ''),
     );
     console.log(table(passes));
     console.log('averaged over both passes:');
     console.log(table(phase2));
     console.log(`p99 ratio shoal_peak_ewma / round_robin = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
     console.log(`p99 ratio shoal_least_request / round_robin = ${lrRatio.toFixed(3)}`);
+    console.log(`p99 ratio shoal_peak_ewma sampleWindow=0 / round_robin = ${timeOnlyRatio.toFixed(3)}`);
     if (tunedRatio !== undefined) {
       console.log(`p99 ratio shoal_peak_ewma decayMs=${decayMs} / round_robin = ${tunedRatio.toFixed(3)}`);
     }
@@ -389,6 +410,7 @@ async function main(): Promise<void> {
         },
         slowServer: {
           offeredRate: rate,
+          callerPauses,
           runs: phase2.map((r) => ({
             name: r.name,
             slowShare: Number((r.slowShare ?? 0).toFixed(4)),
@@ -399,6 +421,7 @@ async function main(): Promise<void> {
           })),
           peakEwmaP99Ratio: Number(ewmaRatio.toFixed(3)),
           leastRequestP99Ratio: Number(lrRatio.toFixed(3)),
+          peakEwmaTimeOnlyP99Ratio: Number(timeOnlyRatio.toFixed(3)),
           ...(tunedRatio !== undefined
             ? { peakEwmaTunedDecayMs: decayMs, peakEwmaTunedP99Ratio: Number(tunedRatio.toFixed(3)) }
             : {}),

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import { ManualClock, type TimerHandle } from '@shoal/core';
 import { createCoordinator, type Coordinator, type CoordinatorConfigInput } from '@shoal/coordinator';
+import { loadCoordinatorService } from '@shoal/protocol';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
 import { RecordingActuator, TestAgent, hello, report } from '../../packages/coordinator/test/support/agent-client.js';
 import { waitFor } from '../../packages/coordinator/test/support/recording-logger.js';
@@ -116,5 +118,95 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
     assert.deepEqual(record?.victims, ['on-b']);
     assert.deepEqual(record?.drained, { 'on-b': 'drained' });
     assert.deepEqual(actuatorA.calls, [{ replicas: 3, victims: ['on-b'] }]);
+  });
+
+  it('backs off exponentially while the leader refuses every relayed stream', async () => {
+    // A "leader" that holds the lock but refuses every stream (e.g. it is at its stream limit).
+    let refused = 0;
+    const ghost = new grpc.Server();
+    const { CoordinatorService } = loadCoordinatorService(grpc);
+    ghost.addService(CoordinatorService, {
+      connect: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        refused++;
+        call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'too many agent streams' });
+      },
+      report: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb({ code: grpc.status.UNIMPLEMENTED }),
+    });
+    const ghostPort = await new Promise<number>((resolve, reject) =>
+      ghost.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
+    try {
+      const put = async (path: string, body?: string) => {
+        const res = await fetch(`${consul.url}${path}`, {
+          method: 'PUT',
+          ...(body !== undefined ? { body } : {}),
+          headers: consul.token ? { 'x-consul-token': consul.token } : {},
+        });
+        assert.equal(res.status, 200, `PUT ${path}`);
+        return res.json() as Promise<unknown>;
+      };
+      const { ID } = (await put('/v1/session/create', JSON.stringify({ Name: 'ghost' }))) as { ID: string };
+      const leader = JSON.stringify({ id: 'ghost', grpcUrl: `grpc://127.0.0.1:${ghostPort}` });
+      assert.equal(await put(`/v1/kv/relay/leader?acquire=${ID}`, leader), true);
+
+      // Relay retries run on this clock; the stack tells them apart from the election's and the loops' timers.
+      const relayDelays: number[] = [];
+      const clock = new (class extends ManualClock {
+        override setTimeout(fn: () => void, ms: number): TimerHandle {
+          if (/at retry .*ingest\.js/.test(new Error().stack ?? '')) relayDelays.push(ms);
+          return super.setTimeout(fn, ms);
+        }
+      })(Date.now());
+      b = createCoordinator(config(consul.url), { id: 'b', clock, actuatorFactory: () => new RecordingActuator(4) });
+      await b.start();
+      await waitFor(
+        async () =>
+          ((await (await fetch(`${b!.urls().http}/readyz`)).json()) as { reason: string }).reason === 'following ghost',
+        10_000,
+        'b to follow the ghost',
+      );
+      const agent = new TestAgent(b.urls().grpc, TOKEN).open();
+      agents.push(agent);
+      agent.send({ hello: hello('orders', 'relayed') });
+      for (let i = 0; i < 7; i++) {
+        await waitFor(() => relayDelays.length > i, 10_000, `relay retry ${i + 1} to be scheduled`);
+        clock.advance(relayDelays[i]!);
+      }
+      await waitFor(() => refused >= 8, 10_000, `the eighth relay attempt (${refused} so far)`);
+      // 500 ms doubling up to 15 s, upper half jittered: at least 250, 500, 1000, ... 7500, never more than 15 s.
+      relayDelays.slice(0, 7).forEach((ms, i) => {
+        assert.ok(
+          ms >= Math.min(250 * 2 ** i, 7500) && ms <= 15_000,
+          `retry ${i + 1} waited ${ms} ms (${relayDelays.join(', ')})`,
+        );
+      });
+    } finally {
+      ghost.forceShutdown();
+    }
+  });
+
+  it('a leader that loses the lock stops deciding even when the new leader advertises an unusable address', async () => {
+    a = createCoordinator(config(consul.url), { id: 'a', actuatorFactory: () => new RecordingActuator(4) });
+    await a.start();
+    await waitFor(() => a!.isLeader, 10_000, 'a to lead');
+    const headers: Record<string, string> = consul.token ? { 'x-consul-token': consul.token } : {};
+    const put = async (path: string, body?: string) =>
+      (await fetch(`${consul.url}${path}`, { method: 'PUT', headers, ...(body !== undefined ? { body } : {}) })).json();
+    const { ID: ghost } = (await put('/v1/session/create', JSON.stringify({ Name: 'ghost' }))) as { ID: string };
+    const value = JSON.stringify({ id: 'ghost', grpcUrl: 'dns://not-an-ip/x:1' });
+    // Take the lock from a (release, then acquire at once; a may win a race in between, so try again).
+    await waitFor(
+      async () => {
+        const [item] = (await (await fetch(`${consul.url}/v1/kv/relay/leader`, { headers })).json()) as Array<{
+          Session?: string;
+        }>;
+        if (item?.Session && item.Session !== ghost) await put(`/v1/kv/relay/leader?release=${item.Session}`, '{}');
+        return (await put(`/v1/kv/relay/leader?acquire=${ghost}`, value)) === true;
+      },
+      10_000,
+      'the ghost to take the lock',
+    );
+    await waitFor(() => !a!.isLeader, 10_000, 'a to step down');
+    assert.equal(await a.tick('orders'), undefined, 'a still decides after losing the lock');
   });
 });

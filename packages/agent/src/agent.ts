@@ -172,7 +172,13 @@ export class Agent {
       this.sampler = new RuntimeSampler(o.eventLoopResolutionMs);
       this.lastTickAt = o.clock.monotonic();
       if (o.metrics !== false && o.metrics.port !== undefined) {
-        this.metricsServer = await startMetricsServer(o.registry, { ...o.metrics, port: o.metrics.port });
+        const server = await startMetricsServer(o.registry, { ...o.metrics, port: o.metrics.port });
+        if ((this.currentState as AgentState) === 'closed') {
+          // close() ran while the server was binding: it could not stop what did not exist yet, so stop here.
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          return;
+        }
+        this.metricsServer = server;
       }
       this.registration = createRegistration(o, this.consulMeta());
       if (o.coordinator !== undefined) {
@@ -202,6 +208,8 @@ export class Agent {
     if (registration !== undefined) {
       // Registered critical ("starting"), then passing once registered: never routable before start() ends.
       await registration.setStatus('critical', 'starting');
+      // Closed or draining meanwhile: the registration is closed, registering now could only fail (noisily).
+      if ((this.currentState as AgentState) !== 'starting') return;
       const registered = registration.register();
       registered.catch(() => undefined); // observed below or, after a timeout, by the log line in the background
       try {

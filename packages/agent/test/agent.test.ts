@@ -276,4 +276,29 @@ describe('Agent', () => {
     await agent.drain(1000);
     assert.deepEqual(await health(), [], 'deregistered by the drain');
   });
+
+  it('leaves nothing running or registered when close() is called while start() is under way', async () => {
+    consul = await startTestConsul();
+    coordinator = await startTestCoordinator({ token: 't' });
+    const agent = createAgent({
+      service: 'orders',
+      port: 1234,
+      address: '127.0.0.1',
+      instanceId: 'orders-early-close',
+      registry: new Registry(),
+      consul: { url: consul.url, ...(consul.token ? { token: consul.token } : {}) },
+      coordinator: { url: coordinator.url, token: 't', confirmAfterMs: 100 },
+      metrics: { port: 0, host: '127.0.0.1', path: '/metrics' },
+      onDrained: () => {},
+    });
+    agents.push(agent);
+    const starting = agent.start(); // awaits the metrics server's listen first
+    await agent.close();
+    await starting.catch(() => undefined);
+    assert.equal(agent.state, 'closed');
+    assert.equal(agent.metricsUrl, undefined, 'the metrics server outlived close()');
+    assert.equal(agent.onCoordinatorConnection, undefined, 'a coordinator reporter was started after close()');
+    const entries = (await (await fetch(`${consul.url}/v1/health/service/orders`)).json()) as unknown[];
+    assert.deepEqual(entries, [], 'registered in Consul after close()');
+  });
 });

@@ -62,6 +62,8 @@ export class Balancer implements HandleOwner {
   private readonly metricsSource: BalancerMetricsSource;
   private readonly budget: RetryBudget | undefined;
   private readonly decayMs: number;
+  /** Minimum weight of one observation in the EWMA (1 / the strategy's `ewmaSampleWindow`; 0 = time only). */
+  private readonly sampleWeight: number;
   private readonly random: () => number;
   private readonly slowStartApplies: boolean;
   private readonly ticksPerGeneration: number;
@@ -111,6 +113,8 @@ export class Balancer implements HandleOwner {
       this.strategy = createStrategy(opts.strategy, opts.strategyOptions, env);
     }
     this.decayMs = this.strategy.ewmaDecayMs ?? opts.ewmaDecayMs;
+    const window = this.strategy.ewmaSampleWindow;
+    this.sampleWeight = window !== undefined && window > 0 ? 1 / window : 0;
     this.slowStartApplies = opts.slowStart !== false && this.strategy.slowStart !== false;
     this.ticksPerGeneration = Math.max(1, Math.ceil(opts.handleTimeoutMs / opts.sweepIntervalMs));
     this.budget =
@@ -289,7 +293,7 @@ export class Balancer implements HandleOwner {
       ep.inFlightPrev--;
     }
     if (++this.completionsSinceClockRead >= CLOCK_READ_EVERY) this.refreshNow();
-    ep.observeLatency(latencyMs, this.nowMs, this.decayMs);
+    ep.observeLatency(latencyMs, this.nowMs, this.decayMs, this.sampleWeight);
     ep.windowRequests++;
     if (failure) {
       ep.failures++;

@@ -120,13 +120,18 @@ export class EndpointState implements Endpoint {
     this.zone = instance.zone;
   }
 
-  /** Peak-sensitive EWMA (Finagle/Linkerd): a slower call resets the estimate to it; faster ones decay it in. */
-  observeLatency(latencyMs: number, nowMs: number, decayMs: number): void {
+  /**
+   * Peak-sensitive EWMA (Finagle/Linkerd): a slower call resets the estimate to it; faster ones decay it in, each
+   * weighing `1 - e^(-dt/decayMs)` (time since the last observation) but at least `sampleWeight` (0 = time only),
+   * so that at high call rates a single peak is forgotten over about `1 / sampleWeight` calls, not `decayMs`.
+   */
+  observeLatency(latencyMs: number, nowMs: number, decayMs: number, sampleWeight = 0): void {
     if (this.samples === 0 || latencyMs > this.ewmaMs) {
       this.ewmaMs = latencyMs;
     } else {
       const dt = nowMs - this.ewmaStampMs;
-      const w = dt > 0 ? Math.exp(-dt / decayMs) : 1;
+      let w = dt > 0 ? Math.exp(-dt / decayMs) : 1;
+      if (w > 1 - sampleWeight) w = 1 - sampleWeight;
       this.ewmaMs = this.ewmaMs * w + latencyMs * (1 - w);
     }
     this.ewmaStampMs = nowMs;

@@ -47,6 +47,11 @@ export interface Strategy {
   readonly slowStart?: boolean;
   /** The EWMA decay this strategy needs the balancer to use (peak_ewma's `decayMs`); overrides `ewmaDecayMs`. */
   readonly ewmaDecayMs?: number;
+  /**
+   * Count-based window of the EWMA (peak_ewma's `sampleWindow`): each observation below the estimate weighs at
+   * least `1 / ewmaSampleWindow`. Absent or 0: the weight depends on elapsed time only.
+   */
+  readonly ewmaSampleWindow?: number;
   update(ready: readonly Endpoint[], all: readonly Endpoint[]): void;
   pick(ctx: PickContext | undefined, attempt: number): Endpoint | undefined;
   onPick?(endpoint: Endpoint): void;

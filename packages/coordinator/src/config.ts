@@ -221,9 +221,18 @@ function describe(value: unknown): string {
 
 type Issue = z.core.$ZodIssue & { input?: unknown };
 
+/** Fields whose values are credentials: a problem with one names the field, never the value. */
+const SECRET_KEYS = new Set(['token', 'secret']);
+
 function issueText(issue: Issue): string[] {
   const at = formatPath(issue.path);
-  const got = `got ${describe(issue.input)}`;
+  const last = issue.path[issue.path.length - 1];
+  const secret = typeof last === 'string' && SECRET_KEYS.has(last);
+  const got = `got ${
+    secret && typeof issue.input === 'string'
+      ? `a string of length ${issue.input.length} (not shown)`
+      : describe(issue.input)
+  }`;
   switch (issue.code) {
     case 'too_small': {
       const op = issue.inclusive ? '>=' : '>';

@@ -104,6 +104,11 @@ export class ConsulKv {
     }
   }
 
+  /** Closes the client's keep-alive sockets to Consul (the coordinator calls it last in close()). */
+  destroy(): void {
+    this.client.destroy();
+  }
+
   async destroySession(id: string): Promise<void> {
     try {
       await this.client.session.destroy(this.opts({ id }) as never);

@@ -165,6 +165,18 @@ class CoordinatorImpl implements Coordinator {
   async start(): Promise<void> {
     if (this.started) throw new Error('coordinator already started');
     this.started = true;
+    try {
+      await this.startParts();
+    } catch (error) {
+      // E.g. the HTTP port is taken after the gRPC one was bound: leave nothing listening or running behind.
+      await this.close().catch((closeError: unknown) =>
+        this.log.warn(errorFields(closeError), 'cleanup after a failed start failed'),
+      );
+      throw error;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
     this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
     if (this.config.insecureDev)
@@ -490,6 +502,7 @@ class CoordinatorImpl implements Coordinator {
       });
     }
     await Promise.all([...this.runtimes.values()].map((r) => r.actuator.close()));
+    this.kv?.destroy();
     this.log.info('coordinator stopped');
   }
 }

@@ -56,10 +56,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > limit) return; // already refused: the rest is discarded until the 413 closes the connection
       size += chunk.length;
       if (size > limit) {
+        chunks.length = 0;
         reject(new IngestRefusal(8, 413, 'invalid', `body larger than ${limit} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -134,7 +135,9 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
       send(res, 200, responseToJson(response));
     } catch (error) {
       if (error instanceof IngestRefusal) {
-        send(res, error.httpStatus, { error: error.message, reason: error.reason });
+        // A refused body may still be arriving: answer, then close the connection rather than read it all.
+        const close: Record<string, string> = error.httpStatus === 413 ? { connection: 'close' } : {};
+        send(res, error.httpStatus, { error: error.message, reason: error.reason }, close);
       } else {
         send(res, 500, { error: 'internal error' });
       }
@@ -152,7 +155,13 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   const m = /^\/v1\/services\/([^/]+)(\/decisions)?$/.exec(path);
   if (m) {
     if (!allow(['GET'])) return;
-    const name = decodeURIComponent(m[1] as string);
+    let name: string;
+    try {
+      name = decodeURIComponent(m[1] as string);
+    } catch {
+      send(res, 400, { error: 'invalid percent-escape in the service name' });
+      return;
+    }
     if (m[2]) {
       const list = deps.decisions(name);
       if (!list) send(res, 404, { error: `no service "${name}"` });

@@ -1,5 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import { componentLogger, isShoalError, realClock, type Clock, type Logger, type TimerHandle } from '@shoal/core';
+import {
+  componentLogger,
+  errorFields,
+  isShoalError,
+  realClock,
+  type Clock,
+  type Logger,
+  type TimerHandle,
+} from '@shoal/core';
 import {
   AUTHORIZATION_KEY,
   LIMITS,
@@ -62,6 +70,8 @@ class AgentSession {
   lastReport: LoadReport | undefined;
   upstream: grpc.ClientDuplexStream<unknown, WireCoordinatorMessage> | undefined;
   upstreamRetry: TimerHandle | undefined;
+  /** Relay attempts in a row that ended without a word from the leader (drives the relay backoff). */
+  upstreamFailures = 0;
   helloTimer: TimerHandle | undefined;
   closed = false;
   constructor(
@@ -120,7 +130,12 @@ export class Ingest {
     this.leaderClient?.close();
     this.leaderClient = undefined;
     if (!local && leaderGrpcAddress) {
-      this.leaderClient = new this.Client(leaderGrpcAddress, grpc.credentials.createInsecure());
+      try {
+        this.leaderClient = new this.Client(leaderGrpcAddress, grpc.credentials.createInsecure());
+      } catch (error) {
+        // The leader advertised an address grpc-js cannot parse: relay nothing (agents hear "no leader known").
+        this.log.warn({ leader: leaderGrpcAddress, ...errorFields(error) }, 'cannot relay to the leader');
+      }
     }
     for (const s of this.allStreams) {
       if (!s.hello) continue;
@@ -472,6 +487,7 @@ export class Ingest {
     session.upstream = upstream;
     upstream.on('data', (m: WireCoordinatorMessage) => {
       // Directives from the leader go down to the agent as they are (the agent validates them).
+      session.upstreamFailures = 0; // the leader answered: the relay works
       if (!session.closed && m?.directive) session.call.write({ directive: m.directive as Directive });
     });
     const retry = (error?: { code?: number; details?: string }) => {
@@ -493,7 +509,7 @@ export class Ingest {
       }
       session.upstreamRetry = this.clock.setTimeout(
         () => this.openUpstream(session),
-        500 + Math.floor(Math.random() * 500),
+        relayRetryDelayMs(session.upstreamFailures++),
       );
       session.upstreamRetry.unref();
     };
@@ -548,6 +564,18 @@ export class Ingest {
     });
   }
 }
+
+/**
+ * Wait before relay attempt `failures + 1`: exponential from 500 ms to 15 s, with the upper half jittered, so a leader
+ * that refuses (or drops) every relayed stream sees each follower session back off instead of retrying twice a second.
+ */
+function relayRetryDelayMs(failures: number): number {
+  const ceiling = Math.min(RELAY_RETRY_CAP_MS, RELAY_RETRY_BASE_MS * 2 ** Math.min(failures, 16));
+  return Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+const RELAY_RETRY_BASE_MS = 500;
+const RELAY_RETRY_CAP_MS = 15_000;
 
 function metadataValue(metadata: grpc.Metadata, key: string): string | undefined {
   const v = metadata.get(key)[0];

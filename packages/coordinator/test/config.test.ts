@@ -39,6 +39,25 @@ describe('config', () => {
     assert.deepEqual(lines, ['services[2].policy.targets[0].value: must be > 0, got -1']);
   });
 
+  it('names a bad token or webhook secret without showing its value', () => {
+    const lines = problems(() =>
+      parseConfig({
+        consul: { url: 'http://127.0.0.1:8500', token: 5 },
+        services: [
+          service('a', {
+            token: 's3cr3t-short',
+            actuator: { type: 'command', webhook: { url: 'https://hooks.example/x', secret: 'tiny-secret' } },
+          }),
+        ],
+      }),
+    );
+    assert.deepEqual(lines, [
+      'consul.token: must be a string, got 5',
+      'services[0].token: needs at least 16 character(s), got a string of length 12 (not shown)',
+      'services[0].actuator.webhook.secret: needs at least 16 character(s), got a string of length 11 (not shown)',
+    ]);
+  });
+
   it('rejects unknown keys at every level', () => {
     const lines = problems(() =>
       parseConfig({

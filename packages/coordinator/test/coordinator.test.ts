@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadCoordinatorService } from '@shoal/protocol';
@@ -75,6 +77,57 @@ describe('coordinator', () => {
     agents = [];
     await coordinator?.close();
     coordinator = undefined;
+  });
+
+  it('releases the gRPC port when start() fails because the HTTP port is taken', async () => {
+    const listen = (port: number) =>
+      new Promise<NetServer>((resolve, reject) => {
+        const s = createNetServer();
+        s.once('error', reject);
+        s.listen(port, '127.0.0.1', () => resolve(s));
+      });
+    const closeNet = (s: NetServer) => new Promise<void>((resolve) => s.close(() => resolve()));
+    const blocker = await listen(0);
+    const probe = await listen(0);
+    const grpcPort = (probe.address() as AddressInfo).port;
+    await closeNet(probe);
+    const taken = (blocker.address() as AddressInfo).port;
+    const failed = createCoordinator(
+      config({ listen: { http: `127.0.0.1:${taken}`, grpc: `127.0.0.1:${grpcPort}` } }),
+      { registry: new Registry(), logger: recordingLogger(), actuatorFactory: () => new RecordingActuator(1) },
+    );
+    try {
+      await assert.rejects(failed.start(), /EADDRINUSE/);
+      // Nothing may stay bound behind a failed start: the gRPC port is free again.
+      const again = await listen(grpcPort);
+      await closeNet(again);
+    } finally {
+      await failed.close();
+      await closeNet(blocker);
+    }
+  });
+
+  it('closes its keep-alive connections to Consul on close()', async () => {
+    let requests = 0;
+    const fakeConsul = createHttpServer((_req, res) => {
+      requests++;
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+    });
+    fakeConsul.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => fakeConsul.listen(0, '127.0.0.1', resolve));
+    const { port } = fakeConsul.address() as AddressInfo;
+    const connections = () => new Promise<number>((resolve) => fakeConsul.getConnections((_e, n) => resolve(n)));
+    try {
+      await start({ consul: { url: `http://127.0.0.1:${port}`, requestTimeoutMs: 2000 } });
+      await waitFor(() => requests > 0, 5000, 'the policy state to be read from Consul');
+      await coordinator!.close();
+      coordinator = undefined;
+      await waitFor(async () => (await connections()) === 0, 2000, 'the Consul connections to close');
+    } finally {
+      fakeConsul.closeAllConnections();
+      await new Promise((resolve) => fakeConsul.close(resolve));
+    }
   });
 
   it('serves health, readiness, metrics and an empty status before any agent', async () => {
@@ -317,6 +370,34 @@ describe('coordinator', () => {
     const invalid = await post(JSON.stringify({ hello: hello('users', 'u-1'), report: report({ cpu: -1 }) }), USERS);
     assert.equal(invalid.status, 400);
     assert.match(((await invalid.json()) as { error: string }).error, /cpu/);
+  });
+
+  it('answers 413 to an oversized chunked body and 400 to a malformed path escape over HTTP', async () => {
+    await start();
+    const url = new URL(`${coordinator!.urls().http}/v1/report`);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${USERS}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      // No content-length: the size is only known while reading.
+      for (let i = 0; i < 10; i++) req.write('x'.repeat(10_000));
+      req.end();
+    });
+    assert.equal(status, 413);
+    const bad = await http('/v1/services/%E0%A4%A');
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /escape/);
   });
 
   it('rate-limits unary reports per instance', async () => {

@@ -14,11 +14,19 @@ export const UNMEASURED_PENALTY = 2 ** 47;
  * 30 ms). O(choiceCount) per pick, no allocation.
  *
  * Options: `choiceCount` (2..10, default 2), `decayMs` (EWMA decay time, default the balancer's `ewmaDecayMs`,
- * 10 s), `initialRttMs` (seed latency for unmeasured endpoints; default none = Finagle probe penalty).
+ * 10 s), `initialRttMs` (seed latency for unmeasured endpoints; default none = Finagle probe penalty),
+ * `sampleWindow` (default 20; 0 = Finagle's time-only decay): each faster call weighs at least 1/`sampleWindow`
+ * in the estimate. Without it a single peak is remembered for ~`decayMs` however many fast calls follow, so at
+ * hundreds of calls per second the caller's own pauses (GC, a busy CPU), which delay the calls to every endpoint
+ * at once, keep every endpoint's estimate near the worst pause of the last `decayMs` and hide a truly slower one.
+ * An endpoint that is slow on a share of its calls keeps its peak, since the peaks recur within the window.
  */
+export const DEFAULT_SAMPLE_WINDOW = 20;
+
 export class PeakEwmaStrategy implements Strategy {
   readonly name = 'peak_ewma';
   readonly ewmaDecayMs: number;
+  readonly ewmaSampleWindow: number;
   private readonly choiceCount: number;
   private readonly initialRttMs: number;
   private endpoints: readonly Endpoint[] = [];
@@ -27,12 +35,20 @@ export class PeakEwmaStrategy implements Strategy {
     options: StrategyOptions,
     private readonly env: StrategyEnv,
   ) {
-    const o = optionObject('strategyOptions', options, ['choiceCount', 'decayMs', 'initialRttMs']);
+    const o = optionObject('strategyOptions', options, ['choiceCount', 'decayMs', 'initialRttMs', 'sampleWindow']);
     this.choiceCount = numberOption('strategyOptions.choiceCount', o.choiceCount, 2, 2, 10, { integer: true });
     this.ewmaDecayMs = numberOption('strategyOptions.decayMs', o.decayMs, env.ewmaDecayMs, 0, 86_400_000, {
       exclusiveMin: true,
     });
     this.initialRttMs = numberOption('strategyOptions.initialRttMs', o.initialRttMs, 0, 0, 3_600_000);
+    this.ewmaSampleWindow = numberOption(
+      'strategyOptions.sampleWindow',
+      o.sampleWindow,
+      DEFAULT_SAMPLE_WINDOW,
+      0,
+      1_000_000,
+      { integer: true },
+    );
   }
 
   update(ready: readonly Endpoint[]): void {

@@ -25,6 +25,7 @@ export class ZoneAwareStrategy implements Strategy {
   readonly name: string;
   readonly slowStart: boolean;
   readonly ewmaDecayMs: number | undefined;
+  readonly ewmaSampleWindow: number | undefined;
   private readonly local: Strategy;
   private readonly everywhere: Strategy;
   private localReady = 0;
@@ -45,6 +46,7 @@ export class ZoneAwareStrategy implements Strategy {
     this.name = `zone_aware(${this.local.name})`;
     this.slowStart = this.local.slowStart !== false;
     this.ewmaDecayMs = this.local.ewmaDecayMs;
+    this.ewmaSampleWindow = this.local.ewmaSampleWindow;
   }
 
   /** Whether the next pick stays in the local zone. */

@@ -17,6 +17,25 @@ describe('zone_aware', () => {
     for (const c of counts.values()) assert.equal(c, 200);
   });
 
+  it("passes the wrapped strategy's EWMA settings (peak_ewma's decayMs and sampleWindow) to the balancer", () => {
+    const estimate = (strategyOptions: Record<string, unknown>): number => {
+      const made = makeBalancer({ strategy: 'peak_ewma', strategyOptions, localZone: 'eu-1a', slowStart: false });
+      balancer = made.balancer;
+      balancer.setEndpoints(makeInstances(1, { zone: zones }));
+      balancer.pick().complete('success', 40);
+      for (let i = 0; i < 50; i++) {
+        made.clock.advance(1);
+        balancer.pick().complete('success', 1);
+      }
+      const ewma = balancer.endpoints()[0]!.ewmaMs!;
+      void balancer.close();
+      return ewma;
+    };
+    assert.ok(estimate({ sampleWindow: 5 }) < 1.01); // 1 + 39 × 0.8^50
+    assert.ok(estimate({ sampleWindow: 0 }) > 35); // 1 + 39 × e^(-50/10000)
+    assert.ok(estimate({ sampleWindow: 0, decayMs: 10 }) < 1.01); // 1 + 39 × e^(-50/10)
+  });
+
   it('spills over to every zone when too few local endpoints are healthy', () => {
     ({ balancer } = makeBalancer({
       strategy: 'round_robin',

@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import {
   ActuatorError,
+  ClosedError,
   EventEmitter,
   InvalidArgumentError,
   assertPositiveInteger,
@@ -60,6 +61,10 @@ export class CommandActuator implements Actuator {
   private readonly maxAttempts: number;
   private readonly changes = new EventEmitter<number>();
   private current: number;
+  /** Aborted by close(): stops running commands, webhook calls and the waits between webhook attempts. */
+  private readonly closing = new AbortController();
+  private readonly running = new Set<ChildProcess>();
+  private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly options: CommandActuatorOptions) {
     assertString('service', options.service);
@@ -104,16 +109,26 @@ export class CommandActuator implements Actuator {
     if (!Number.isInteger(replicas) || replicas < 0) {
       throw new InvalidArgumentError(`replicas must be an integer >= 0, got ${replicas}`);
     }
+    if (this.closing.signal.aborted) throw new ClosedError('command actuator is closed');
     const victims = [...(options.victims ?? [])];
-    if (this.options.webhook) await this.callWebhook(replicas, victims);
-    else await this.runCommand(replicas, victims);
+    const call = this.options.webhook ? this.callWebhook(replicas, victims) : this.runCommand(replicas, victims);
+    this.pending.add(call);
+    try {
+      await call;
+    } finally {
+      this.pending.delete(call);
+    }
     if (replicas !== this.current) {
       this.current = replicas;
       this.changes.emit(replicas);
     }
   }
 
+  /** Stops a running command (SIGTERM) or webhook call, so nothing outlives the actuator; its scaleTo rejects. */
   async close(): Promise<void> {
+    this.closing.abort();
+    for (const child of this.running) child.kill('SIGTERM');
+    await Promise.allSettled([...this.pending]);
     this.changes.clear();
   }
 
@@ -138,6 +153,7 @@ export class CommandActuator implements Actuator {
         stdio: ['ignore', 'pipe', 'pipe'],
         ...(this.options.cwd ? { cwd: this.options.cwd } : {}),
       });
+      this.running.add(child);
       let output = '';
       const collect = (chunk: Buffer) => {
         if (output.length < MAX_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_OUTPUT - output.length);
@@ -150,10 +166,12 @@ export class CommandActuator implements Actuator {
       }, this.timeoutMs);
       timer.unref();
       child.once('error', (error) => {
+        this.running.delete(child);
         this.clock.clearTimeout(timer);
         reject(new ActuatorError(`cannot run command "${command}": ${error.message}`, { cause: error }));
       });
       child.once('close', (code, signal) => {
+        this.running.delete(child);
         this.clock.clearTimeout(timer);
         if (code === 0) {
           this.log.info({ replicas, output: output.trim().slice(0, 500) }, 'command ran');
@@ -183,7 +201,7 @@ export class CommandActuator implements Actuator {
           response = await fetch(url, {
             method: 'POST',
             body,
-            signal: controller.signal,
+            signal: AbortSignal.any([controller.signal, this.closing.signal]),
             headers: {
               'content-type': 'application/json',
               [TIMESTAMP_HEADER]: timestamp,
@@ -193,8 +211,8 @@ export class CommandActuator implements Actuator {
           await response.arrayBuffer().catch(() => undefined);
         } catch (error) {
           throw new ActuatorError(
-            `webhook ${new URL(url).origin} unreachable (attempt ${attempt + 1}): ${controller.signal.aborted ? `timed out after ${this.timeoutMs} ms` : (error as Error).message}`,
-            { cause: error, retryable: true },
+            `webhook ${new URL(url).origin} unreachable (attempt ${attempt + 1}): ${controller.signal.aborted ? `timed out after ${this.timeoutMs} ms` : this.closing.signal.aborted ? 'actuator closed' : (error as Error).message}`,
+            { cause: error, retryable: !this.closing.signal.aborted },
           );
         } finally {
           this.clock.clearTimeout(timer);
@@ -211,6 +229,7 @@ export class CommandActuator implements Actuator {
         baseMs: 200,
         capMs: 5000,
         clock: this.clock,
+        signal: this.closing.signal,
         ...(this.options.random ? { random: this.options.random } : {}),
         shouldRetry: (error) => (error as ActuatorError).retryable === true,
       },

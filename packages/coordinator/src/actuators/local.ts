@@ -246,9 +246,17 @@ export class LocalActuator implements Actuator {
     (child.channel as { unref?: () => void } | undefined)?.unref?.();
     this.pipeLogs(replica, child);
     replica.exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
+      let done = false;
+      const exited = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (done) return;
+        done = true;
         resolve();
         this.onExit(replica, child, code, signal);
+      };
+      child.once('exit', exited);
+      // A process that never started (e.g. a missing cwd) gets 'error' and no 'exit': it crashed all the same.
+      child.once('error', () => {
+        if (child.pid === undefined) exited(child.exitCode, null);
       });
     });
     child.once('error', (error) => {
@@ -258,6 +266,7 @@ export class LocalActuator implements Actuator {
       child.once('spawn', () => resolve());
       child.once('error', () => resolve());
     });
+    if (replica.child !== child) return; // it never started: onExit already scheduled the restart
     if (replica.state === 'starting' || replica.state === 'restarting') replica.state = 'running';
     this.log.info({ replica: replica.id, pid: child.pid, port: replica.port }, 'replica started');
   }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasErrorCode } from '@shoal/core';
 import { CommandActuator, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhookBody } from '@shoal/coordinator';
+import { isAlive, waitFor } from '../support/recording-logger.js';
 
 const SECRET = 'webhook-secret-0123456789';
 
@@ -132,5 +133,51 @@ describe('CommandActuator', () => {
       () => new CommandActuator({ service: 'x', webhook: { url: 'ftp://x', secret: SECRET } }),
       /webhook.url must be an http\(s\) URL, got "ftp:\/\/x"/,
     );
+  });
+
+  it('stops a running command on close()', async () => {
+    const pidFile = join(dir, 'pid');
+    const a = new CommandActuator({
+      service: 'orders',
+      command: process.execPath,
+      args: [
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setTimeout(() => {}, 60000)`,
+      ],
+      timeoutMs: 60_000,
+    });
+    const scaling = a.scaleTo(3);
+    scaling.catch(() => undefined);
+    let pid = 0;
+    try {
+      pid = Number(await waitFor(() => readFile(pidFile, 'utf8').catch(() => undefined), 5000, 'the command to start'));
+      await a.close();
+      await assert.rejects(scaling, /signal SIGTERM/);
+      assert.equal(isAlive(pid), false, 'the command outlived close()');
+      await assert.rejects(a.scaleTo(1), (e: unknown) => hasErrorCode(e, 'SHOAL_ERR_CLOSED'));
+    } finally {
+      if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('abandons a webhook call on close() instead of waiting for its timeout', async () => {
+    let received = false;
+    server = createServer(() => {
+      received = true; // and never answers
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const a = new CommandActuator({
+      service: 'orders',
+      webhook: { url: `http://127.0.0.1:${port}/scale`, secret: SECRET },
+      timeoutMs: 60_000,
+    });
+    const scaling = a.scaleTo(2);
+    scaling.catch(() => undefined);
+    await waitFor(() => received, 5000, 'the webhook call');
+    const started = Date.now();
+    await a.close();
+    await assert.rejects(scaling, /actuator closed|aborted/);
+    assert.ok(Date.now() - started < 5000, 'close() waited for the webhook timeout');
   });
 });

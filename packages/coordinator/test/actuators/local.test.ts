@@ -140,4 +140,26 @@ describe('LocalActuator', () => {
       /stopTimeoutMs must be a positive integer, got -5/,
     );
   });
+
+  it('treats a replica that cannot be spawned (missing cwd) as crashed: retries it with backoff and still closes', async () => {
+    const log = recordingLogger();
+    actuator = new LocalActuator({
+      service: 'web',
+      command: process.execPath,
+      args: [REPLICA],
+      cwd: '/nonexistent/shoal-test-dir',
+      restartBackoff: { baseMs: 20, capMs: 20 },
+      logger: log,
+    });
+    await actuator.scaleTo(1);
+    await waitFor(
+      () => log.records.filter((r) => r.msg === 'replica crashed').length >= 2,
+      5000,
+      'the failed spawn to count as a crash, and the restart to be tried',
+    );
+    const closing = actuator.close();
+    const outcome = await Promise.race([closing.then(() => 'closed'), new Promise((r) => setTimeout(r, 3000, 'hung'))]);
+    assert.equal(outcome, 'closed', 'close() waited forever for a process that never started');
+    actuator = undefined;
+  });
 });
