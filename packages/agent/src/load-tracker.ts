@@ -10,6 +10,8 @@ export const TRACKED: unique symbol = Symbol.for('shoal.agent.tracked') as never
 
 /** What one report interval saw. */
 export interface IntervalLoad {
+  /** Time-weighted mean of in-flight requests over the interval. */
+  inFlightAvg: number;
   requests: number;
   errors: number;
   latencyBuckets: number[];
@@ -41,19 +43,37 @@ export class LoadTracker {
   private totalRequests = 0;
   private totalErrors = 0;
   private totalMs = 0;
+  /** Integral of in-flight over time since the interval started (request-milliseconds), and its bookkeeping. */
+  private inFlightArea = 0;
+  private lastChange: number;
+  private intervalStart: number;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    this.lastChange = this.intervalStart = clock.monotonic();
+  }
+
+  /** Adds the area under the in-flight curve from the last change up to `now`. */
+  private accrue(now: number): void {
+    if (now > this.lastChange) {
+      this.inFlightArea += this.inFlight * (now - this.lastChange);
+      this.lastChange = now;
+    }
+  }
 
   /** Starts a request; returns the start reading to hand back to `end`. */
   begin(): number {
+    const now = this.clock.monotonic();
+    this.accrue(now);
     this.inFlight++;
-    return this.clock.monotonic();
+    return now;
   }
 
   /** Finishes a request started at `start`. */
   end(start: number, failed: boolean): void {
-    const ms = this.clock.monotonic() - start;
+    const now = this.clock.monotonic();
+    const ms = now - start;
     const bucket = latencyBucketIndex(ms);
+    this.accrue(now);
     this.inFlight--;
     this.requests++;
     this.totalRequests++;
@@ -85,7 +105,18 @@ export class LoadTracker {
   /** Takes the counts accumulated since the previous call and starts a new interval. */
   takeInterval(): IntervalLoad {
     const buckets = this.buckets;
-    const load: IntervalLoad = { requests: this.requests, errors: this.errors, latencyBuckets: buckets };
+    const now = this.clock.monotonic();
+    this.accrue(now);
+    const span = now - this.intervalStart;
+    const inFlightAvg = span > 0 ? this.inFlightArea / span : Math.max(0, this.inFlight);
+    this.inFlightArea = 0;
+    this.intervalStart = now;
+    const load: IntervalLoad = {
+      inFlightAvg: Math.max(0, inFlightAvg),
+      requests: this.requests,
+      errors: this.errors,
+      latencyBuckets: buckets,
+    };
     const p50 = latencyQuantile(buckets, 0.5);
     const p99 = latencyQuantile(buckets, 0.99);
     if (p50 !== undefined) load.latencyP50Ms = p50;

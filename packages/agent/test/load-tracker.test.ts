@@ -4,6 +4,26 @@ import { LATENCY_BUCKET_COUNT, latencyBucketIndex } from '@shoal/protocol';
 import { LoadTracker } from '../src/load-tracker.js';
 
 describe('LoadTracker', () => {
+  it('reports the time-weighted mean in flight, so bursts between reports are not missed', () => {
+    const clock = new ManualClock();
+    const tracker = new LoadTracker(clock);
+    // A burst of 4 requests for 250 ms out of a 1 s interval: none is in flight when the report is taken.
+    const starts = [tracker.begin(), tracker.begin(), tracker.begin(), tracker.begin()];
+    clock.advance(250);
+    for (const s of starts) tracker.end(s, false);
+    clock.advance(750);
+    const first = tracker.takeInterval();
+    assert.equal(tracker.inFlight, 0);
+    assert.equal(first.inFlightAvg, 1); // 4 × 250 ms / 1000 ms
+    // One request held across the whole next interval counts as 1, though it has not finished.
+    const held = tracker.begin();
+    clock.advance(500);
+    assert.equal(tracker.takeInterval().inFlightAvg, 1);
+    clock.advance(500);
+    tracker.end(held, false);
+    assert.equal(tracker.takeInterval().inFlightAvg, 1);
+  });
+
   it('counts in-flight, requests, errors and per-bucket latency for one interval at a time', () => {
     const clock = new ManualClock();
     const tracker = new LoadTracker(clock);

@@ -141,7 +141,7 @@ export class ServiceWindow {
       at: now,
       eventLoopUtilization: report.eventLoopUtilization,
       cpu: report.cpu,
-      inFlight: report.inFlight,
+      inFlight: report.inFlightAvg ?? report.inFlight,
       rps: report.requests / seconds,
       errorsPerSecond: report.errors / seconds,
       eventLoopDelayP99Ms: report.eventLoopDelayP99Ms,

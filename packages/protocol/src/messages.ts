@@ -28,6 +28,8 @@ export interface LoadReport {
   intervalMs: number;
   ready: boolean;
   inFlight: number;
+  /** Time-weighted mean of in-flight requests over the interval; absent from agents older than this field. */
+  inFlightAvg?: number;
   requests: number;
   errors: number;
   /** Empty, or one count per `LATENCY_BUCKETS_MS` bound plus an overflow count. */

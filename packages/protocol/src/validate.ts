@@ -147,6 +147,9 @@ export function validateReport(value: unknown, field = 'report'): LoadReport {
     sentAtMs: count(`${field}.sentAtMs`, o.sentAtMs ?? 0),
     droppedReports: count(`${field}.droppedReports`, o.droppedReports ?? 0),
   };
+  if (!isAbsent(o.inFlightAvg)) {
+    report.inFlightAvg = number(`${field}.inFlightAvg`, o.inFlightAvg, 0, LIMITS.maxInFlight);
+  }
   if (!isAbsent(o.latencyP50Ms)) {
     report.latencyP50Ms = number(`${field}.latencyP50Ms`, o.latencyP50Ms, 0, LIMITS.maxIntervalMs);
   }

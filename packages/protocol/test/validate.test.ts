@@ -98,6 +98,10 @@ describe('validateReport', () => {
     rejects(() => validateReport(report({ cpu: Number.NaN })), 'report.cpu', 'NaN');
     rejects(() => validateReport(report({ cpu: Infinity })), 'report.cpu', 'Infinity');
     rejects(() => validateReport(report({ inFlight: -1 })), 'report.inFlight', '-1');
+    rejects(() => validateReport(report({ inFlightAvg: -0.5 })), 'report.inFlightAvg', '-0.5');
+    rejects(() => validateReport(report({ inFlightAvg: Number.NaN })), 'report.inFlightAvg', 'NaN');
+    assert.equal(validateReport(report({ inFlightAvg: 2.25 })).inFlightAvg, 2.25);
+    assert.equal(validateReport(report({})).inFlightAvg, undefined);
     rejects(() => validateReport(report({ requests: 1.5 })), 'report.requests', '1.5');
     rejects(() => validateReport(report({ eventLoopUtilization: 1.2 })), 'report.eventLoopUtilization', '1.2');
     rejects(() => validateReport(report({ eventLoopDelayP99Ms: -3 })), 'report.eventLoopDelayP99Ms', '-3');
