@@ -153,7 +153,12 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
       const relayDelays: number[] = [];
       const clock = new (class extends ManualClock {
         override setTimeout(fn: () => void, ms: number): TimerHandle {
-          if (/at retry .*ingest\.js/.test(new Error().stack ?? '')) relayDelays.push(ms);
+          // Capture a deep enough stack whatever another module set Error.stackTraceLimit to.
+          const limit = Error.stackTraceLimit;
+          Error.stackTraceLimit = 50;
+          const stack = new Error().stack ?? '';
+          Error.stackTraceLimit = limit;
+          if (/\bretry\b.*ingest\.js/.test(stack)) relayDelays.push(ms);
           return super.setTimeout(fn, ms);
         }
       })(Date.now());

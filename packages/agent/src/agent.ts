@@ -407,7 +407,16 @@ export class Agent {
       ...(o.version !== undefined ? { version: o.version } : {}),
       startedAtMs: this.startedAtMs,
       ...(o.capacity !== undefined ? { capacity: o.capacity } : {}),
+      ...this.metricsTarget(),
     };
+  }
+
+  /** Where Prometheus scrapes this instance: the agent's own metrics server, or the service port. */
+  private metricsTarget(): { metricsPort?: number; metricsPath?: string } {
+    const m = this.options.metrics;
+    if (m === false) return {};
+    const port = (this.metricsServer?.address() as AddressInfo | null | undefined)?.port;
+    return { ...(port !== undefined ? { metricsPort: port } : {}), metricsPath: m.path };
   }
 
   private consulMeta(): Record<string, string> {

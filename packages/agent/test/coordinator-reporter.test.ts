@@ -103,6 +103,11 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     assert.equal(hello.instanceId, `orders-127.0.0.1-${port}`);
     assert.equal(hello.port, port);
     assert.ok(hello.startedAtMs > 0);
+    assert.equal(hello.metricsPath, '/metrics', 'the hello says where Prometheus scrapes it');
+    assert.ok(
+      coordinator.reports.some((r) => r.inFlightAvg !== undefined && r.inFlightAvg > 0),
+      'reports carry the time-weighted in-flight mean',
+    );
 
     const reports = coordinator.reports;
     reports.forEach((r, i) => assert.equal(r.seq, i + 1, 'seq counts up from 1 without gaps'));

@@ -424,8 +424,9 @@ class CoordinatorImpl implements Coordinator {
         if (v.missing || v.draining) continue;
         const host = v.address.includes(':') ? `[${v.address}]` : v.address;
         groups.push({
-          targets: [`${host}:${v.port}`],
+          targets: [`${host}:${v.metricsPort ?? v.port}`],
           labels: {
+            ...(v.metricsPath !== undefined && v.metricsPath !== '/metrics' ? { __metrics_path__: v.metricsPath } : {}),
             service: r.config.name,
             instance: v.id,
             zone: v.zone ?? '',

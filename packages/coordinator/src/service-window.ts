@@ -25,6 +25,9 @@ export interface InstanceView {
   service: string;
   address: string;
   port: number;
+  /** Where Prometheus scrapes the instance, from its hello (defaults: `port`, '/metrics'). */
+  metricsPort?: number;
+  metricsPath?: string;
   zone?: string;
   version?: string;
   startedAtMs: number;
@@ -296,6 +299,8 @@ export class ServiceWindow {
         service: this.service,
         address: s.hello.address,
         port: s.hello.port,
+        ...(s.hello.metricsPort !== undefined ? { metricsPort: s.hello.metricsPort } : {}),
+        ...(s.hello.metricsPath !== undefined ? { metricsPath: s.hello.metricsPath } : {}),
         ...(s.hello.zone ? { zone: s.hello.zone } : {}),
         ...(s.hello.version ? { version: s.hello.version } : {}),
         startedAtMs: s.hello.startedAtMs,

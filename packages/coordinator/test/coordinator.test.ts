@@ -184,6 +184,19 @@ describe('coordinator', () => {
       await registry.metrics(),
       /shoal_coordinator_reports_received_total\{service="orders",transport="stream"\} 1/,
     );
+    // An agent serving /metrics on a port of its own is listed there, with its path.
+    const b = agent(ORDERS);
+    b.send({ hello: hello('orders', 'orders-2', { port: 4102, metricsPort: 9464, metricsPath: '/prom' }) });
+    b.send({ report: report({}) });
+    const sd2 = await waitFor(async () => {
+      const groups = (await (await http('/v1/sd')).json()) as Array<{
+        targets: string[];
+        labels: Record<string, string>;
+      }>;
+      return groups.find((g) => g.labels.instance === 'orders-2');
+    });
+    assert.deepEqual(sd2.targets, ['127.0.0.1:9464']);
+    assert.equal(sd2.labels.__metrics_path__, '/prom');
   });
 
   it('refuses streams without a token, with a wrong token, with another service token or for an unknown service', async () => {

@@ -11,6 +11,7 @@ export const LIMITS = Object.freeze({
   maxAddressLength: 253,
   maxZoneLength: 64,
   maxVersionLength: 64,
+  maxMetricsPathLength: 256,
   /** Custom metrics per report, and the length of each name ([a-zA-Z_][a-zA-Z0-9_]*, Prometheus-style). */
   maxCustomMetrics: 32,
   maxCustomMetricNameLength: 64,

@@ -21,6 +21,10 @@ export interface Hello {
   /** Process start, ms since the epoch. */
   startedAtMs: number;
   capacity?: Capacity;
+  /** Port Prometheus scrapes, when not `port`. */
+  metricsPort?: number;
+  /** Metrics path, default '/metrics'. */
+  metricsPath?: string;
 }
 
 export interface LoadReport {

@@ -96,6 +96,14 @@ export function validateHello(value: unknown, field = 'hello'): Hello {
   if (version2 !== undefined) hello.version = version2;
   const capacity = validateCapacity(`${field}.capacity`, o.capacity);
   if (capacity !== undefined) hello.capacity = capacity;
+  if (!isAbsent(o.metricsPort)) hello.metricsPort = integer(`${field}.metricsPort`, o.metricsPort, 1, 65535);
+  const metricsPath = optionalString(`${field}.metricsPath`, o.metricsPath, LIMITS.maxMetricsPathLength);
+  if (metricsPath !== undefined) {
+    if (!metricsPath.startsWith('/') || /[\s?#]/.test(metricsPath)) {
+      fail(`${field}.metricsPath`, 'a URL path starting with "/" (no spaces, query or fragment)', metricsPath);
+    }
+    hello.metricsPath = metricsPath;
+  }
   return hello;
 }
 

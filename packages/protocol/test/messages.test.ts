@@ -28,6 +28,8 @@ describe('hand-written message types', () => {
       version: true,
       startedAtMs: true,
       capacity: true,
+      metricsPort: true,
+      metricsPath: true,
     };
     assert.deepEqual(Object.keys(hello).sort(), protoFields('Hello'));
     const directive: Record<keyof Directive, true> = {

@@ -76,6 +76,13 @@ describe('validateHello', () => {
     rejects(() => validateHello(hello({ instanceId: 'has space' })), 'hello.instanceId', '"has space"');
     rejects(() => validateHello(hello({ port: 0 })), 'hello.port', '0');
     rejects(() => validateHello(hello({ port: 70000 })), 'hello.port', '70000');
+    rejects(() => validateHello(hello({ metricsPort: 0 })), 'hello.metricsPort', '0');
+    rejects(() => validateHello(hello({ metricsPath: 'metrics' })), 'hello.metricsPath', '"metrics"');
+    rejects(() => validateHello(hello({ metricsPath: '/m?x=1' })), 'hello.metricsPath', '"/m?x=1"');
+    assert.deepEqual(
+      [validateHello(hello({ metricsPort: 9464, metricsPath: '/m' }))].map((h) => [h.metricsPort, h.metricsPath]),
+      [[9464, '/m']],
+    );
     rejects(() => validateHello(hello({ protocolVersion: 2 })), 'hello.protocolVersion', '2');
     rejects(() => validateHello(hello({ zone: 'z'.repeat(65) })), 'hello.zone', '"' + 'z'.repeat(65) + '"');
     rejects(() => validateHello(hello({ capacity: { maxRps: -1 } })), 'hello.capacity.maxRps', '-1');
