@@ -131,6 +131,19 @@ function changeInPeriod(periodSeconds: number, now: number, events: readonly Sca
   return n;
 }
 
+/** The replica count at the start of a policy's period: the current count with the period's changes undone. */
+function replicasAtPeriodStart(
+  periodSeconds: number,
+  now: number,
+  currentReplicas: number,
+  upEvents: readonly ScaleEvent[],
+  downEvents: readonly ScaleEvent[],
+): number {
+  return (
+    currentReplicas - changeInPeriod(periodSeconds, now, upEvents) + changeInPeriod(periodSeconds, now, downEvents)
+  );
+}
+
 export function scaleUpLimit(
   rules: ScalingRules,
   now: number,
@@ -142,10 +155,7 @@ export function scaleUpLimit(
   const pick = rules.selectPolicy === 'Min' ? Math.min : Math.max;
   let result = rules.selectPolicy === 'Min' ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
   for (const p of rules.policies) {
-    const start =
-      currentReplicas -
-      changeInPeriod(p.periodSeconds, now, upEvents) +
-      changeInPeriod(p.periodSeconds, now, downEvents);
+    const start = replicasAtPeriodStart(p.periodSeconds, now, currentReplicas, upEvents, downEvents);
     const proposed = p.type === 'Pods' ? start + p.value : Math.ceil(start * (1 + p.value / 100));
     result = pick(result, proposed);
   }
@@ -163,10 +173,7 @@ export function scaleDownLimit(
   const pick = rules.selectPolicy === 'Min' ? Math.max : Math.min;
   let result = rules.selectPolicy === 'Min' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   for (const p of rules.policies) {
-    const start =
-      currentReplicas -
-      changeInPeriod(p.periodSeconds, now, upEvents) +
-      changeInPeriod(p.periodSeconds, now, downEvents);
+    const start = replicasAtPeriodStart(p.periodSeconds, now, currentReplicas, upEvents, downEvents);
     const proposed = p.type === 'Pods' ? start - p.value : Math.trunc(start * (1 - p.value / 100));
     result = pick(result, proposed);
   }
