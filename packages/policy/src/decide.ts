@@ -157,7 +157,7 @@ function scheduleMinimum(policy: Policy, now: number, reasons: string[]): number
   let min = policy.minReplicas;
   for (const s of policy.schedules) {
     if (s.minReplicas <= min) continue;
-    const match = lastCronMatch(s.cron, now + s.leadMs, s.durationMs, s.utcOffsetMinutes);
+    const match = lastCronMatch(s.cron, now + s.leadMs, s.durationMs, s.timeZone ?? s.utcOffsetMinutes);
     if (match !== undefined) {
       min = s.minReplicas;
       reasons.push(`schedule ${s.name} (${s.cron.source}) active: minimum ${s.minReplicas} replicas`);

@@ -51,8 +51,8 @@ export type {
   ScaleEvent,
   TimedRecommendation,
 } from './behavior.js';
-export { parseCron, cronMatches, lastCronMatch } from './cron.js';
-export type { CronExpression } from './cron.js';
+export { parseCron, cronMatches, lastCronMatch, zoneOffsetMinutes } from './cron.js';
+export type { CronExpression, CronZone } from './cron.js';
 export { selectVictims } from './victims.js';
 export { PolicyMetricError, TraceError, POLICY_ERROR_CODES } from './errors.js';
 export type { PolicyErrorCode } from './errors.js';

@@ -15,7 +15,7 @@ import {
 } from '@shoal/core';
 import { KUBERNETES_BEHAVIOR, resolveBehavior } from './behavior.js';
 import type { Behavior, BehaviorInput } from './behavior.js';
-import { parseCron } from './cron.js';
+import { assertTimeZone, parseCron } from './cron.js';
 import type { CronExpression } from './cron.js';
 import { HPA_DEFAULTS, resolveTolerance } from './hpa-replicas.js';
 import type { ToleranceInput, Tolerances } from './hpa-replicas.js';
@@ -106,8 +106,13 @@ export interface ScheduleInput {
   durationMs?: number;
   /** Become active this long before each occurrence (to absorb cold start). Default 0. */
   leadMs?: number;
-  /** Evaluate the cron at this fixed offset from UTC. Default 0. */
+  /** Evaluate the cron at this fixed offset from UTC. Default 0. Not with `timeZone`. */
   utcOffsetMinutes?: number;
+  /**
+   * Evaluate the cron in this IANA time zone (`'Europe/Berlin'`), following its daylight-saving shifts.
+   * Default none (UTC, or `utcOffsetMinutes`).
+   */
+  timeZone?: string;
 }
 
 export interface Schedule {
@@ -117,6 +122,8 @@ export interface Schedule {
   readonly durationMs: number;
   readonly leadMs: number;
   readonly utcOffsetMinutes: number;
+  /** IANA time zone (canonical spelling) when set; takes the place of `utcOffsetMinutes`. */
+  readonly timeZone?: string;
 }
 
 export interface ForecastInput {
@@ -369,7 +376,16 @@ function resolveSchedule(s: ScheduleInput, k: number, maxReplicas: number): Sche
   assertInteger(`${at}.leadMs`, leadMs, 0, 86_400_000);
   const utcOffsetMinutes = s.utcOffsetMinutes ?? 0;
   assertInteger(`${at}.utcOffsetMinutes`, utcOffsetMinutes, -14 * 60, 14 * 60);
-  return Object.freeze({ name, cron, minReplicas: s.minReplicas, durationMs, leadMs, utcOffsetMinutes });
+  if (s.timeZone === undefined) {
+    return Object.freeze({ name, cron, minReplicas: s.minReplicas, durationMs, leadMs, utcOffsetMinutes });
+  }
+  if (s.utcOffsetMinutes !== undefined) {
+    throw new InvalidArgumentError(
+      `${at} takes timeZone or utcOffsetMinutes, not both, got timeZone ${JSON.stringify(s.timeZone)} and utcOffsetMinutes ${s.utcOffsetMinutes}`,
+    );
+  }
+  const timeZone = assertTimeZone(`${at}.timeZone`, s.timeZone);
+  return Object.freeze({ name, cron, minReplicas: s.minReplicas, durationMs, leadMs, utcOffsetMinutes, timeZone });
 }
 
 function resolveVictimSelection(v: VictimSelection | undefined): Policy['victimSelection'] {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cronMatches, lastCronMatch, parseCron } from '@shoal/policy';
+import { cronMatches, lastCronMatch, parseCron, resolvePolicy, zoneOffsetMinutes } from '@shoal/policy';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -28,6 +28,76 @@ describe('cron', () => {
   it('evaluates at a fixed UTC offset', () => {
     // 18:00 in UTC+2 is 16:00 UTC.
     assert.equal(cronMatches(parseCron('0 18 * * *'), at('2026-01-05T16:00:00Z'), 120), true);
+  });
+
+  describe('in an IANA time zone', () => {
+    // Europe/Berlin in 2026: CET (UTC+1) until 29 March 01:00 UTC, CEST (UTC+2) until 25 October 01:00 UTC.
+    it('reads the offset in force at an instant', () => {
+      assert.equal(zoneOffsetMinutes('Europe/Berlin', at('2026-01-05T12:00:00Z')), 60);
+      assert.equal(zoneOffsetMinutes('Europe/Berlin', at('2026-07-06T12:00:00Z')), 120);
+      assert.equal(zoneOffsetMinutes('America/New_York', at('2026-01-05T12:00:00Z')), -300);
+      assert.equal(zoneOffsetMinutes('Asia/Kolkata', at('2026-01-05T12:00:00Z')), 330);
+      assert.equal(zoneOffsetMinutes(-90, at('2026-01-05T12:00:00Z')), -90);
+    });
+
+    it('follows daylight-saving time: 09:00 local is 08:00 UTC in winter, 07:00 UTC in summer', () => {
+      const nine = parseCron('0 9 * * *');
+      assert.equal(cronMatches(nine, at('2026-01-05T08:00:00Z'), 'Europe/Berlin'), true);
+      assert.equal(cronMatches(nine, at('2026-01-05T07:00:00Z'), 'Europe/Berlin'), false);
+      assert.equal(cronMatches(nine, at('2026-07-06T07:00:00Z'), 'Europe/Berlin'), true);
+      assert.equal(cronMatches(nine, at('2026-07-06T08:00:00Z'), 'Europe/Berlin'), false);
+    });
+
+    it('skips a local time that the spring-forward shift leaves out', () => {
+      // 02:30 does not exist in Berlin on 29 March 2026; look back over that whole local day.
+      assert.equal(
+        lastCronMatch(parseCron('30 2 * * *'), at('2026-03-29T22:00:00Z'), 23 * 3_600_000, 'Europe/Berlin'),
+        undefined,
+      );
+      assert.equal(
+        lastCronMatch(parseCron('30 2 * * *'), at('2026-03-30T22:00:00Z'), 23 * 3_600_000, 'Europe/Berlin'),
+        at('2026-03-30T00:30:00Z'),
+      );
+    });
+
+    it('matches both instants of a local time that the fall-back shift repeats', () => {
+      const c = parseCron('30 2 * * *');
+      assert.equal(cronMatches(c, at('2026-10-25T00:30:00Z'), 'Europe/Berlin'), true); // 02:30 CEST
+      assert.equal(cronMatches(c, at('2026-10-25T01:30:00Z'), 'Europe/Berlin'), true); // 02:30 CET
+    });
+
+    it('finds occurrences in look-back windows that span a shift', () => {
+      // 03:00 CEST on the spring-forward day is 01:00 UTC; the window starts in CET.
+      assert.equal(
+        lastCronMatch(parseCron('0 3 * * *'), at('2026-03-29T01:30:00Z'), 2 * 3_600_000, 'Europe/Berlin'),
+        at('2026-03-29T01:00:00Z'),
+      );
+      // 01:00 CEST on the fall-back day is 23:00 UTC the day before; the window ends in CET.
+      assert.equal(
+        lastCronMatch(parseCron('0 1 * * *'), at('2026-10-25T01:30:00Z'), 3 * 3_600_000, 'Europe/Berlin'),
+        at('2026-10-24T23:00:00Z'),
+      );
+    });
+
+    it('validates schedules[].timeZone, naming it', () => {
+      const schedule = { cron: '0 9 * * *', minReplicas: 2 };
+      assert.equal(
+        resolvePolicy({ schedules: [{ ...schedule, timeZone: 'europe/berlin' }] }).schedules[0]?.timeZone,
+        'Europe/Berlin',
+      );
+      assert.throws(
+        () => resolvePolicy({ schedules: [{ ...schedule, timeZone: 'Mars/Olympus_Mons' }] }),
+        /schedules\[0\]\.timeZone is not a time zone this runtime knows, got "Mars\/Olympus_Mons"/,
+      );
+      assert.throws(
+        () => resolvePolicy({ schedules: [{ ...schedule, timeZone: 42 as unknown as string }] }),
+        /schedules\[0\]\.timeZone must be an IANA time-zone name/,
+      );
+      assert.throws(
+        () => resolvePolicy({ schedules: [{ ...schedule, timeZone: 'Europe/Berlin', utcOffsetMinutes: 60 }] }),
+        /schedules\[0\] takes timeZone or utcOffsetMinutes, not both/,
+      );
+    });
   });
 
   it('finds the latest occurrence in a look-back window', () => {

@@ -277,6 +277,20 @@ describe('decide', () => {
       assert.equal(after.minReplicas, 1);
     });
 
+    it('evaluates in the time zone of the schedule, across daylight-saving time', () => {
+      const berlin: PolicyInput = {
+        maxReplicas: 20,
+        schedules: [{ name: 'opening', cron: '0 9 * * 1-5', minReplicas: 6, timeZone: 'Europe/Berlin' }],
+      };
+      const quiet = fleet(2, { eventLoopUtilization: 0.1 });
+      // Monday 5 January 2026, 09:10 CET = 08:10 UTC; Monday 6 July 2026, 09:10 CEST = 07:10 UTC.
+      assert.equal(decide(berlin, obs(Date.UTC(2026, 0, 5, 8, 10), 2, quiet), undefined).minReplicas, 6);
+      assert.equal(decide(berlin, obs(Date.UTC(2026, 0, 5, 7, 10), 2, quiet), undefined).minReplicas, 1);
+      assert.equal(decide(berlin, obs(Date.UTC(2026, 6, 6, 7, 10), 2, quiet), undefined).minReplicas, 6);
+      // 08:10 UTC in July is 10:10 CEST: the one-hour window is over (it would be 09:10 at a fixed +1 h).
+      assert.equal(decide(berlin, obs(Date.UTC(2026, 6, 6, 8, 10), 2, quiet), undefined).minReplicas, 1);
+    });
+
     it('does not apply on other days', () => {
       const saturday = Date.UTC(2026, 0, 10, 12, 10);
       assert.equal(decide(policy, obs(saturday, 2, fleet(2, { eventLoopUtilization: 0.1 })), undefined).minReplicas, 1);
