@@ -9,7 +9,7 @@
  *  3. stable window*: size from the demand averaged over `stableWindowMs` (0: keep the proposal);
  *  4. panic mode* (Knative): short-window demand ≥ threshold × ready → scale to it at once, never down;
  *  5. forecast*: a line through the recent demand, evaluated `horizonMs` ahead, can only raise the proposal;
- *     outside panic, a scale-up adds `scaleUpHeadroom`*;
+ *     outside panic, a scale-up adds `scaleUpHeadroom`* to the unrounded demand behind it;
  *  6. stabilization windows, then rate policies and min/max (HPA behavior);
  *  7. victims for a scale-down.
  */
@@ -325,6 +325,8 @@ export function decide(
 
   // 3. Demand history; with a stable window, size from the average demand instead (Knative's stable window).
   state.samples.push({ t: now, d: demand });
+  /** The unrounded replicas of demand the proposal was sized from (headroom is added to it, not to the count). */
+  let sizedDemand = demand;
   const keepMs = Math.max(
     policy.panic.enabled ? policy.panic.windowMs : 0,
     policy.forecast.enabled ? policy.forecast.windowMs : 0,
@@ -341,6 +343,7 @@ export function decide(
       }
     }
     const avg = sum / n;
+    sizedDemand = avg;
     let sized = Math.ceil(avg - 1e-9);
     if (current > 0 && withinTolerance(policy.tolerance, avg / current)) sized = current;
     if ((hold || failed > 0) && sized < current) sized = current;
@@ -403,15 +406,22 @@ export function decide(
         if (want > proposal && want > current * (1 + policy.tolerance.up)) {
           reasons.push(`forecast: demand ${round(predicted)} in ${round(f.horizonMs / 1000)} s → ${want}`);
           proposal = want;
+          sizedDemand = predicted;
         }
       }
     }
   }
 
+  // Headroom goes on the unrounded demand: 10 % of 1.2 replicas is not a whole extra replica (adding it to the
+  // rounded-up count did that, which made small services pay 30-100 % extra for every scale-up).
   if (policy.scaleUpHeadroom > 0 && proposal > current && !panicking) {
-    const raised = Math.ceil(proposal * (1 + policy.scaleUpHeadroom) - 1e-9);
-    reasons.push(`headroom ${round(policy.scaleUpHeadroom * 100)} %: ${proposal} → ${raised}`);
-    proposal = raised;
+    const raised = Math.max(proposal, Math.ceil(sizedDemand * (1 + policy.scaleUpHeadroom) - 1e-9));
+    if (raised > proposal) {
+      reasons.push(
+        `headroom ${round(policy.scaleUpHeadroom * 100)} % over ${round(sizedDemand)} replicas of demand: ${proposal} → ${raised}`,
+      );
+      proposal = raised;
+    }
   }
   // 6. Stabilization (panic skips the scale-up window), then rate limits and min/max.
   const recommendation = proposal;

@@ -175,8 +175,9 @@ export interface PolicyInput {
    */
   stableWindowMs?: number;
   /**
-   * When scaling up (outside panic), provision this fraction above the proposal, so the next small rise needs
-   * no new scale event. Default 0.1 (Shoal) / 0 (HPA).
+   * When scaling up (outside panic), provision this fraction above the unrounded demand (ceil(demand × (1 +
+   * headroom)), never below the proposal), so the next small rise needs no new scale event. Default 0.1
+   * (Shoal) / 0 (HPA).
    */
   scaleUpHeadroom?: number;
   /** Which instances to drain on scale-down. Default `'least-loaded'`. */
