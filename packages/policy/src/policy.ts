@@ -176,7 +176,7 @@ export interface PolicyInput {
   stableWindowMs?: number;
   /**
    * When scaling up (outside panic), provision this fraction above the unrounded demand (ceil(demand × (1 +
-   * headroom)), never below the proposal), so the next small rise needs no new scale event. Default 0.1
+   * headroom)), never below the proposal), so the next small rise needs no new scale event. Default 0.05
    * (Shoal) / 0 (HPA).
    */
   scaleUpHeadroom?: number;
@@ -215,9 +215,9 @@ export interface Policy {
 }
 
 /**
- * Shoal's behavior, tuned on the traces in docs/benchmarks/scaling.md: Kubernetes' rate policies and
- * 300 s scale-down window, plus a 10 s scale-up window that filters one-report noise (panic mode skips it,
- * so a real spike still scales at once).
+ * Shoal's behavior, tuned on the traces in docs/benchmarks/scaling.md: Kubernetes' rate policies, a 400 s
+ * scale-down window (Kubernetes: 300 s; the longer hold absorbs load that returns within minutes), plus a 10 s
+ * scale-up window that filters one-report noise (panic mode skips it, so a real spike still scales at once).
  */
 export const SHOAL_BEHAVIOR: Behavior = Object.freeze({
   scaleUp: Object.freeze({
@@ -229,7 +229,7 @@ export const SHOAL_BEHAVIOR: Behavior = Object.freeze({
     ]),
   }),
   scaleDown: Object.freeze({
-    stabilizationWindowSeconds: 300,
+    stabilizationWindowSeconds: 400,
     selectPolicy: 'Max' as const,
     policies: Object.freeze([Object.freeze({ type: 'Percent' as const, value: 100, periodSeconds: 15 })]),
   }),
@@ -249,7 +249,7 @@ export const SHOAL_DEFAULTS = Object.freeze({
   forecast: Object.freeze({ enabled: false, windowMs: 60_000, horizonMs: 30_000, maxFactor: 1.5 }) as Forecast,
   behavior: SHOAL_BEHAVIOR,
   stableWindowMs: 0,
-  scaleUpHeadroom: 0.1,
+  scaleUpHeadroom: 0.05,
 });
 
 export const HPA_POLICY_DEFAULTS = Object.freeze({

@@ -92,11 +92,32 @@ describe('decide', () => {
       assert.equal(up.desiredReplicas, 9);
     });
 
-    it('adds scale-up headroom on the Shoal preset (10 % by default, none on HPA)', () => {
+    it('adds scale-up headroom on the Shoal preset (5 % by default, none on HPA)', () => {
       const o = obs(T0, 10, fleet(10, { eventLoopUtilization: 0.84 }));
-      assert.equal(decide({ maxReplicas: 50 }, o, undefined).desiredReplicas, 14); // ceil(12 × 1.1)
+      assert.equal(decide({ maxReplicas: 50 }, o, undefined).desiredReplicas, 13); // ceil(12 × 1.05)
+      assert.equal(decide({ maxReplicas: 50, scaleUpHeadroom: 0.2 }, o, undefined).desiredReplicas, 15); // ceil(12 × 1.2)
       assert.equal(decide({ maxReplicas: 50, scaleUpHeadroom: 0 }, o, undefined).desiredReplicas, 12);
       assert.equal(decide({ preset: 'hpa', maxReplicas: 50 }, o, undefined).desiredReplicas, 12);
+    });
+
+    it('adds headroom to the unrounded demand, not to the rounded-up count', () => {
+      // 1 replica at ELU 0.84 / target 0.7 = 1.2 replicas of demand → 2; 1.2 × 1.2 = 1.44 still fits in 2
+      // (headroom on the count would have asked for ceil(2 × 1.2) = 3).
+      const d = decide(
+        { maxReplicas: 50, scaleUpHeadroom: 0.2 },
+        obs(T0, 1, fleet(1, { eventLoopUtilization: 0.84 })),
+        undefined,
+      );
+      assert.equal(d.desiredReplicas, 2);
+      assert.doesNotMatch(d.reasons.join('\n'), /headroom/);
+      // 3 replicas at 0.84 = 3.6 of demand → 4; 3.6 × 1.2 = 4.32 → 5.
+      const e = decide(
+        { maxReplicas: 50, scaleUpHeadroom: 0.2 },
+        obs(T0, 3, fleet(3, { eventLoopUtilization: 0.84 })),
+        undefined,
+      );
+      assert.equal(e.desiredReplicas, 5);
+      assert.match(e.reasons.join('\n'), /headroom 20 % over 3\.6 replicas of demand: 4 → 5/);
     });
 
     it('keeps the count when no target has a usable metric', () => {
@@ -200,7 +221,7 @@ describe('decide', () => {
         eventLoopUtilization: 0.5 + 0.4 * Math.sin(t / 60_000),
       }));
       const s = (ds.at(-1) as Decision).state;
-      assert.ok(s.recommendations.length <= 300_000 / 2_000 + 1, `recommendations ${s.recommendations.length}`);
+      assert.ok(s.recommendations.length <= 400_000 / 2_000 + 1, `recommendations ${s.recommendations.length}`);
       assert.ok(s.samples.length <= 31, `samples ${s.samples.length}`);
       assert.ok(s.scaleUpEvents.length + s.scaleDownEvents.length <= 30);
     });
