@@ -1,4 +1,6 @@
-import { Counter, Gauge } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as promClient from 'prom-client';
+import type { Counter as PromCounter, Gauge as PromGauge } from 'prom-client';
 import { memoizeMetrics, type MetricsRegistry } from '@shoal/core';
 import type { LoadTotals } from './load-tracker.js';
 import { TotalsHistogram } from './totals-histogram.js';
@@ -14,7 +16,18 @@ export interface AgentMetricSources {
   appCounters(): Map<string, number>;
 }
 
+/** prom-client, loaded when an agent first needs a registry (see the README: "When prom-client is loaded"). */
+export function loadPromClient(): typeof promClient {
+  return createRequire(import.meta.url)('prom-client') as typeof promClient;
+}
+
+/** A fresh registry of the application's prom-client (loading prom-client). */
+export function newRegistry(): MetricsRegistry {
+  return new (loadPromClient().Registry)();
+}
+
 export const createAgentMetrics = memoizeMetrics((registry: MetricsRegistry) => {
+  const { Counter, Gauge } = loadPromClient();
   const sources = new Set<AgentMetricSources>();
   const registers = [registry];
   return {
@@ -131,3 +144,96 @@ export const createAgentMetrics = memoizeMetrics((registry: MetricsRegistry) => 
 });
 
 export type AgentMetrics = ReturnType<typeof createAgentMetrics>;
+
+type Labels = Record<string, string>;
+
+/** The part of a prom-client Counter the agent calls. */
+export interface CounterLike {
+  inc(labels?: Labels | number, value?: number): void;
+}
+
+/** The part of a prom-client Gauge the agent calls. */
+export interface GaugeLike {
+  set(value: number): void;
+}
+
+/**
+ * The signals the agent and its reporter write (counters and gauges). Until the agent has a registry they are
+ * recorders (plain numbers, no prom-client); `bindSignals` replays what they recorded into the registry's metrics
+ * and switches to them, so a registry attached late (the first read of `agent.metricsHandler`) loses nothing.
+ */
+export interface AgentSignals {
+  refused: CounterLike;
+  reports: CounterLike;
+  directives: CounterLike;
+  connectFailures: CounterLike;
+  connected: GaugeLike;
+  breakerState: GaugeLike;
+  eventLoopUtilization: GaugeLike;
+  eventLoopDelayP99: GaugeLike;
+  cpu: GaugeLike;
+  rss: GaugeLike;
+  heapUsed: GaugeLike;
+  ready: GaugeLike;
+}
+
+const COUNTER_KEYS = ['refused', 'reports', 'directives', 'connectFailures'] as const;
+const GAUGE_KEYS = [
+  'connected',
+  'breakerState',
+  'eventLoopUtilization',
+  'eventLoopDelayP99',
+  'cpu',
+  'rss',
+  'heapUsed',
+  'ready',
+] as const;
+
+class RecordingCounter implements CounterLike {
+  /** Totals by label set (key: the single label value, or '' without labels). */
+  readonly totals = new Map<string, { labels?: Labels; value: number }>();
+  inc(labels?: Labels | number, value?: number): void {
+    const l = typeof labels === 'object' ? labels : undefined;
+    const n = typeof labels === 'number' ? labels : (value ?? 1);
+    const key = l === undefined ? '' : JSON.stringify(l);
+    const entry = this.totals.get(key);
+    if (entry === undefined) this.totals.set(key, { ...(l !== undefined ? { labels: l } : {}), value: n });
+    else entry.value += n;
+  }
+}
+
+class RecordingGauge implements GaugeLike {
+  value: number | undefined;
+  set(value: number): void {
+    this.value = value;
+  }
+}
+
+/** Signals that record into plain numbers (no prom-client loaded). */
+export function createRecordingSignals(): AgentSignals {
+  const signals: Record<string, CounterLike | GaugeLike> = {};
+  for (const k of COUNTER_KEYS) signals[k] = new RecordingCounter();
+  for (const k of GAUGE_KEYS) signals[k] = new RecordingGauge();
+  return signals as unknown as AgentSignals;
+}
+
+/** Replays recorded values into `metrics` and makes `signals` write to them from now on (in place). */
+export function bindSignals(signals: AgentSignals, metrics: AgentMetrics): void {
+  for (const k of COUNTER_KEYS) {
+    const current = signals[k];
+    const target = metrics[k] as unknown as PromCounter<string>;
+    if (current instanceof RecordingCounter) {
+      for (const { labels, value } of current.totals.values()) {
+        if (labels !== undefined) target.inc(labels, value);
+        else target.inc(value);
+      }
+    }
+    signals[k] = target as unknown as CounterLike;
+  }
+  for (const k of GAUGE_KEYS) {
+    const current = signals[k];
+    const target = metrics[k] as unknown as PromGauge<string>;
+    if (current instanceof RecordingGauge && current.value !== undefined) target.set(current.value);
+    signals[k] = target as unknown as GaugeLike;
+  }
+}

@@ -13,8 +13,8 @@ import {
   type MetricsRegistry,
 } from '@shoal/core';
 import { INSTANCE_ID_PATTERN, LIMITS, SERVICE_NAME_PATTERN, type Capacity } from '@shoal/protocol';
-import { Registry } from 'prom-client';
-import { resolveConsulConnectionOptions, type ConsulConnectionOptions } from '@shoal/consul';
+import type { ConsulConnectionOptions } from '@shoal/consul';
+import { loadShoalConsul } from './registration.js';
 
 /** TLS for the coordinator connection (PEM contents, not file names). */
 export interface CoordinatorTlsOptions {
@@ -28,23 +28,33 @@ export interface CoordinatorTlsOptions {
 }
 
 export interface CoordinatorOptions {
-  /** `host:port`, `grpc://host:port` (plaintext), `grpcs://host:port` (TLS) or any grpc-js target (`dns:///h:p`). */
+  /**
+   * Where to report, which also picks the transport:
+   * - `http://host:port[/prefix]` or `https://…`: HTTP/JSON, one `POST <prefix>/v1/report` per report (no
+   *   grpc-js or protobufjs loaded);
+   * - `grpc://host:port` (plaintext), `grpcs://host:port` (TLS), `host:port` or any grpc-js target
+   *   (`dns:///h:p`): one long-lived gRPC `Connect` stream.
+   */
   url: string;
-  /** Bearer token sent as `authorization: Bearer <token>` metadata. */
+  /** Bearer token sent as `authorization: Bearer <token>` (gRPC metadata or HTTP header). */
   token?: string;
-  /** `true` or TLS options to use TLS (implied by `grpcs://`). Default false. */
+  /** `true` or TLS options to use TLS (implied by `grpcs://` and `https://`). Default false. */
   tls?: boolean | CoordinatorTlsOptions;
-  /** Bound on one connection attempt (open the stream, send the Hello, be accepted). Default 5000. */
+  /** gRPC: bound on one connection attempt (open the stream, send the Hello, be accepted). Default 5000. */
   connectTimeoutMs?: number;
-  /** Quiet time after which an open stream on a READY channel counts as accepted. Default 250. */
+  /** HTTP: bound on one `POST /v1/report` (connect, send, read the answer). Default 5000. */
+  requestTimeoutMs?: number;
+  /** gRPC: quiet time after which an open stream on a READY channel counts as accepted. Default 250. */
   confirmAfterMs?: number;
   /** Reports kept while the coordinator is unreachable; the oldest is dropped beyond. Default 60. */
   maxBufferedReports?: number;
-  /** Reconnect backoff (full jitter). Default { baseMs: 500, capMs: 30000 }. */
+  /** HTTP: attempts per report (the first and its retries) before it is dropped and counted. Default 5. */
+  maxAttempts?: number;
+  /** Backoff between failed attempts (gRPC: reconnects; HTTP: retries), full jitter. Default { baseMs: 500, capMs: 30000 }. */
   backoff?: { baseMs?: number; capMs?: number };
   /** Circuit breaker (opossum) around connection attempts. */
   breaker?: {
-    /** Percentage of failed attempts in the rolling window that opens it. Default 50. */
+    /** Percentage of failed attempts (gRPC: connections; HTTP: POSTs) in the rolling window that opens it. Default 50. */
     errorThresholdPercentage?: number;
     /** Attempts in the window before it may open. Default 3. */
     volumeThreshold?: number;
@@ -53,19 +63,24 @@ export interface CoordinatorOptions {
     /** Rolling window. Default 60000. */
     rollingCountTimeoutMs?: number;
   };
-  /** HTTP/2 keepalive ping interval, detects a dead coordinator on an idle stream. Default 30000. */
+  /** gRPC: HTTP/2 keepalive ping interval, detects a dead coordinator on an idle stream. Default 30000. */
   keepaliveMs?: number;
 }
 
 export interface ResolvedCoordinatorOptions {
   readonly url: string;
+  /** `http` for http(s):// URLs, else `grpc`. */
+  readonly transport: 'grpc' | 'http';
+  /** gRPC: the grpc-js target; HTTP: the full `POST` URL (`…/v1/report`). */
   readonly target: string;
   readonly secure: boolean;
   readonly token?: string;
   readonly tls: CoordinatorTlsOptions;
   readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   readonly confirmAfterMs: number;
   readonly maxBufferedReports: number;
+  readonly maxAttempts: number;
   readonly backoff: { readonly baseMs: number; readonly capMs: number };
   readonly breaker: {
     readonly errorThresholdPercentage: number;
@@ -173,7 +188,8 @@ export interface ResolvedAgentOptions {
   readonly metrics: false | { readonly port?: number; readonly host: string; readonly path: string };
   readonly eventLoopResolutionMs: number;
   readonly logger: Logger;
-  readonly registry: MetricsRegistry;
+  /** The registry given; `undefined` when none was (the agent then creates one only when metrics are asked for). */
+  readonly registry?: MetricsRegistry;
   readonly clock: Clock;
 }
 
@@ -209,8 +225,10 @@ const COORDINATOR_KEYS = [
   'token',
   'tls',
   'connectTimeoutMs',
+  'requestTimeoutMs',
   'confirmAfterMs',
   'maxBufferedReports',
+  'maxAttempts',
   'backoff',
   'breaker',
   'keepaliveMs',
@@ -235,6 +253,28 @@ function optionalString(name: string, value: unknown, maxLength: number): string
   return value;
 }
 
+/** Checks an http(s) coordinator URL and returns the `POST` URL of its report endpoint (`<prefix>/v1/report`). */
+function httpReportUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidArgumentError(`coordinator.url is not a valid URL, got ${describeValue(url)}`);
+  }
+  if (parsed.hostname === '') throw new InvalidArgumentError(`coordinator.url has no host, got ${describeValue(url)}`);
+  if (parsed.username !== '' || parsed.password !== '') {
+    // Never echo credentials: the token option carries them.
+    throw new InvalidArgumentError('coordinator.url must not hold credentials (user:password@); use coordinator.token');
+  }
+  if (parsed.search !== '' || parsed.hash !== '') {
+    throw new InvalidArgumentError(
+      `coordinator.url must not have a query or a fragment (the agent posts to <url>/v1/report), got ${describeValue(url)}`,
+    );
+  }
+  const prefix = parsed.pathname.replace(/\/+$/, '');
+  return `${parsed.protocol}//${parsed.host}${prefix}/v1/report`;
+}
+
 function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
   assertObject('coordinator', input);
   assertKnownKeys('coordinator', input, COORDINATOR_KEYS);
@@ -242,19 +282,24 @@ function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
   assertString('coordinator.url', c.url, { maxLength: 2048 });
   let target = c.url;
   let secure = false;
+  let transport: 'grpc' | 'http' = 'grpc';
   const scheme = /^([a-z][a-z0-9+.-]*):\/\/(?!\/)(.*)$/i.exec(c.url);
   if (scheme) {
     const name = (scheme[1] as string).toLowerCase();
-    if (name === 'grpc' || name === 'http') target = scheme[2] as string;
-    else if (name === 'grpcs' || name === 'https') {
+    if (name === 'grpc') target = scheme[2] as string;
+    else if (name === 'grpcs') {
       target = scheme[2] as string;
       secure = true;
+    } else if (name === 'http' || name === 'https') {
+      transport = 'http';
+      target = httpReportUrl(c.url);
+      secure = name === 'https';
     } else {
       throw new InvalidArgumentError(
-        `coordinator.url must be host:port, grpc://host:port, grpcs://host:port or a grpc-js target, got ${describeValue(c.url)}`,
+        `coordinator.url must be host:port, grpc://host:port, grpcs://host:port, http(s)://host:port[/prefix] or a grpc-js target, got ${describeValue(c.url)}`,
       );
     }
-    target = target.replace(/\/+$/, '');
+    if (transport === 'grpc') target = target.replace(/\/+$/, '');
     if (target.length === 0) {
       throw new InvalidArgumentError(`coordinator.url has no host, got ${describeValue(c.url)}`);
     }
@@ -274,6 +319,11 @@ function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
     throw new InvalidArgumentError(`coordinator.tls must be a boolean or an object, got ${describeValue(c.tls)}`);
   }
   if (c.tls !== undefined && c.tls !== false) {
+    if (transport === 'http' && !secure) {
+      throw new InvalidArgumentError(
+        `coordinator.tls needs an https:// coordinator.url (an http:// URL is plaintext), got ${describeValue(c.url)}`,
+      );
+    }
     secure = true;
     if (c.tls !== true) {
       assertObject('coordinator.tls', c.tls);
@@ -313,13 +363,16 @@ function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
   ]);
   return Object.freeze({
     url: c.url,
+    transport,
     target,
     secure,
     ...(c.token !== undefined ? { token: c.token } : {}),
     tls: Object.freeze(tls),
     connectTimeoutMs: int('connectTimeoutMs', c.connectTimeoutMs, 5000, 1, 600_000),
+    requestTimeoutMs: int('requestTimeoutMs', c.requestTimeoutMs, 5000, 1, 600_000),
     confirmAfterMs: int('confirmAfterMs', c.confirmAfterMs, 250, 0, 600_000),
     maxBufferedReports: int('maxBufferedReports', c.maxBufferedReports, 60, 1, 100_000),
+    maxAttempts: int('maxAttempts', c.maxAttempts, 5, 1, 1000),
     backoff: Object.freeze({ baseMs, capMs }),
     breaker: Object.freeze({
       errorThresholdPercentage: int('breaker.errorThresholdPercentage', breakerIn.errorThresholdPercentage, 50, 1, 100),
@@ -366,7 +419,8 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
     capacity = { ...input.capacity };
   }
   const consul = input.consul ?? false;
-  if (consul !== false) resolveConsulConnectionOptions(consul, 'consul'); // validate now, name the option
+  // Validate now, naming the option (this is when @shoal/consul, and only if `consul` is set, gets loaded).
+  if (consul !== false) loadShoalConsul().resolveConsulConnectionOptions(consul, 'consul');
   const registration = input.registration ?? {};
   assertObject('registration', registration);
   assertKnownKeys('registration', registration as Record<string, unknown>, [
@@ -455,7 +509,7 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
     metrics,
     eventLoopResolutionMs,
     logger: input.logger ?? silentLogger,
-    registry: input.registry ?? new Registry(),
+    ...(input.registry !== undefined ? { registry: input.registry } : {}),
     clock: input.clock ?? realClock,
   });
 }

@@ -12,10 +12,19 @@ import {
   withTimeout,
   type Event,
   type Logger,
+  type MetricsRegistry,
   type TimerHandle,
 } from '@shoal/core';
 import { LIMITS, PROTOCOL_VERSION, validateReport, type Directive, type Hello, type LoadReport } from '@shoal/protocol';
-import { createAgentMetrics, type AgentMetricSources, type AgentMetrics } from './agent-metrics.js';
+import {
+  bindSignals,
+  createAgentMetrics,
+  createRecordingSignals,
+  newRegistry,
+  type AgentMetricSources,
+  type AgentMetrics,
+  type AgentSignals,
+} from './agent-metrics.js';
 import {
   resolveAgentOptions,
   type AgentOptions,
@@ -24,7 +33,9 @@ import {
 } from './agent-options.js';
 import { AppMetrics, type AppCounter } from './app-metrics.js';
 import { AGENT_META_KEY, METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from './consul-metadata.js';
-import { CoordinatorReporter, type BreakerState } from './coordinator-reporter.js';
+import { CoordinatorReporter } from './coordinator-reporter.js';
+import { HttpReporter } from './http-reporter.js';
+import type { BreakerState, Reporter } from './reporter.js';
 import { createFastifyPlugin, type FastifyPlugin } from './fastify-plugin.js';
 import { createGrpcInterceptor, shutdownGrpcServer } from './grpc-instrumentation.js';
 import {
@@ -54,7 +65,11 @@ export class Agent {
   readonly instanceId: string;
   private readonly options: ResolvedAgentOptions;
   private readonly logger: Logger;
-  private readonly metrics: AgentMetrics;
+  /** Counters and gauges the agent writes: recorders until a registry is attached, then prom-client metrics. */
+  private readonly signals: AgentSignals = createRecordingSignals();
+  private registryInUse: MetricsRegistry | undefined;
+  private promMetrics: AgentMetrics | undefined;
+  private handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private readonly tracker: LoadTracker;
   private readonly gate: RequestGate;
   private readonly app: AppMetrics;
@@ -63,7 +78,7 @@ export class Agent {
   private readonly directiveEmitter = new EventEmitter<Directive>();
   private currentState: AgentState = 'idle';
   private sampler: RuntimeSampler | undefined;
-  private reporter: CoordinatorReporter | undefined;
+  private reporter: Reporter | undefined;
   private registration: RegistrationHandle | undefined;
   private metricsServer: Server | undefined;
   private readonly httpServers = new Set<Server>();
@@ -86,9 +101,6 @@ export class Agent {
   /** Fires with every valid directive, after the agent applied it. */
   readonly onDirective: Event<Directive> = this.directiveEmitter.event;
 
-  /** `(req, res)` handler serving the agent's registry in Prometheus text format. */
-  readonly metricsHandler: (req: IncomingMessage, res: ServerResponse) => void;
-
   constructor(options: AgentOptions) {
     this.options = resolveAgentOptions(options);
     const o = this.options;
@@ -97,10 +109,13 @@ export class Agent {
     this.instanceId = o.instanceId;
     this.interval = o.reportIntervalMs;
     this.logger = componentLogger(o.logger, 'agent', { service: o.service, instance: o.instanceId });
-    this.metrics = createAgentMetrics(o.registry);
-    const metrics = this.metrics;
     this.tracker = new LoadTracker(o.clock);
-    this.gate = { tracker: this.tracker, metrics, refusing: false, retryAfterSeconds: o.retryAfterSeconds };
+    this.gate = {
+      tracker: this.tracker,
+      metrics: this.signals,
+      refusing: false,
+      retryAfterSeconds: o.retryAfterSeconds,
+    };
     this.app = new AppMetrics(this.logger);
     this.source = {
       inFlight: () => this.tracker.inFlight,
@@ -108,9 +123,34 @@ export class Agent {
       appGauges: () => this.app.readGauges(),
       appCounters: () => this.app.counterTotals(),
     };
-    metrics.sources.add(this.source);
-    metrics.ready.set(0);
-    this.metricsHandler = createMetricsHandler(o.registry);
+    this.signals.ready.set(0);
+    // prom-client is loaded only when metrics are asked for: a registry given, an own metrics server, a Consul
+    // registration (which registers its metrics there too), or a later read of metricsHandler / registry.
+    const ownServer = o.metrics !== false && o.metrics.port !== undefined;
+    if (o.registry !== undefined || ownServer || o.consul !== false) this.attachRegistry(o.registry ?? newRegistry());
+  }
+
+  /**
+   * The prom-client registry holding the agent's metrics: the `registry` option, else one created (and
+   * prom-client loaded) on first use.
+   */
+  get registry(): MetricsRegistry {
+    if (this.registryInUse === undefined) this.attachRegistry(newRegistry());
+    return this.registryInUse as MetricsRegistry;
+  }
+
+  /** `(req, res)` handler serving the agent's registry in Prometheus text format (loads prom-client on first read). */
+  get metricsHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    this.handler ??= createMetricsHandler(this.registry);
+    return this.handler;
+  }
+
+  private attachRegistry(registry: MetricsRegistry): void {
+    this.registryInUse = registry;
+    const metrics = createAgentMetrics(registry);
+    bindSignals(this.signals, metrics);
+    if (this.currentState !== 'closed') metrics.sources.add(this.source);
+    this.promMetrics = metrics;
   }
 
   get state(): AgentState {
@@ -172,7 +212,7 @@ export class Agent {
       this.sampler = new RuntimeSampler(o.eventLoopResolutionMs);
       this.lastTickAt = o.clock.monotonic();
       if (o.metrics !== false && o.metrics.port !== undefined) {
-        const server = await startMetricsServer(o.registry, { ...o.metrics, port: o.metrics.port });
+        const server = await startMetricsServer(this.registry, { ...o.metrics, port: o.metrics.port });
         if ((this.currentState as AgentState) === 'closed') {
           // close() ran while the server was binding: it could not stop what did not exist yet, so stop here.
           await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -180,14 +220,18 @@ export class Agent {
         }
         this.metricsServer = server;
       }
-      this.registration = createRegistration(o, this.consulMeta());
+      this.registration = createRegistration(o, this.consulMeta(), this.registryInUse);
       if (o.coordinator !== undefined) {
-        this.reporter = new CoordinatorReporter(o.coordinator, this.hello(), {
+        const deps = {
           clock: o.clock,
           logger: this.logger.child({ component: 'agent-reporter' }),
-          metrics: this.metrics,
-          onDirective: (d) => this.applyDirective(d),
-        });
+          metrics: this.signals,
+          onDirective: (d: Directive) => this.applyDirective(d),
+        };
+        this.reporter =
+          o.coordinator.transport === 'http'
+            ? new HttpReporter(o.coordinator, this.hello(), deps)
+            : new CoordinatorReporter(o.coordinator, this.hello(), deps);
         this.reporter.start();
       }
     } catch (error) {
@@ -257,8 +301,8 @@ export class Agent {
     ]);
     if (wasDraining) await this.drainPromise?.catch(() => undefined);
     this.sampler?.close();
-    this.metrics.sources.delete(this.source);
-    this.metrics.ready.set(0);
+    this.promMetrics?.sources.delete(this.source);
+    this.signals.ready.set(0);
     this.stateEmitter.clear();
     this.directiveEmitter.clear();
   }
@@ -470,7 +514,7 @@ export class Agent {
       heapUsedBytes: 0,
     };
     const load = this.tracker.takeInterval();
-    const m = this.metrics;
+    const m = this.signals;
     m.eventLoopUtilization.set(runtime.eventLoopUtilization);
     m.eventLoopDelayP99.set(runtime.eventLoopDelayP99Ms / 1000);
     m.cpu.set(runtime.cpu);
@@ -513,7 +557,7 @@ export class Agent {
   private setState(state: AgentState): void {
     if (this.currentState === state) return;
     this.currentState = state;
-    this.metrics.ready.set(state === 'ready' ? 1 : 0);
+    this.signals.ready.set(state === 'ready' ? 1 : 0);
     this.stateEmitter.emit(state);
   }
 }

@@ -1,5 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
-import CircuitBreaker from 'opossum';
+import { createRequire } from 'node:module';
+import type * as grpc from '@grpc/grpc-js';
+import type CircuitBreaker from 'opossum';
 import {
   Backoff,
   EventEmitter,
@@ -9,7 +10,6 @@ import {
   sleep,
   type Clock,
   type Event,
-  type Logger,
 } from '@shoal/core';
 import {
   COORDINATOR_CHANNEL_OPTIONS,
@@ -23,18 +23,22 @@ import {
   type LoadReport,
   type WireCoordinatorMessage,
 } from '@shoal/protocol';
-import type { AgentMetrics } from './agent-metrics.js';
 import type { ResolvedCoordinatorOptions } from './agent-options.js';
+import {
+  breakerStateOf,
+  createReportBreaker,
+  type BreakerState,
+  type Reporter,
+  type ReporterDeps,
+} from './reporter.js';
 
 type ReportStream = grpc.ClientDuplexStream<{ hello: Hello } | { report: LoadReport }, WireCoordinatorMessage>;
 
-export type BreakerState = 'closed' | 'halfOpen' | 'open';
+type GrpcModule = typeof grpc;
 
-interface ReporterDeps {
-  clock: Clock;
-  logger: Logger;
-  metrics: AgentMetrics;
-  onDirective(directive: Directive): void;
+/** grpc-js, loaded when the agent first reports over gRPC (an HTTP/JSON agent never loads it). */
+function loadGrpc(): GrpcModule {
+  return createRequire(import.meta.url)('@grpc/grpc-js') as GrpcModule;
 }
 
 function pem(value: string | Buffer | undefined): Buffer | null {
@@ -43,8 +47,6 @@ function pem(value: string | Buffer | undefined): Buffer | null {
 
 /** A stream that lived this long counts as healthy for the backoff even if the coordinator never wrote. */
 const STABLE_STREAM_MS = 5000;
-
-const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
 
 /**
  * Keeps one long-lived `Connect` stream to the coordinator and writes load reports on it.
@@ -57,7 +59,8 @@ const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, op
  *   the count travels in the next report's `droppedReports`).
  * - Directives are validated; an invalid one is logged and ignored, the stream stays up.
  */
-export class CoordinatorReporter {
+export class CoordinatorReporter implements Reporter {
+  private readonly grpc: GrpcModule;
   private readonly client: CoordinatorClient;
   private readonly breaker: CircuitBreaker<[], ReportStream>;
   private readonly backoff: Backoff;
@@ -91,6 +94,7 @@ export class CoordinatorReporter {
     private readonly hello: Hello,
     private readonly deps: ReporterDeps,
   ) {
+    const grpc = (this.grpc = loadGrpc());
     const { CoordinatorClient } = loadCoordinatorService(grpc);
     const credentials = options.secure
       ? grpc.credentials.createSsl(pem(options.tls.ca), pem(options.tls.key), pem(options.tls.cert))
@@ -105,24 +109,8 @@ export class CoordinatorReporter {
     if (options.tls.serverName !== undefined) channelOptions['grpc.ssl_target_name_override'] = options.tls.serverName;
     this.client = new CoordinatorClient(options.target, credentials, channelOptions);
     this.backoff = new Backoff({ baseMs: options.backoff.baseMs, capMs: options.backoff.capMs });
-    this.breaker = new CircuitBreaker(() => this.connectOnce(), {
-      timeout: false, // connectOnce bounds itself with connectTimeoutMs on the injected clock
-      errorThresholdPercentage: options.breaker.errorThresholdPercentage,
-      volumeThreshold: options.breaker.volumeThreshold,
-      resetTimeout: options.breaker.resetTimeoutMs,
-      rollingCountTimeout: options.breaker.rollingCountTimeoutMs,
-      rollingCountBuckets: 10,
-    });
-    const onState = (state: BreakerState) => () => {
-      deps.metrics.breakerState.set(BREAKER_GAUGE[state]);
-      deps.logger[state === 'open' ? 'warn' : 'info']({ breaker: state }, `coordinator circuit breaker ${state}`);
-      this.breakerEmitter.emit(state);
-    };
-    this.breaker.on('open', onState('open'));
-    this.breaker.on('halfOpen', onState('halfOpen'));
-    this.breaker.on('close', onState('closed'));
-    deps.metrics.breakerState.set(0);
-    deps.metrics.connected.set(0);
+    // connectOnce bounds itself with connectTimeoutMs on the injected clock.
+    this.breaker = createReportBreaker(() => this.connectOnce(), options, deps, this.breakerEmitter);
   }
 
   get connected(): boolean {
@@ -130,7 +118,7 @@ export class CoordinatorReporter {
   }
 
   get breakerState(): BreakerState {
-    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'halfOpen' : 'closed';
+    return breakerStateOf(this.breaker as never);
   }
 
   get buffered(): number {
@@ -221,6 +209,7 @@ export class CoordinatorReporter {
   /** One attempt: resolves with an established stream, rejects when it fails or times out. */
   private connectOnce(): Promise<ReportStream> {
     const { clock } = this.deps;
+    const grpc = this.grpc;
     const metadata = new grpc.Metadata();
     if (this.options.token !== undefined) metadata.set(AUTHORIZATION_KEY, bearer(this.options.token));
     const stream = this.client.connect(metadata) as unknown as ReportStream;

@@ -1,4 +1,6 @@
-import { ServerInterceptingCall, status, type Server, type ServerInterceptor } from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+import type * as grpc from '@grpc/grpc-js';
+import type { Server, ServerInterceptor } from '@grpc/grpc-js';
 import { finishRequest, type RequestGate } from './request-gate.js';
 
 /**
@@ -7,13 +9,13 @@ import { finishRequest, type RequestGate } from './request-gate.js';
  * CANCELLED) do not, as a 4xx does not in HTTP.
  */
 export const GRPC_ERROR_CODES: ReadonlySet<number> = new Set([
-  status.UNKNOWN,
-  status.DEADLINE_EXCEEDED,
-  status.RESOURCE_EXHAUSTED,
-  status.UNIMPLEMENTED,
-  status.INTERNAL,
-  status.UNAVAILABLE,
-  status.DATA_LOSS,
+  2, // UNKNOWN
+  4, // DEADLINE_EXCEEDED
+  8, // RESOURCE_EXHAUSTED
+  12, // UNIMPLEMENTED
+  13, // INTERNAL
+  14, // UNAVAILABLE
+  15, // DATA_LOSS
 ]);
 
 /**
@@ -22,6 +24,8 @@ export const GRPC_ERROR_CODES: ReadonlySet<number> = new Set([
  * not answered).
  */
 export function createGrpcInterceptor(gate: RequestGate): ServerInterceptor {
+  // Loaded here, not at import: an application asking for the interceptor already has grpc-js (a peer dependency).
+  const { ServerInterceptingCall } = createRequire(import.meta.url)('@grpc/grpc-js') as typeof grpc;
   return (_method, call) => {
     const start = gate.tracker.begin();
     let done = false;

@@ -12,7 +12,7 @@ export type {
   ResolvedCoordinatorOptions,
 } from './agent-options.js';
 export type { AppCounter } from './app-metrics.js';
-export type { BreakerState } from './coordinator-reporter.js';
+export type { BreakerState } from './reporter.js';
 export type { ExpressMiddleware } from './http-instrumentation.js';
 export type { FastifyLike, FastifyPlugin, FastifyReplyLike } from './fastify-plugin.js';
 export { GRPC_ERROR_CODES } from './grpc-instrumentation.js';

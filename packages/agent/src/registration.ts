@@ -1,5 +1,17 @@
-import { ServiceRegistration, resolveServiceRegistrationOptions, type ServiceRegistrationOptions } from '@shoal/consul';
+import { createRequire } from 'node:module';
+import type { MetricsRegistry } from '@shoal/core';
+import type * as shoalConsul from '@shoal/consul';
+import type { ServiceRegistrationOptions } from '@shoal/consul';
 import type { ResolvedAgentOptions } from './agent-options.js';
+
+/**
+ * `@shoal/consul` (and the `consul` npm client it loads when it first talks to Consul) is loaded only by an agent
+ * given a `consul` option. It is an ES module loaded synchronously through `require` (Node >= 20.19 loads ES
+ * modules without top-level await that way), so createAgent() can validate the option on the spot.
+ */
+export function loadShoalConsul(): typeof shoalConsul {
+  return createRequire(import.meta.url)('@shoal/consul') as typeof shoalConsul;
+}
 
 /** The part of `@shoal/consul`'s ServiceRegistration the agent drives. */
 export interface RegistrationHandle {
@@ -15,18 +27,25 @@ export interface RegistrationHandle {
 export function createRegistration(
   options: ResolvedAgentOptions,
   meta: Record<string, string>,
+  registry: MetricsRegistry | undefined,
 ): RegistrationHandle | undefined {
   if (options.consul === false) return undefined;
-  return new ServiceRegistration(registrationOptions(options, meta));
+  return new (loadShoalConsul().ServiceRegistration)(registrationOptions(options, meta, registry));
 }
 
 /** Checks the registration settings at createAgent() time, so a bad tag fails there rather than in start(). */
 export function validateRegistration(options: ResolvedAgentOptions): void {
   if (options.consul === false) return;
-  resolveServiceRegistrationOptions(registrationOptions(options, { shoal_metrics_port: '1' }));
+  loadShoalConsul().resolveServiceRegistrationOptions(
+    registrationOptions(options, { shoal_metrics_port: '1' }, options.registry),
+  );
 }
 
-function registrationOptions(options: ResolvedAgentOptions, meta: Record<string, string>): ServiceRegistrationOptions {
+function registrationOptions(
+  options: ResolvedAgentOptions,
+  meta: Record<string, string>,
+  registry: MetricsRegistry | undefined,
+): ServiceRegistrationOptions {
   const r = options.registration;
   return {
     consul: options.consul === false ? {} : options.consul,
@@ -44,7 +63,7 @@ function registrationOptions(options: ResolvedAgentOptions, meta: Record<string,
       ? { deregisterCriticalServiceAfterMs: r.deregisterCriticalServiceAfterMs }
       : {}),
     logger: options.logger,
-    registry: options.registry,
+    ...(registry !== undefined ? { registry } : {}),
     clock: options.clock,
   };
 }

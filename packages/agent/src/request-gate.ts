@@ -1,4 +1,4 @@
-import type { AgentMetrics } from './agent-metrics.js';
+import type { AgentSignals } from './agent-metrics.js';
 import type { LoadTracker } from './load-tracker.js';
 
 /**
@@ -7,7 +7,7 @@ import type { LoadTracker } from './load-tracker.js';
  */
 export interface RequestGate {
   readonly tracker: LoadTracker;
-  readonly metrics: AgentMetrics;
+  readonly metrics: AgentSignals;
   /** True once new requests must be refused. */
   refusing: boolean;
   /** Seconds for the `Retry-After` header of refused HTTP requests. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { createAgent, type Agent, type DrainResult } from '@shoal/agent';
+import { GRPC_ERROR_CODES, createAgent, type Agent, type DrainResult } from '@shoal/agent';
 import { waitFor } from './support/wait.js';
 
 // A real gRPC service with JSON messages, so the test needs no proto of its own.
@@ -105,5 +105,14 @@ describe('gRPC server interceptor', () => {
     const result = await agent!.drain(50);
     assert.deepEqual(result, { reason: 'requested', timedOut: true, inFlight: 1 });
     await running;
+  });
+
+  it('counts as errors exactly the server-side status codes (the numbers match grpc-js)', () => {
+    const s = grpc.status;
+    const expected = [s.UNKNOWN, s.DEADLINE_EXCEEDED, s.RESOURCE_EXHAUSTED, s.UNIMPLEMENTED, s.INTERNAL, s.UNAVAILABLE];
+    assert.deepEqual(
+      [...GRPC_ERROR_CODES].sort((a, b) => a - b),
+      [...expected, s.DATA_LOSS].sort((a, b) => a - b),
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { EventEmitter as NodeEventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import Consul from 'consul';
+import { createRequire } from 'node:module';
+import type Consul from 'consul';
 import { AbortedError, ConsulUnavailableError, TimeoutError, type Clock } from '@shoal/core';
 import { classifyConsulError } from './consul-errors.js';
 import type { ResolvedConsulConnectionOptions } from './connection-options.js';
@@ -57,6 +58,14 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The `consul` npm client is loaded when the first ConsulClient is built, not when @shoal/consul is imported, so
+ * a process that imports this package without talking to Consul does not pay for the client's code.
+ */
+function loadConsulModule(): typeof Consul {
+  return createRequire(import.meta.url)('consul') as typeof Consul;
+}
+
 interface ConsulInternals {
   _put(req: Record<string, unknown>, ...middleware: unknown[]): Promise<unknown>;
 }
@@ -78,7 +87,7 @@ export class ConsulClient {
     const options: Record<string, unknown> = { baseUrl: `${conn.url}/v1` };
     if (conn.ca !== undefined) options.ca = conn.ca;
     // `baseUrl`/`ca` are real constructor options (papi passes them to http(s).request) that 2.0.1's d.ts omits.
-    this.consul = new Consul(options as ConstructorParameters<typeof Consul>[0]);
+    this.consul = new (loadConsulModule())(options as ConstructorParameters<typeof Consul>[0]);
   }
 
   /** Registers (or re-registers) the service, replacing checks a previous definition left behind. */

@@ -1,4 +1,6 @@
-import { loadSync, type Options } from '@grpc/proto-loader';
+import { createRequire } from 'node:module';
+import type * as protoLoader from '@grpc/proto-loader';
+import type { Options, PackageDefinition } from '@grpc/proto-loader';
 import type * as grpc from '@grpc/grpc-js';
 import { LIMITS } from './limits.js';
 import type {
@@ -65,14 +67,23 @@ export const COORDINATOR_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object
   'grpc.max_send_message_length': LIMITS.maxMessageBytes,
 });
 
-let packageDefinition: ReturnType<typeof loadSync> | undefined;
+let packageDefinition: PackageDefinition | undefined;
+
+/**
+ * `@grpc/proto-loader` (and protobufjs under it) is loaded on the first call of loadCoordinatorService, not when
+ * this package is imported: validators, the JSON mapping and the limits cost no more than their own code.
+ */
+function loadProtoLoader(): typeof protoLoader {
+  return createRequire(import.meta.url)('@grpc/proto-loader') as typeof protoLoader;
+}
 
 /**
  * Loads `shoal.v1.Coordinator` from the shipped proto with `@grpc/proto-loader` into the given grpc-js module.
- * The proto is parsed once per process; each call builds fresh constructors for that grpc module.
+ * The proto is parsed once per process (loading proto-loader then); each call builds fresh constructors for that
+ * grpc module.
  */
 export function loadCoordinatorService(grpcModule: GrpcModule): LoadedCoordinatorService {
-  packageDefinition ??= loadSync(PROTO_PATH, { ...PROTO_LOADER_OPTIONS });
+  packageDefinition ??= loadProtoLoader().loadSync(PROTO_PATH, { ...PROTO_LOADER_OPTIONS });
   const root = grpcModule.loadPackageDefinition(packageDefinition) as unknown as {
     shoal: { v1: { Coordinator: CoordinatorClientConstructor } };
   };
