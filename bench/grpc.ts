@@ -28,6 +28,7 @@ import { ServiceRegistration } from '@shoal/consul';
 import { startConsulDev } from '@shoal/consul-dev';
 import { createClient, register } from '@shoal/grpc';
 import type { ShoalPolicyName } from '@shoal/grpc';
+import { averageRuns, loadResult, loadTable, type LoadResult } from './support/load-results.js';
 
 const identity = (b: Buffer) => b;
 const ECHO = {
@@ -77,17 +78,6 @@ async function serve(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-interface Result {
-  name: string;
-  calls: number;
-  errors: number;
-  /** Share of the calls that went to the slow server (phase 2). */
-  slowShare?: number;
-  qps: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
 async function startServers(
   n: number,
   slowMs = 0,
@@ -117,12 +107,7 @@ function call(client: Client, payload: Buffer): Promise<number> {
   );
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-async function measure(name: string, client: Client, durationMs: number, concurrency: number): Promise<Result> {
+async function measure(name: string, client: Client, durationMs: number, concurrency: number): Promise<LoadResult> {
   const payload = Buffer.from('hello shoal');
   // Warm up: connect every subchannel and let the balancer see some latency.
   const warmEnd = performance.now() + Math.min(1000, durationMs / 4);
@@ -148,16 +133,7 @@ async function measure(name: string, client: Client, durationMs: number, concurr
       }
     }),
   );
-  const elapsed = performance.now() - start;
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    name,
-    calls: latencies.length,
-    errors,
-    qps: (latencies.length * 1000) / elapsed,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-  };
+  return loadResult(name, latencies, performance.now() - start, errors);
 }
 
 /**
@@ -170,7 +146,7 @@ async function measurePaced(
   durationMs: number,
   concurrency: number,
   rate: number,
-): Promise<Result> {
+): Promise<LoadResult> {
   const payload = Buffer.from('hello shoal');
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const run = async (
@@ -208,47 +184,7 @@ async function measurePaced(
   const latencies: number[] = [];
   const counters = { errors: 0, toSlow: 0 };
   const elapsed = await run(durationMs, true, latencies, counters);
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    name,
-    calls: latencies.length,
-    errors: counters.errors,
-    slowShare: latencies.length ? counters.toSlow / latencies.length : 0,
-    qps: (latencies.length * 1000) / elapsed,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-  };
-}
-
-function averageRuns(rows: Result[]): Result {
-  const mean = (f: (r: Result) => number) => rows.reduce((sum, r) => sum + f(r), 0) / rows.length;
-  return {
-    name: rows[0]!.name,
-    calls: rows.reduce((sum, r) => sum + r.calls, 0),
-    errors: rows.reduce((sum, r) => sum + r.errors, 0),
-    slowShare: mean((r) => r.slowShare ?? 0),
-    qps: mean((r) => r.qps),
-    p50Ms: mean((r) => r.p50Ms),
-    p99Ms: mean((r) => r.p99Ms),
-  };
-}
-
-function table(rows: Result[]): string {
-  const withShare = rows.some((r) => r.slowShare !== undefined);
-  const header = ['client', 'calls', 'errors', 'QPS', 'p50 ms', 'p99 ms', ...(withShare ? ['to slow'] : [])];
-  const lines = rows.map((r) => [
-    r.name,
-    String(r.calls),
-    String(r.errors),
-    r.qps.toFixed(0),
-    r.p50Ms.toFixed(2),
-    r.p99Ms.toFixed(2),
-    ...(withShare ? [`${((r.slowShare ?? 0) * 100).toFixed(1)} %`] : []),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+  return loadResult(name, latencies, elapsed, counters.errors, counters.toSlow);
 }
 
 async function main(): Promise<void> {
@@ -311,7 +247,7 @@ async function main(): Promise<void> {
     // Warm both up (JIT, connections) before anything is recorded, then alternate the order of the runs.
     await measure('warm-up', rr, 1500, concurrency);
     await measure('warm-up', srr, 1500, concurrency);
-    const phase1: Result[] = [];
+    const phase1: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) {
       const pair: Array<[string, Client]> = [
         ['grpc-js round_robin (ipv4:)', rr],
@@ -332,7 +268,7 @@ async function main(): Promise<void> {
     // Phase 2: one slow server (50 ms on 20 % of its calls).
     const slow = await startServers(4, 50, 0.2);
     await registerAll('echo-slow', slow.ports);
-    const phase2: Result[] = [];
+    const phase2: LoadResult[] = [];
     const slowClients: Array<[string, Client]> = [
       ['grpc-js round_robin (ipv4:)', builtin(slow.ports)],
       ['shoal_round_robin', shoal('echo-slow', 'shoal_round_robin')],
@@ -358,7 +294,7 @@ async function main(): Promise<void> {
     // An unrecorded pass first: connections, JIT and each balancer's first latency samples.
     for (const [name, c] of slowClients) await measurePaced(name, c, Math.min(1000, durationMs / 2), concurrency, rate);
     // Two passes in opposite orders (ABCD, DCBA), averaged, so a drift in machine load favours nobody.
-    const passes: Result[] = [];
+    const passes: LoadResult[] = [];
     for (const order of [slowClients, [...slowClients].reverse()]) {
       for (const [name, c] of order) passes.push(await measurePaced(name, c, durationMs, concurrency, rate));
     }
@@ -375,15 +311,15 @@ async function main(): Promise<void> {
       `\nbench:grpc — unary echo, 4 servers, ${concurrency} in flight, ${durationMs / 1000} s per run${quick ? ' (quick)' : ''}\n`,
     );
     console.log('1. Overhead (all servers fast)');
-    console.log(table(phase1));
+    console.log(loadTable(phase1, 'client', 'calls'));
     console.log(`QPS ratio shoal_round_robin / round_robin = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
     console.log(
       `2. One server adds 50 ms to 20 % of its calls (offered load ${rate} calls/s, up to ${concurrency} in flight)` +
         (callerPauses ? ', with caller pauses' : ''),
     );
-    console.log(table(passes));
+    console.log(loadTable(passes, 'client', 'calls'));
     console.log('averaged over both passes:');
-    console.log(table(phase2));
+    console.log(loadTable(phase2, 'client', 'calls'));
     console.log(`p99 ratio shoal_peak_ewma / round_robin = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
     console.log(`p99 ratio shoal_least_request / round_robin = ${lrRatio.toFixed(3)}`);
     console.log(`p99 ratio shoal_peak_ewma sampleWindow=0 / round_robin = ${timeOnlyRatio.toFixed(3)}`);

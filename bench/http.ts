@@ -26,6 +26,7 @@ import { startConsulDev } from '@shoal/consul-dev';
 import { createDispatcher } from '@shoal/http';
 import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
+import { averageRuns, loadResult, loadTable, type LoadResult } from './support/load-results.js';
 
 // The undici @shoal/http itself resolves (v7), not whatever the repository root has.
 const undici = createRequire(fileURLToPath(import.meta.resolve('@shoal/http')))('undici') as typeof Undici;
@@ -50,17 +51,6 @@ async function serve(): Promise<void> {
   process.stdout.write(`${JSON.stringify(ports)}\n`);
   process.stdin.resume();
   process.stdin.on('end', () => process.exit(0));
-}
-
-interface Result {
-  name: string;
-  calls: number;
-  errors: number;
-  /** Share of the requests that went to the slow server (phase 2). */
-  slowShare?: number;
-  qps: number;
-  p50Ms: number;
-  p99Ms: number;
 }
 
 async function startServers(
@@ -88,10 +78,6 @@ async function get(dispatcher: Dispatcher, origin: string): Promise<number> {
   const body = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
   return Number(body);
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function drive(
@@ -137,51 +123,11 @@ async function measure(
   durationMs: number,
   concurrency: number,
   rate?: number,
-): Promise<Result> {
+): Promise<LoadResult> {
   await drive(dispatcher, origin, Math.min(1500, durationMs / 3), concurrency, rate, undefined);
   const latencies: number[] = [];
   const { elapsed, errors, toSlow } = await drive(dispatcher, origin, durationMs, concurrency, rate, latencies);
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    name,
-    calls: latencies.length,
-    errors,
-    ...(rate ? { slowShare: latencies.length ? toSlow / latencies.length : 0 } : {}),
-    qps: (latencies.length * 1000) / elapsed,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-  };
-}
-
-function averageRuns(rows: Result[]): Result {
-  const mean = (f: (r: Result) => number) => rows.reduce((sum, r) => sum + f(r), 0) / rows.length;
-  return {
-    name: rows[0]!.name,
-    calls: rows.reduce((sum, r) => sum + r.calls, 0),
-    errors: rows.reduce((sum, r) => sum + r.errors, 0),
-    slowShare: mean((r) => r.slowShare ?? 0),
-    qps: mean((r) => r.qps),
-    p50Ms: mean((r) => r.p50Ms),
-    p99Ms: mean((r) => r.p99Ms),
-  };
-}
-
-function table(rows: Result[]): string {
-  const withShare = rows.some((r) => r.slowShare !== undefined);
-  const header = ['dispatcher', 'requests', 'errors', 'QPS', 'p50 ms', 'p99 ms', ...(withShare ? ['to slow'] : [])];
-  const lines = rows.map((r) => [
-    r.name,
-    String(r.calls),
-    String(r.errors),
-    r.qps.toFixed(0),
-    r.p50Ms.toFixed(2),
-    r.p99Ms.toFixed(2),
-    ...(withShare ? [`${((r.slowShare ?? 0) * 100).toFixed(1)} %`] : []),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+  return loadResult(name, latencies, elapsed, errors, rate ? toSlow : undefined);
 }
 
 async function main(): Promise<void> {
@@ -228,7 +174,7 @@ async function main(): Promise<void> {
     // Warm both up (JIT, connections) before anything is recorded, then alternate the order of the runs.
     await measure('warm-up', bp, bpOrigin, 1500, concurrency);
     await measure('warm-up', rr, 'http://echo.service.consul', 1500, concurrency);
-    const phase1: Result[] = [];
+    const phase1: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) {
       const pair: Array<[string, Dispatcher, string]> = [
         ['undici BalancedPool', bp, bpOrigin],
@@ -247,7 +193,7 @@ async function main(): Promise<void> {
     const slow = await startServers(4, 50, 0.2);
     await registerAll('echo-slow', slow.ports);
     const origin = 'http://echo-slow.service.consul';
-    const phase2: Result[] = [];
+    const phase2: LoadResult[] = [];
     const slowDispatchers: Array<[string, Dispatcher, string]> = [
       ['undici BalancedPool', pool(slow.ports), `http://127.0.0.1:${slow.ports[0]}`],
       ['shoal round_robin', shoal('round_robin'), origin],
@@ -258,7 +204,7 @@ async function main(): Promise<void> {
     for (const [name, d, o] of slowDispatchers)
       await measure(name, d, o, Math.min(1000, durationMs / 2), concurrency, rate);
     // Two passes in opposite orders (ABCD, DCBA), averaged, so a drift in machine load favours nobody.
-    const passes: Result[] = [];
+    const passes: LoadResult[] = [];
     for (const order of [slowDispatchers, [...slowDispatchers].reverse()]) {
       for (const [name, d, o] of order) passes.push(await measure(name, d, o, durationMs, concurrency, rate));
     }
@@ -272,14 +218,14 @@ async function main(): Promise<void> {
       `\nbench:http — GET, 4 servers, ${concurrency} in flight, ${durationMs / 1000} s per run${quick ? ' (quick)' : ''}\n`,
     );
     console.log('1. Overhead (all servers fast)');
-    console.log(table(phase1));
+    console.log(loadTable(phase1, 'dispatcher', 'requests'));
     console.log(`QPS ratio shoal / BalancedPool = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
     console.log(
       `2. One server adds 50 ms to 20 % of its responses (offered load ${rate}/s, up to ${concurrency} in flight)`,
     );
-    console.log(table(passes));
+    console.log(loadTable(passes, 'dispatcher', 'requests'));
     console.log('averaged over both passes:');
-    console.log(table(phase2));
+    console.log(loadTable(phase2, 'dispatcher', 'requests'));
     console.log(`p99 ratio shoal peak_ewma / BalancedPool = ${ewmaRatio.toFixed(3)} (target <= 0.333)`);
     console.log(`p99 ratio shoal least_request / BalancedPool = ${lrRatio.toFixed(3)}\n`);
     console.log(
