@@ -26,7 +26,7 @@ describe('README', () => {
 
   it('has a runnable example', async function () {
     this.timeout(20_000);
-    const code = /```ts\n([\s\S]*?)```/.exec(README)![1]!;
+    const code = /```ts(?: runnable)?\n([\s\S]*?)```/.exec(README)![1]!;
     const file = fileURLToPath(new URL('./.readme-example.ts', import.meta.url));
     writeFileSync(file, code);
     try {
