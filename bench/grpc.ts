@@ -17,10 +17,6 @@
  *
  * The last line printed is one JSON object with every figure.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
@@ -29,6 +25,7 @@ import { startConsulDev } from '@shoal/consul-dev';
 import { createClient, register } from '@shoal/grpc';
 import type { ShoalPolicyName } from '@shoal/grpc';
 import { averageRuns, loadResult, loadTable, type LoadResult } from './support/load-results.js';
+import { announcePortsAndWait, startServers as startServerChild, stopServers } from './support/server-child.js';
 
 const identity = (b: Buffer) => b;
 const ECHO = {
@@ -72,30 +69,12 @@ async function serve(): Promise<void> {
       ),
     );
   }
-  process.stdout.write(`${JSON.stringify(ports)}\n`);
-  process.stdin.resume();
-  process.stdin.on('end', () => process.exit(0));
+  announcePortsAndWait(ports);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-async function startServers(
-  n: number,
-  slowMs = 0,
-  slowFraction = 0,
-): Promise<{ ports: number[]; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--servers', String(n), String(slowMs), String(slowFraction)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { ports: JSON.parse(line) as number[], child };
-}
-
-async function stopServers(child: ChildProcess): Promise<void> {
-  child.stdin!.end();
-  if (child.exitCode === null) await once(child, 'exit');
-}
+const startServers = (n: number, slowMs = 0, slowFraction = 0) =>
+  startServerChild(fileURLToPath(import.meta.url), n, slowMs, slowFraction);
 
 /** One unary call; resolves with the index of the server that answered. */
 function call(client: Client, payload: Buffer): Promise<number> {

@@ -12,13 +12,9 @@
  *
  * Both sides use the undici 7 that @shoal/http depends on. The last line printed is one JSON object.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { ServiceRegistration } from '@shoal/consul';
@@ -27,6 +23,7 @@ import { createDispatcher } from '@shoal/http';
 import type * as Undici from 'undici';
 import type { Dispatcher } from 'undici';
 import { averageRuns, loadResult, loadTable, type LoadResult } from './support/load-results.js';
+import { announcePortsAndWait, startServers as startServerChild, stopServers } from './support/server-child.js';
 
 // The undici @shoal/http itself resolves (v7), not whatever the repository root has.
 const undici = createRequire(fileURLToPath(import.meta.resolve('@shoal/http')))('undici') as typeof Undici;
@@ -48,29 +45,11 @@ async function serve(): Promise<void> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     ports.push((server.address() as AddressInfo).port);
   }
-  process.stdout.write(`${JSON.stringify(ports)}\n`);
-  process.stdin.resume();
-  process.stdin.on('end', () => process.exit(0));
+  announcePortsAndWait(ports);
 }
 
-async function startServers(
-  n: number,
-  slowMs = 0,
-  slowFraction = 0,
-): Promise<{ ports: number[]; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--servers', String(n), String(slowMs), String(slowFraction)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { ports: JSON.parse(line) as number[], child };
-}
-
-async function stopServers(child: ChildProcess): Promise<void> {
-  child.stdin!.end();
-  if (child.exitCode === null) await once(child, 'exit');
-}
+const startServers = (n: number, slowMs = 0, slowFraction = 0) =>
+  startServerChild(fileURLToPath(import.meta.url), n, slowMs, slowFraction);
 
 /** One GET; resolves with the index of the server that answered. */
 async function get(dispatcher: Dispatcher, origin: string): Promise<number> {
