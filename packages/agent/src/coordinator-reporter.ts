@@ -25,8 +25,11 @@ import {
 } from '@shoal/protocol';
 import type { ResolvedCoordinatorOptions } from './agent-options.js';
 import {
+  applyDirective,
   breakerStateOf,
   createReportBreaker,
+  ignoreInvalidDirective,
+  ReportBuffer,
   type BreakerState,
   type Reporter,
   type ReporterDeps,
@@ -67,10 +70,9 @@ export class CoordinatorReporter implements Reporter {
   private readonly abort = new AbortController();
   private readonly connectionEmitter = new EventEmitter<boolean>();
   private readonly breakerEmitter = new EventEmitter<BreakerState>();
-  private buffer: LoadReport[] = [];
+  private readonly buffer: ReportBuffer;
   /** Streams whose status already arrived (a stream can end between its acceptance and its adoption). */
   private readonly endedStreams = new WeakSet<ReportStream>();
-  private pendingDropped = 0;
   private stream: ReportStream | undefined;
   private attempt: ReportStream | undefined;
   private streamEnded: (() => void) | undefined;
@@ -80,9 +82,6 @@ export class CoordinatorReporter implements Reporter {
   private failuresInARow = 0;
   /** The current stream carried at least one message from the coordinator. */
   private answered = false;
-  /** Reports written to a stream / dropped from the buffer since start. */
-  sent = 0;
-  dropped = 0;
 
   /** Fires true when the stream is established, false when it is lost. */
   readonly onConnectionChange: Event<boolean> = this.connectionEmitter.event;
@@ -94,6 +93,7 @@ export class CoordinatorReporter implements Reporter {
     private readonly hello: Hello,
     private readonly deps: ReporterDeps,
   ) {
+    this.buffer = new ReportBuffer(options.maxBufferedReports, deps.metrics);
     const grpc = (this.grpc = loadGrpc());
     const { CoordinatorClient } = loadCoordinatorService(grpc);
     const credentials = options.secure
@@ -125,6 +125,16 @@ export class CoordinatorReporter implements Reporter {
     return this.buffer.length;
   }
 
+  /** Reports written to a stream since start. */
+  get sent(): number {
+    return this.buffer.sent;
+  }
+
+  /** Reports dropped from the buffer since start. */
+  get dropped(): number {
+    return this.buffer.dropped;
+  }
+
   start(): void {
     this.loop ??= this.run();
   }
@@ -133,12 +143,6 @@ export class CoordinatorReporter implements Reporter {
   enqueue(report: LoadReport): void {
     if (this.closed) return;
     this.buffer.push(report);
-    while (this.buffer.length > this.options.maxBufferedReports) {
-      this.buffer.shift();
-      this.pendingDropped++;
-      this.dropped++;
-      this.deps.metrics.reports.inc({ result: 'dropped' });
-    }
     this.flush();
   }
 
@@ -319,13 +323,11 @@ export class CoordinatorReporter implements Reporter {
     const stream = this.stream;
     if (stream === undefined || this.writeBlocked) return;
     while (this.buffer.length > 0) {
-      const report = this.buffer.shift() as LoadReport;
-      if (this.pendingDropped > 0) {
-        report.droppedReports += this.pendingDropped;
-        this.pendingDropped = 0;
+      const report = this.buffer.shiftSent() as LoadReport;
+      if (this.buffer.pendingDropped > 0) {
+        report.droppedReports += this.buffer.pendingDropped;
+        this.buffer.pendingDropped = 0;
       }
-      this.sent++;
-      this.deps.metrics.reports.inc({ result: 'sent' });
       let flowing: boolean;
       try {
         flowing = stream.write({ report });
@@ -350,15 +352,9 @@ export class CoordinatorReporter implements Reporter {
     try {
       directive = validateDirective(message?.directive);
     } catch (error) {
-      this.deps.metrics.directives.inc({ result: 'invalid' });
-      this.deps.logger.warn({ ...errorFields(error) }, 'ignoring an invalid directive from the coordinator');
+      ignoreInvalidDirective(this.deps, error);
       return;
     }
-    this.deps.metrics.directives.inc({ result: 'applied' });
-    try {
-      this.deps.onDirective(directive);
-    } catch (error) {
-      this.deps.logger.error({ ...errorFields(error) }, 'applying a directive failed');
-    }
+    applyDirective(this.deps, directive);
   }
 }

@@ -22,8 +22,11 @@ import {
 import type { ResolvedCoordinatorOptions } from './agent-options.js';
 import { post, type PendingPost } from './http-post.js';
 import {
+  applyDirective,
   breakerStateOf,
   createReportBreaker,
+  ignoreInvalidDirective,
+  ReportBuffer,
   type BreakerState,
   type Reporter,
   type ReporterDeps,
@@ -88,10 +91,9 @@ export class HttpReporter implements Reporter {
   private readonly abort = new AbortController();
   private readonly connectionEmitter = new EventEmitter<boolean>();
   private readonly breakerEmitter = new EventEmitter<BreakerState>();
-  private buffer: LoadReport[] = [];
+  private readonly buffer: ReportBuffer;
   /** Attempts spent on the report at the head of the buffer. */
   private headAttempts = 0;
-  private pendingDropped = 0;
   private isConnected = false;
   private closing = false;
   private closed = false;
@@ -99,8 +101,6 @@ export class HttpReporter implements Reporter {
   private wake: (() => void) | undefined;
   private inFlight: PendingPost | undefined;
   private failuresInARow = 0;
-  sent = 0;
-  dropped = 0;
 
   readonly onConnectionChange: Event<boolean> = this.connectionEmitter.event;
   readonly onBreakerChange: Event<BreakerState> = this.breakerEmitter.event;
@@ -110,6 +110,7 @@ export class HttpReporter implements Reporter {
     private readonly hello: Hello,
     private readonly deps: ReporterDeps,
   ) {
+    this.buffer = new ReportBuffer(options.maxBufferedReports, deps.metrics);
     this.url = new URL(options.target);
     this.backoff = new Backoff({ baseMs: options.backoff.baseMs, capMs: options.backoff.capMs });
     this.breaker = createReportBreaker((report: LoadReport) => this.post(report), options, deps, this.breakerEmitter);
@@ -127,6 +128,16 @@ export class HttpReporter implements Reporter {
     return this.buffer.length;
   }
 
+  /** Reports the coordinator accepted since start. */
+  get sent(): number {
+    return this.buffer.sent;
+  }
+
+  /** Reports dropped (buffer full, attempts spent, refused as invalid) since start. */
+  get dropped(): number {
+    return this.buffer.dropped;
+  }
+
   start(): void {
     this.loop ??= this.run();
   }
@@ -134,7 +145,6 @@ export class HttpReporter implements Reporter {
   enqueue(report: LoadReport): void {
     if (this.closed || this.closing) return;
     this.buffer.push(report);
-    while (this.buffer.length > this.options.maxBufferedReports) this.dropHead();
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
@@ -164,11 +174,8 @@ export class HttpReporter implements Reporter {
   }
 
   private dropHead(): void {
-    this.buffer.shift();
+    this.buffer.dropHead();
     this.headAttempts = 0;
-    this.pendingDropped++;
-    this.dropped++;
-    this.deps.metrics.reports.inc({ result: 'dropped' });
   }
 
   private setConnected(connected: boolean): void {
@@ -181,7 +188,7 @@ export class HttpReporter implements Reporter {
 
   private async run(): Promise<void> {
     while (!this.closed) {
-      const report = this.buffer[0];
+      const report = this.buffer.head;
       if (report === undefined) {
         if (this.closing) return;
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -191,12 +198,12 @@ export class HttpReporter implements Reporter {
       try {
         this.headAttempts++;
         const result = await this.breaker.fire(report);
-        if (this.buffer[0] === report) {
-          this.buffer.shift();
+        if (this.buffer.head === report) {
+          this.buffer.shiftSent();
           this.headAttempts = 0;
+        } else {
+          this.buffer.markSent();
         }
-        this.sent++;
-        this.deps.metrics.reports.inc({ result: 'sent' });
         this.failuresInARow = 0;
         this.backoff.reset();
         this.setConnected(true);
@@ -206,8 +213,8 @@ export class HttpReporter implements Reporter {
         if (this.closed) return;
         if (error instanceof ReportRejectedError) {
           this.deps.logger.warn({ ...errorFields(error) }, 'the coordinator refused a report as invalid; dropped');
-          if (this.buffer[0] === report) this.dropHead();
-        } else if (this.buffer[0] === report && this.headAttempts >= this.options.maxAttempts) {
+          if (this.buffer.head === report) this.dropHead();
+        } else if (this.buffer.head === report && this.headAttempts >= this.options.maxAttempts) {
           this.dropHead();
         }
         this.failuresInARow++;
@@ -232,27 +239,17 @@ export class HttpReporter implements Reporter {
 
   private handleResult(result: PostResult): void {
     if (result.invalidDirective !== undefined) {
-      this.deps.metrics.directives.inc({ result: 'invalid' });
-      this.deps.logger.warn(
-        { ...errorFields(result.invalidDirective) },
-        'ignoring an invalid directive from the coordinator',
-      );
+      ignoreInvalidDirective(this.deps, result.invalidDirective);
       return;
     }
     const directive = result.response.directive;
-    if (directive === undefined) return;
-    this.deps.metrics.directives.inc({ result: 'applied' });
-    try {
-      this.deps.onDirective(directive);
-    } catch (error) {
-      this.deps.logger.error({ ...errorFields(error) }, 'applying a directive failed');
-    }
+    if (directive !== undefined) applyDirective(this.deps, directive);
   }
 
   /** One `POST /v1/report`, bounded by requestTimeoutMs. Resolves on a 2xx JSON answer, rejects otherwise. */
   private async post(report: LoadReport): Promise<PostResult> {
     const o = this.options;
-    const dropped = this.pendingDropped;
+    const dropped = this.buffer.pendingDropped;
     const body = JSON.stringify(
       reportToJson({
         hello: this.hello,
@@ -289,7 +286,7 @@ export class HttpReporter implements Reporter {
       );
       if (error !== undefined) throw error;
       // The coordinator now knows about the reports dropped before this one.
-      this.pendingDropped -= Math.min(dropped, this.pendingDropped);
+      this.buffer.pendingDropped -= Math.min(dropped, this.buffer.pendingDropped);
       return result as PostResult;
     } finally {
       if (this.inFlight === pending) this.inFlight = undefined;

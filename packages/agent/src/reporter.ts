@@ -1,5 +1,5 @@
 import CircuitBreaker from 'opossum';
-import type { Clock, Event, EventEmitter, Logger } from '@shoal/core';
+import { errorFields, type Clock, type Event, type EventEmitter, type Logger } from '@shoal/core';
 import type { Directive, LoadReport } from '@shoal/protocol';
 import type { AgentSignals } from './agent-metrics.js';
 import type { ResolvedCoordinatorOptions } from './agent-options.js';
@@ -68,4 +68,75 @@ export function createReportBreaker<A extends unknown[], R>(
 
 export function breakerStateOf(breaker: CircuitBreaker<never, unknown>): BreakerState {
   return breaker.opened ? 'open' : breaker.halfOpen ? 'halfOpen' : 'closed';
+}
+
+/**
+ * The bounded queue both transports keep while the coordinator is unreachable: when full, the oldest report is
+ * dropped and counted; `pendingDropped` is what the coordinator has not been told yet (it travels in the next
+ * report's `droppedReports`).
+ */
+export class ReportBuffer {
+  private readonly items: LoadReport[] = [];
+  /** Dropped reports the coordinator has not been told about. */
+  pendingDropped = 0;
+  /** Reports handed to the coordinator / dropped since start. */
+  sent = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly metrics: AgentSignals,
+  ) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** The oldest report, or undefined when empty. */
+  get head(): LoadReport | undefined {
+    return this.items[0];
+  }
+
+  /** Appends a report, dropping (and counting) the oldest beyond the capacity. */
+  push(report: LoadReport): void {
+    this.items.push(report);
+    while (this.items.length > this.capacity) this.dropHead();
+  }
+
+  /** Removes the oldest report, counted as dropped. */
+  dropHead(): void {
+    if (this.items.shift() === undefined) return;
+    this.pendingDropped++;
+    this.dropped++;
+    this.metrics.reports.inc({ result: 'dropped' });
+  }
+
+  /** Removes the oldest report, counted as sent. */
+  shiftSent(): LoadReport | undefined {
+    const report = this.items.shift();
+    if (report !== undefined) this.markSent();
+    return report;
+  }
+
+  /** Counts one report as sent (for a transport that removes it itself). */
+  markSent(): void {
+    this.sent++;
+    this.metrics.reports.inc({ result: 'sent' });
+  }
+}
+
+/** Hands a validated directive to the agent; a throwing handler is logged, never propagated. */
+export function applyDirective(deps: ReporterDeps, directive: Directive): void {
+  deps.metrics.directives.inc({ result: 'applied' });
+  try {
+    deps.onDirective(directive);
+  } catch (error) {
+    deps.logger.error({ ...errorFields(error) }, 'applying a directive failed');
+  }
+}
+
+/** Counts and logs a directive that failed validation; the transport carries on. */
+export function ignoreInvalidDirective(deps: ReporterDeps, error: unknown): void {
+  deps.metrics.directives.inc({ result: 'invalid' });
+  deps.logger.warn({ ...errorFields(error) }, 'ignoring an invalid directive from the coordinator');
 }
