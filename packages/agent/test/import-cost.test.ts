@@ -1,23 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runModule as runInProcess } from '../../../test/support/run-module.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** Runs `body` as an ES module in a fresh Node process (from the repository root); returns its JSON output. */
-function runModule(body: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--input-type=module', '-e', body],
-      { cwd: ROOT, timeout: 15_000 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`${error.message}\n${stderr}`));
-        else resolve(JSON.parse(stdout) as Record<string, unknown>);
-      },
-    );
-  });
-}
+const runModule = (body: string) => runInProcess<Record<string, unknown>>(body);
 
 // CommonJS packages the process loaded, including those reached through `import`, are in the require cache.
 const PRELUDE = `
