@@ -186,6 +186,8 @@ export function decide(
     );
   }
   const reasons: string[] = [];
+  /** No demand seen yet (first decision, a lost state, or none with usable metrics so far). */
+  const fresh = state.samples.length === 0 && state.recommendations.length === 0;
   const current = observation.currentReplicas;
   const minReplicas = scheduleMinimum(policy, now, reasons);
   const maxReplicas = policy.maxReplicas;
@@ -367,6 +369,11 @@ export function decide(
     }
     const panicDemand = n > 0 ? sum / n : demand;
     const over = panicDemand / Math.max(1, readyCount) >= p.threshold;
+    if (fresh && p.onStart && readyCount > 1 && !over) {
+      // Knative: a new autoscaler starts in panic, so its first seconds of data cannot scale a service down.
+      state.panic = { since: now, lastOverAt: now, maxReplicas: current };
+      reasons.push(`panic: fresh state with ${readyCount} ready instances (no scale-down while it lasts)`);
+    }
     if (over) {
       if (state.panic.since === null) {
         state.panic.since = now;

@@ -85,6 +85,11 @@ export interface PanicInput {
   threshold?: number;
   /** While panicking, skip the scale-up rate policies (Knative's max-scale-up-rate is 1000). Default true. */
   bypassRateLimit?: boolean;
+  /**
+   * A fresh state (first decision, or state lost) starts in panic when more than one instance is ready, so a new
+   * coordinator does not scale down on its first seconds of data (Knative does the same). Default true.
+   */
+  onStart?: boolean;
 }
 
 export interface Panic {
@@ -93,6 +98,7 @@ export interface Panic {
   readonly stableWindowMs: number;
   readonly threshold: number;
   readonly bypassRateLimit: boolean;
+  readonly onStart: boolean;
 }
 
 export interface ScheduleInput {
@@ -245,6 +251,7 @@ export const SHOAL_DEFAULTS = Object.freeze({
     stableWindowMs: 60_000,
     threshold: 2,
     bypassRateLimit: true,
+    onStart: true,
   }) as Panic,
   forecast: Object.freeze({ enabled: false, windowMs: 60_000, horizonMs: 30_000, maxFactor: 1.5 }) as Forecast,
   behavior: SHOAL_BEHAVIOR,
@@ -319,6 +326,7 @@ function resolvePanic(input: PanicInput | boolean | undefined, defaults: Panic):
   assertPositiveNumber('panic.stableWindowMs', p.stableWindowMs);
   assertPositiveNumber('panic.threshold', p.threshold);
   assertBoolean('panic.bypassRateLimit', p.bypassRateLimit);
+  assertBoolean('panic.onStart', p.onStart);
   if (p.windowMs > p.stableWindowMs) {
     throw new InvalidArgumentError(
       `panic.windowMs must not exceed panic.stableWindowMs (${p.stableWindowMs}), got ${p.windowMs}`,

@@ -93,10 +93,12 @@ describe('decide', () => {
     });
 
     it('adds scale-up headroom on the Shoal preset (5 % by default, none on HPA)', () => {
+      // Panic off: a fresh state starts in panic, and panic sizes to the demand without headroom.
       const o = obs(T0, 10, fleet(10, { eventLoopUtilization: 0.84 }));
-      assert.equal(decide({ maxReplicas: 50 }, o, undefined).desiredReplicas, 13); // ceil(12 × 1.05)
-      assert.equal(decide({ maxReplicas: 50, scaleUpHeadroom: 0.2 }, o, undefined).desiredReplicas, 15); // ceil(12 × 1.2)
-      assert.equal(decide({ maxReplicas: 50, scaleUpHeadroom: 0 }, o, undefined).desiredReplicas, 12);
+      assert.equal(decide({ maxReplicas: 50, panic: false }, o, undefined).desiredReplicas, 13); // ceil(12 × 1.05)
+      assert.equal(decide({ maxReplicas: 50, panic: false, scaleUpHeadroom: 0.2 }, o, undefined).desiredReplicas, 15);
+      assert.equal(decide({ maxReplicas: 50, panic: false, scaleUpHeadroom: 0 }, o, undefined).desiredReplicas, 12);
+      assert.equal(decide({ maxReplicas: 50 }, o, undefined).desiredReplicas, 12); // fresh state: panic, no headroom
       assert.equal(decide({ preset: 'hpa', maxReplicas: 50 }, o, undefined).desiredReplicas, 12);
     });
 
@@ -112,7 +114,7 @@ describe('decide', () => {
       assert.doesNotMatch(d.reasons.join('\n'), /headroom/);
       // 3 replicas at 0.84 = 3.6 of demand → 4; 3.6 × 1.2 = 4.32 → 5.
       const e = decide(
-        { maxReplicas: 50, scaleUpHeadroom: 0.2 },
+        { maxReplicas: 50, scaleUpHeadroom: 0.2, panic: { onStart: false } },
         obs(T0, 3, fleet(3, { eventLoopUtilization: 0.84 })),
         undefined,
       );
@@ -266,6 +268,55 @@ describe('decide', () => {
       const exit = ds.findIndex((d, k) => k > 0 && !d.panicking && (ds[k - 1] as Decision).panicking);
       assert.ok(exit > 0, 'panic ended');
       assert.match((ds[exit] as Decision).reasons.join('\n'), /panic over/);
+    });
+
+    it('starts in panic on a fresh state with more than one ready instance, so the first data cannot scale down', () => {
+      // 6 ready instances nearly idle: the demand (1 replica) would scale down at once without a history.
+      const idle = fleet(6, { eventLoopUtilization: 0.05 });
+      const first = decide({ maxReplicas: 20 }, obs(T0, 6, idle), undefined);
+      assert.equal(first.panicking, true);
+      assert.equal(first.desiredReplicas, 6);
+      assert.match(first.reasons.join('\n'), /panic: fresh state with 6 ready instances/);
+      // It ends like any panic: after the stable window (60 s) with demand below the threshold...
+      let state = first.state;
+      let d = first;
+      for (let t = T0 + 5_000; t <= T0 + 60_000; t += 5_000) {
+        d = decide({ maxReplicas: 20 }, obs(t, 6, idle), state);
+        state = d.state;
+        assert.equal(d.desiredReplicas, 6, `scaled down at +${t - T0} ms`);
+      }
+      assert.equal(d.panicking, false);
+      assert.match(d.reasons.join('\n'), /panic over/);
+      // ...and the scale-down window then remembers the panic's recommendations (no scale-down for its 400 s).
+      d = decide({ maxReplicas: 20 }, obs(T0 + 65_000, 6, idle), state);
+      assert.equal(d.desiredReplicas, 6);
+      d = decide({ maxReplicas: 20 }, obs(T0 + 60_000 + 401_000, 6, idle), d.state);
+      assert.equal(d.desiredReplicas, 1);
+    });
+
+    it('does not start in panic with onStart: false, with one ready instance, on the HPA preset, or on a resumed state', () => {
+      const idle = fleet(6, { eventLoopUtilization: 0.05 });
+      const off = decide({ maxReplicas: 20, panic: { onStart: false } }, obs(T0, 6, idle), undefined);
+      assert.equal(off.panicking, false);
+      assert.equal(off.desiredReplicas, 1);
+      const one = decide({ maxReplicas: 20 }, obs(T0, 1, fleet(1, { eventLoopUtilization: 0.05 })), undefined);
+      assert.equal(one.panicking, false);
+      const hpa = decide({ preset: 'hpa', maxReplicas: 20 }, obs(T0, 6, idle), undefined);
+      assert.equal(hpa.panicking, false);
+      assert.equal(hpa.desiredReplicas, 1); // Kubernetes scales down on its first reconcile
+      // A state with history (persisted by the coordinator) resumes without a new panic.
+      const busy = decide(
+        { maxReplicas: 20, panic: { onStart: false } },
+        obs(T0, 6, fleet(6, { eventLoopUtilization: 0.6 })),
+        undefined,
+      );
+      const resumed = decide(
+        { maxReplicas: 20 },
+        obs(T0 + 5_000, 6, fleet(6, { eventLoopUtilization: 0.6 })),
+        busy.state,
+      );
+      assert.equal(resumed.panicking, false);
+      assert.throws(() => resolvePolicy({ panic: { onStart: 'yes' as never } }), /panic.onStart must be a boolean/);
     });
 
     it('stays off on the HPA preset', () => {
