@@ -130,16 +130,17 @@ function loadTraces(): Trace[] {
       (t) => 10 * CAPACITY * 0.6 * (1 + 0.5 * (noise[Math.floor(t / 10) % 1_000] as number)),
     ),
   );
+  traces.push(crowdsTrace());
   traces.push(heldOutTrace());
   return traces;
 }
 
 /**
- * Held out: generated once from a fixed seed after the defaults were chosen, and never used to choose them.
  * Two days of diurnal load (3-25 replicas' worth at the 70 % target) with ±15 % per-minute noise and 16 flash
- * crowds (2-4× for 2-10 min, reached within 30 s) at random times.
+ * crowds (2-4× for 2-10 min, reached within 30 s) at random times. Held out in session 2 (generated before the
+ * last change of defaults); looked at while choosing `panic.onStart` and later, so no longer held out.
  */
-function heldOutTrace(): Trace {
+function crowdsTrace(): Trace {
   let x = 20_261_125;
   const rnd = (): number => {
     x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
@@ -152,13 +153,64 @@ function heldOutTrace(): Trace {
   }
   const noise: number[] = [];
   for (let m = 0; m <= duration / 60; m++) noise.push(1 + 0.3 * (rnd() - 0.5));
-  return syntheticTrace('held-out: diurnal+crowds', duration, 1, (t) => {
+  return syntheticTrace('diurnal+crowds', duration, 1, (t) => {
     let mult = 1;
     for (const c of crowds) {
       if (t >= c.at && t < c.at + c.len) mult = Math.max(mult, 1 + (c.mult - 1) * Math.min(1, (t - c.at) / 30));
     }
     const diurnal = 14 - 11 * Math.cos((2 * Math.PI * t) / 86_400);
     return CAPACITY * 0.7 * diurnal * (noise[Math.floor(t / 60)] as number) * mult;
+  });
+}
+
+/**
+ * Held out: generated from a fixed seed before any default was changed in session 3, and run only to check the
+ * defaults chosen on the other traces, never to choose them. Three days of office-hours load (weekday shape:
+ * 2 replicas' worth at night, a morning ramp to 18-22, a lunch dip, an evening decline; the third day is a
+ * weekend at 40 %), ±10 % noise every 10 s, 7 campaign surges (rise to 1.5-3× over 1-5 min, then an exponential
+ * decay over 5-20 min) and one regional failover (the load ×1.6 within 20 s for an hour).
+ */
+function heldOutTrace(): Trace {
+  let x = 77_720_261;
+  const rnd = (): number => {
+    x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return x / 2_147_483_648;
+  };
+  const day = 86_400;
+  const duration = 3 * day;
+  const peaks = [0, 1, 2].map(() => 18 + 4 * rnd());
+  const campaigns = Array.from({ length: 7 }, () => ({
+    at: Math.floor(rnd() * duration),
+    rise: 60 + Math.floor(rnd() * 240),
+    decay: 300 + Math.floor(rnd() * 900),
+    mult: 1.5 + 1.5 * rnd(),
+  }));
+  const failover = { at: Math.floor(day / 3 + rnd() * day), len: 3_600 };
+  const noise: number[] = [];
+  for (let k = 0; k <= duration / 10; k++) noise.push(1 + 0.2 * (rnd() - 0.5));
+  /** Replicas' worth of load at `h` hours into a day with `peak` at its busiest. */
+  const office = (h: number, peak: number): number => {
+    const night = 2;
+    if (h < 7.5 || h >= 21) return night;
+    if (h < 9) return night + (peak - night) * ((h - 7.5) / 1.5);
+    if (h >= 12 && h < 13) return peak * 0.75;
+    if (h < 17) return peak;
+    return peak - (peak - night) * ((h - 17) / 4);
+  };
+  return syntheticTrace('held-out: office hours+campaigns', duration, 1, (t) => {
+    const d = Math.floor(t / day);
+    const weekend = d === 2 ? 0.4 : 1;
+    let base = office((t % day) / 3_600, peaks[d] as number) * weekend;
+    if (t >= failover.at && t < failover.at + failover.len) base *= 1 + 0.6 * Math.min(1, (t - failover.at) / 20);
+    let mult = 1;
+    for (const c of campaigns) {
+      if (t < c.at) continue;
+      const since = t - c.at;
+      const m =
+        since < c.rise ? 1 + ((c.mult - 1) * since) / c.rise : 1 + (c.mult - 1) * Math.exp(-(since - c.rise) / c.decay);
+      mult = Math.max(mult, m);
+    }
+    return CAPACITY * 0.7 * Math.max(0.5, base) * mult * (noise[Math.floor(t / 10)] as number);
   });
 }
 
