@@ -12,7 +12,7 @@
 // The last line of output is one JSON object with every figure.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   decide,
   parseTraceCsv,
@@ -41,7 +41,7 @@ const svgDir = join(root, 'docs', 'benchmarks', 'scaling');
 // The stated model: one replica serves 4 requests at once at 50 ms mean (exponential) = 80 req/s;
 // a new replica serves 30 s after the decision; p95 ≤ 250 ms is the SLO; agents report every second.
 const CAPACITY = 80;
-const MODEL: SimulationModelInput = {
+export const MODEL: SimulationModelInput = {
   concurrency: 4,
   serviceTimeMs: 50,
   serviceTimeDistribution: 'exponential',
@@ -62,7 +62,7 @@ export const HPA_POLICY: PolicyInput = {
   maxReplicas: MAX_REPLICAS,
   targets: [{ metric: 'cpu', type: 'utilization', value: 70 }],
 };
-const HPA_SYNC_MS = 15_000;
+export const HPA_SYNC_MS = 15_000;
 
 /** Shoal's default policy with the service's stated figures: capacity per replica and the SLO. */
 export const SHOAL_POLICY: PolicyInput = {
@@ -74,12 +74,12 @@ export const SHOAL_POLICY: PolicyInput = {
   ],
   slo: { thresholdMs: 250 },
 };
-const SHOAL_SYNC_MS = 5_000; // @shoal/coordinator's default syncPeriodMs
+export const SHOAL_SYNC_MS = 5_000; // @shoal/coordinator's default syncPeriodMs
 
 /** For attribution only: the HPA engine and sync period with Shoal's targets (request rate instead of CPU). */
 export const HPA_RPS_POLICY: PolicyInput = { ...HPA_POLICY, targets: SHOAL_POLICY.targets };
 
-function loadTraces(): Trace[] {
+export function loadTraces(): Trace[] {
   const traces: Trace[] = [];
   const csv = (file: string): string => readFileSync(join(tracesDir, file), 'utf8');
   const wc = 'wc98_per_minute_1998-07-06_to_1998-07-09.csv';
@@ -197,7 +197,7 @@ function heldOutTrace(): Trace {
     if (h < 17) return peak;
     return peak - (peak - night) * ((h - 17) / 4);
   };
-  return syntheticTrace('held-out: office hours+campaigns', duration, 1, (t) => {
+  return syntheticTrace('held-out: office+campaigns', duration, 1, (t) => {
     const d = Math.floor(t / day);
     const weekend = d === 2 ? 0.4 : 1;
     let base = office((t % day) / 3_600, peaks[d] as number) * weekend;
@@ -268,7 +268,7 @@ function sloRatioOf(shoal: Summary, hpa: Summary): number {
  * The issue's target from three figures: replica-seconds ratio, SLO-violation ratio (Shoal / HPA) and scale
  * events (Shoal - HPA).
  */
-function verdict(rs: number, slo: number, eventsDiff: number): { ok: boolean; why: string } {
+export function verdict(rs: number, slo: number, eventsDiff: number): { ok: boolean; why: string } {
   const fewerEvents = eventsDiff <= 0;
   const sloHalf = slo <= 0.5;
   const a = sloHalf && rs <= 1.1;
@@ -406,7 +406,7 @@ function main(): void {
   console.log(`seed ${SEEDS[0]} (the charts):`);
   console.log(
     [
-      pad('  trace', 26),
+      pad('  trace', 30),
       pad('replica-s S/H', 20),
       pad('SLO-viol s S/H', 16),
       pad('dropped S/H', 16),
@@ -418,7 +418,7 @@ function main(): void {
     const f = first(r);
     console.log(
       [
-        pad(`  ${r.trace}`, 26),
+        pad(`  ${r.trace}`, 30),
         pad(`${num(f.shoal.replicaSeconds)}/${num(f.hpa.replicaSeconds)}`, 20),
         pad(`${f.shoal.sloViolationSeconds}/${f.hpa.sloViolationSeconds}`, 16),
         pad(`${num(f.shoal.droppedRequests)}/${num(f.hpa.droppedRequests)}`, 16),
@@ -430,7 +430,7 @@ function main(): void {
   console.log(`Shoal / HPA over ${SEEDS.length} seeds: median (range); verdict on the medians:`);
   console.log(
     [
-      pad('  trace', 26),
+      pad('  trace', 30),
       pad('replica-s ratio', 22),
       pad('SLO-viol ratio', 22),
       pad('events S-H', 16),
@@ -444,7 +444,7 @@ function main(): void {
     const evList = r.runs.map((x) => x.eventsDiff);
     console.log(
       [
-        pad(`  ${r.trace}`, 26),
+        pad(`  ${r.trace}`, 30),
         pad(`${r.replicaSecondsRatio.toFixed(3)} (${range(rsList, 3)})`, 22),
         pad(`${Number.isFinite(r.sloRatio) ? r.sloRatio.toFixed(2) : 'inf'} (${range(sloList, 2)})`, 22),
         pad(`${r.eventsDiff} (${Math.min(...evList)}..${Math.max(...evList)})`, 16),
@@ -459,7 +459,7 @@ function main(): void {
   for (const r of rows) {
     const f = first(r);
     console.log(
-      `  ${pad(r.trace, 24)} replica-s ${num(f.hpaRps.replicaSeconds)} (${(f.hpaRps.replicaSeconds / f.hpa.replicaSeconds).toFixed(2)}× HPA)  SLO-viol ${f.hpaRps.sloViolationSeconds} s  events ${f.hpaRps.scaleEvents}`,
+      `  ${pad(r.trace, 28)} replica-s ${num(f.hpaRps.replicaSeconds)} (${(f.hpaRps.replicaSeconds / f.hpa.replicaSeconds).toFixed(2)}× HPA)  SLO-viol ${f.hpaRps.sloViolationSeconds} s  events ${f.hpaRps.scaleEvents}`,
     );
   }
   console.log(
@@ -468,7 +468,7 @@ function main(): void {
   for (const r of rows) {
     const toHpa = r.runs.map((x) => r.oracleReplicaSeconds / x.hpa.replicaSeconds);
     console.log(
-      `  ${pad(r.trace, 24)} replica-s ${num(r.oracleReplicaSeconds)}: ${median(toHpa).toFixed(3)}× HPA (${range(toHpa, 3)}); Shoal ${median(r.runs.map((x) => x.shoal.replicaSeconds / r.oracleReplicaSeconds)).toFixed(2)}× oracle`,
+      `  ${pad(r.trace, 28)} replica-s ${num(r.oracleReplicaSeconds)}: ${median(toHpa).toFixed(3)}× HPA (${range(toHpa, 3)}); Shoal ${median(r.runs.map((x) => x.shoal.replicaSeconds / r.oracleReplicaSeconds)).toFixed(2)}× oracle`,
     );
   }
   console.log(
@@ -526,4 +526,5 @@ function pick(s: SimulationResult['summary']): Record<string, number> {
   };
 }
 
-main();
+// Run when executed (npm run bench:scaling); importing the module (a parameter sweep) only takes its parts.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -210,6 +210,7 @@ export function decide(
     pruneBefore(state.scaleUpEvents, now - longestPeriodMs(policy.behavior.scaleUp));
     pruneBefore(state.scaleDownEvents, now - longestPeriodMs(policy.behavior.scaleDown));
     state.lastDecisionAt = now;
+    if (panicking) state.panic.maxReplicas = Math.max(state.panic.maxReplicas, desired);
     const decision: Decision = {
       desiredReplicas: desired,
       state,
@@ -357,6 +358,8 @@ export function decide(
 
   // 4. Panic mode (Knative): short-window demand vs ready replicas.
   let panicking = false;
+  /** Demand is over the panic threshold now (not just inside a panic's hold). */
+  let panicOver = false;
   if (policy.panic.enabled) {
     const p = policy.panic;
     let sum = 0;
@@ -374,6 +377,7 @@ export function decide(
       state.panic = { since: now, lastOverAt: now, maxReplicas: current };
       reasons.push(`panic: fresh state with ${readyCount} ready instances (no scale-down while it lasts)`);
     }
+    panicOver = over;
     if (over) {
       if (state.panic.since === null) {
         state.panic.since = now;
@@ -389,12 +393,16 @@ export function decide(
     }
     if (state.panic.since !== null) {
       panicking = true;
-      const floor = Math.max(current, state.panic.maxReplicas, Math.ceil(panicDemand - 1e-9));
+      // While demand is over the threshold the short-window demand sizes the floor; in the panic's hold phase the
+      // floor is the highest count decided in the panic (a backlog draining on fresh replicas inflates the demand
+      // for a report or two, and sizing from it overshot a 10× step by 1-3 replicas that were then kept).
+      const floor = over
+        ? Math.max(current, state.panic.maxReplicas, Math.ceil(panicDemand - 1e-9))
+        : Math.max(current, state.panic.maxReplicas);
       if (floor > proposal) {
         reasons.push(`panic: no scale-down, at least ${floor}`);
         proposal = floor;
       }
-      state.panic.maxReplicas = Math.max(state.panic.maxReplicas, proposal);
     }
   } else if (state.panic.since !== null) {
     state.panic = { since: null, lastOverAt: null, maxReplicas: 0 };
@@ -430,10 +438,11 @@ export function decide(
       proposal = raised;
     }
   }
-  // 6. Stabilization (panic skips the scale-up window), then rate limits and min/max.
+  // 6. Stabilization (demand over the panic threshold skips the scale-up window; a panic's hold phase does not),
+  //    then rate limits and min/max.
   const recommendation = proposal;
   const stable =
-    panicking && proposal > current
+    panicOver && proposal > current
       ? { replicas: proposal }
       : stabilize(policy.behavior, now, current, proposal, state.recommendations);
   state.recommendations.push({ t: now, replicas: proposal });

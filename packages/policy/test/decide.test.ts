@@ -270,6 +270,31 @@ describe('decide', () => {
       assert.match((ds[exit] as Decision).reasons.join('\n'), /panic over/);
     });
 
+    it('filters scale-ups through the scale-up window in the panic hold phase (demand no longer over the threshold)', () => {
+      const policy = resolvePolicy({ maxReplicas: 100, targets: [{ metric: 'rps', value: 10 }] });
+      const at = (k: number, n: number, rps: number, prev: PolicyState | undefined): Decision =>
+        decide(policy, obs(T0 + k * 5_000, n, fleet(n, { rps })), prev);
+      // 4 ready at 5× the target: over the 2× threshold, so straight to 20 (no window, no rate limit).
+      const spike = at(0, 4, 50, undefined);
+      assert.equal(spike.desiredReplicas, 20);
+      const settled = at(1, 20, 10, spike.state);
+      assert.equal(settled.desiredReplicas, 20);
+      // One report 10 % high (a backlog draining on fresh replicas): still panicking, but no longer over the
+      // threshold, so it goes through the 10 s scale-up window like any other scale-up, and the panic's floor is
+      // the 20 it decided, not the inflated demand.
+      const glitch = at(2, 20, 11, settled.state);
+      assert.equal(glitch.panicking, true);
+      assert.equal(glitch.desiredReplicas, 20);
+      assert.match(glitch.reasons.join('\n'), /scale-up stabilized at 20 \(min over 10 s\)/);
+      const back = at(3, 20, 10, glitch.state);
+      assert.equal(back.desiredReplicas, 20);
+      // A rise that lasts the window (two decisions 5 s apart) is taken.
+      const r1 = at(4, 20, 11, back.state);
+      const r2 = at(5, 20, 11, r1.state);
+      assert.deepEqual([r1.desiredReplicas, r2.desiredReplicas], [20, 22]);
+      assert.equal(r2.panicking, true);
+    });
+
     it('starts in panic on a fresh state with more than one ready instance, so the first data cannot scale down', () => {
       // 6 ready instances nearly idle: the demand (1 replica) would scale down at once without a history.
       const idle = fleet(6, { eventLoopUtilization: 0.05 });
