@@ -16,7 +16,7 @@ import type { CreateClientOptions, LoadReporter, ShoalPolicyName } from '@shoal/
 import { startTestConsul } from '../support/consul.js';
 import type { TestConsul } from '../support/consul.js';
 import { EchoClient, distribution, echo, startEchoServer } from '../../packages/grpc/test/support/echo.js';
-import type { EchoClientInstance, EchoServer } from '../../packages/grpc/test/support/echo.js';
+import type { EchoClientInstance, EchoError, EchoServer } from '../../packages/grpc/test/support/echo.js';
 
 const SERVICE = 'echo';
 
@@ -167,7 +167,9 @@ describe('gRPC over consul: targets (end to end)', function () {
     const load = Promise.all(
       Array.from({ length: 8 }, async () => {
         while (!stop) {
-          await echo(c).catch((e: grpc.ServiceError) => errors.push(`${e.code} ${e.details}`));
+          await echo(c).catch((e: EchoError) =>
+            errors.push(`${e.code} ${e.details}${e.afterResponseHeaders ? ' (after response headers)' : ''}`),
+          );
         }
       }),
     );
@@ -229,7 +231,13 @@ describe('gRPC over consul: targets (end to end)', function () {
         await registration.close();
         await sleep(200);
       });
-      assert.deepEqual(errors, []);
+      // Every call the dead server had not begun answering was retried elsewhere. A call whose response headers
+      // had arrived when the process died (between its headers and its trailers) is committed and, by gRPC's
+      // retry design (A6), not retried: at most one per worker, and only in that window (seen about 1 run in 40
+      // on a loaded machine).
+      const lost = errors.filter((e) => !e.endsWith('(after response headers)'));
+      assert.deepEqual(lost, []);
+      assert.ok(errors.length <= 8, `more committed calls failed than were in flight: ${JSON.stringify(errors)}`);
       const counts = await distribution(c, 60);
       assert.deepEqual(Object.keys(counts).sort(), ['a', 'c'], JSON.stringify(counts));
     } finally {

@@ -89,6 +89,13 @@ export async function startEchoServer(
   return state;
 }
 
+/**
+ * A call error that says whether the server had begun answering: gRPC retries (A6) commit a call once its
+ * response headers arrive, so an error after them (the server died between its headers and its trailers) is
+ * never retried, while one before them is.
+ */
+export type EchoError = grpc.ServiceError & { afterResponseHeaders: boolean };
+
 /** Promise form of a unary echo call. */
 export function echo(
   client: EchoClientInstance,
@@ -96,15 +103,30 @@ export function echo(
   options: { deadlineMs?: number; metadata?: grpc.Metadata; waitForReady?: boolean } = {},
 ): Promise<EchoReply> {
   const metadata = options.metadata ?? new grpc.Metadata();
+  let headers = false;
+  // Client interceptors sit above the retrying call: this sees the metadata of the attempt that was committed.
+  const watchHeaders: grpc.Interceptor = (opts, nextCall) =>
+    new grpc.InterceptingCall(nextCall(opts), {
+      start(md, listener, next) {
+        next(md, {
+          onReceiveMetadata(received, nextMd) {
+            headers = true;
+            nextMd(received);
+          },
+        });
+      },
+    });
   return new Promise((resolve, reject) => {
     (client as unknown as Record<string, (...a: unknown[]) => void>).echo!(
       { msg },
       metadata,
       {
         deadline: Date.now() + (options.deadlineMs ?? 5000),
+        interceptors: [watchHeaders],
         ...(options.waitForReady ? { waitForReady: true } : {}),
       },
-      (err: grpc.ServiceError | null, res: EchoReply) => (err ? reject(err) : resolve(res)),
+      (err: grpc.ServiceError | null, res: EchoReply) =>
+        err ? reject(Object.assign(err, { afterResponseHeaders: headers })) : resolve(res),
     );
   });
 }
