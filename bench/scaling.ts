@@ -79,6 +79,9 @@ export const SHOAL_SYNC_MS = 5_000; // @shoal/coordinator's default syncPeriodMs
 /** For attribution only: the HPA engine and sync period with Shoal's targets (request rate instead of CPU). */
 export const HPA_RPS_POLICY: PolicyInput = { ...HPA_POLICY, targets: SHOAL_POLICY.targets };
 
+/** For reference only: an HPA created without `spec.behavior` takes Kubernetes' legacy path. */
+export const HPA_LEGACY_POLICY: PolicyInput = { ...HPA_POLICY, behavior: { legacy: true } };
+
 export function loadTraces(): Trace[] {
   const traces: Trace[] = [];
   const csv = (file: string): string => readFileSync(join(tracesDir, file), 'utf8');
@@ -234,6 +237,8 @@ interface SeedRun {
   shoal: Summary;
   hpa: Summary;
   hpaRps: Summary;
+  /** First seed only. */
+  hpaLegacy?: Summary;
   replicaSecondsRatio: number;
   sloRatio: number;
   eventsDiff: number;
@@ -340,6 +345,10 @@ function main(): void {
       const hpa = simulate({ trace, policy: HPA_POLICY, model: { ...model, syncPeriodMs: HPA_SYNC_MS } });
       const shoal = simulate({ trace, policy: SHOAL_POLICY, model: { ...model, syncPeriodMs: SHOAL_SYNC_MS } });
       const hpaRps = simulate({ trace, policy: HPA_RPS_POLICY, model: { ...model, syncPeriodMs: HPA_SYNC_MS } });
+      const hpaLegacy =
+        seed === SEEDS[0]
+          ? simulate({ trace, policy: HPA_LEGACY_POLICY, model: { ...model, syncPeriodMs: HPA_SYNC_MS } }).summary
+          : undefined;
       const replicaSecondsRatio = shoal.summary.replicaSeconds / hpa.summary.replicaSeconds;
       const sloRatio = sloRatioOf(shoal.summary, hpa.summary);
       const eventsDiff = shoal.summary.scaleEvents - hpa.summary.scaleEvents;
@@ -348,6 +357,7 @@ function main(): void {
         shoal: shoal.summary,
         hpa: hpa.summary,
         hpaRps: hpaRps.summary,
+        ...(hpaLegacy ? { hpaLegacy } : {}),
         replicaSecondsRatio,
         sloRatio,
         eventsDiff,
@@ -463,6 +473,17 @@ function main(): void {
     );
   }
   console.log(
+    `reference (seed ${SEEDS[0]}) — an HPA without spec.behavior (Kubernetes' legacy path: max(2×, 4) per sync, 300 s hold):`,
+  );
+  for (const r of rows) {
+    const f = first(r);
+    const l = f.hpaLegacy;
+    if (!l) continue;
+    console.log(
+      `  ${pad(r.trace, 28)} replica-s ${num(l.replicaSeconds)} (${(l.replicaSeconds / f.hpa.replicaSeconds).toFixed(2)}× HPA default behavior)  SLO-viol ${l.sloViolationSeconds} s (HPA ${f.hpa.sloViolationSeconds})  events ${l.scaleEvents} (HPA ${f.hpa.scaleEvents})`,
+    );
+  }
+  console.log(
     'oracle — exactly the replicas the 70 % target asks for each second, no cold start (a floor on cost at this target):',
   );
   for (const r of rows) {
@@ -494,6 +515,7 @@ function main(): void {
           shoal: pick(x.shoal),
           hpa: pick(x.hpa),
           hpaSameTargets: pick(x.hpaRps),
+          ...(x.hpaLegacy ? { hpaLegacy: pick(x.hpaLegacy) } : {}),
           replicaSecondsRatio: fin(x.replicaSecondsRatio, 3),
           sloRatio: fin(x.sloRatio, 3),
           meetsTarget: x.meetsTarget,

@@ -29,14 +29,29 @@ export interface ScalingRules {
 }
 
 export interface BehaviorInput {
+  /**
+   * Kubernetes' path for an HPA without `spec.behavior` (`normalizeDesiredReplicas`): the scale-down window takes
+   * the highest recommendation (`scaleDown.stabilizationWindowSeconds`, the controller's
+   * `--horizontal-pod-autoscaler-downscale-stabilization`, default 300), each decision may at most grow to
+   * `max(2 × current, 4)`, and there is no scale-up window and no rate policy. Default false.
+   */
+  legacy?: boolean;
   scaleUp?: ScalingRulesInput;
   scaleDown?: ScalingRulesInput;
 }
 
 export interface Behavior {
+  /** Kubernetes' legacy path (no `spec.behavior`); see `BehaviorInput.legacy`. */
+  readonly legacy?: boolean;
   readonly scaleUp: ScalingRules;
   readonly scaleDown: ScalingRules;
 }
+
+/** The legacy path's scale-up cap (`scaleUpLimitFactor` 2, `scaleUpLimitMinimum` 4 in horizontal.go). */
+export const LEGACY_SCALE_UP_FACTOR = 2;
+export const LEGACY_SCALE_UP_MINIMUM = 4;
+/** The controller's `--horizontal-pod-autoscaler-downscale-stabilization` default. */
+export const LEGACY_DOWNSCALE_STABILIZATION_SECONDS = 300;
 
 /** Kubernetes' defaults: up 0 s, {4 Pods, 100 %} per 15 s, Max; down 300 s, {100 %} per 15 s, Max. */
 export const KUBERNETES_BEHAVIOR: Behavior = Object.freeze({
@@ -78,9 +93,33 @@ function resolveRules(name: string, input: ScalingRulesInput | undefined, defaul
   return Object.freeze({ stabilizationWindowSeconds, selectPolicy, policies: Object.freeze(policies) });
 }
 
+function resolveLegacy(input: BehaviorInput): Behavior {
+  if (input.scaleUp !== undefined) {
+    throw new InvalidArgumentError('behavior.scaleUp must not be set with behavior.legacy (the legacy path has none)');
+  }
+  const down = input.scaleDown;
+  if (down !== undefined) {
+    checkObject('behavior.scaleDown', down);
+    if (down.policies !== undefined || down.selectPolicy !== undefined) {
+      throw new InvalidArgumentError(
+        'behavior.scaleDown takes only stabilizationWindowSeconds with behavior.legacy (the legacy path has no rate policies)',
+      );
+    }
+  }
+  const windowSeconds = down?.stabilizationWindowSeconds ?? LEGACY_DOWNSCALE_STABILIZATION_SECONDS;
+  assertInteger('behavior.scaleDown.stabilizationWindowSeconds', windowSeconds, 0, 3600);
+  const none = (stabilizationWindowSeconds: number): ScalingRules =>
+    Object.freeze({ stabilizationWindowSeconds, selectPolicy: 'Max' as const, policies: Object.freeze([]) });
+  return Object.freeze({ legacy: true, scaleUp: none(0), scaleDown: none(windowSeconds) });
+}
+
 export function resolveBehavior(input: BehaviorInput | undefined, defaults: Behavior = KUBERNETES_BEHAVIOR): Behavior {
   if (input === undefined) return defaults;
   checkObject('behavior', input);
+  if (input.legacy !== undefined && typeof input.legacy !== 'boolean') {
+    throw new InvalidArgumentError(`behavior.legacy must be a boolean, got ${typeof input.legacy}`);
+  }
+  if (input.legacy === true) return resolveLegacy(input);
   return Object.freeze({
     scaleUp: resolveRules('behavior.scaleUp', input.scaleUp, defaults.scaleUp),
     scaleDown: resolveRules('behavior.scaleDown', input.scaleDown, defaults.scaleDown),
@@ -221,6 +260,47 @@ export function limitRate(
     }
     if (desired < minimum) return { replicas: minimum, limit };
   }
+  return { replicas: desired, limit: 'DesiredWithinRange' };
+}
+
+/**
+ * The legacy path's stabilization (`stabilizeRecommendation`): the highest of `desired` and the recommendations
+ * not older than the window (Kubernetes drops only those strictly before the cutoff).
+ */
+export function stabilizeLegacy(
+  windowSeconds: number,
+  now: number,
+  desired: number,
+  recommendations: readonly TimedRecommendation[],
+): number {
+  const cutoff = now - windowSeconds * 1000;
+  let max = desired;
+  for (const rec of recommendations) if (rec.t >= cutoff && rec.replicas > max) max = rec.replicas;
+  return max;
+}
+
+/**
+ * The legacy path's limits (`convertDesiredReplicasWithRules`): at most `max(2 × current, 4)` (or maxReplicas if
+ * lower), at least minReplicas, and no limit on scaling down. `ignoreUpLimit`: panic mode skips the growth cap.
+ */
+export function limitLegacy(
+  currentReplicas: number,
+  desired: number,
+  minReplicas: number,
+  maxReplicas: number,
+  ignoreUpLimit = false,
+): { replicas: number; limit: 'ScaleUpLimit' | 'TooManyReplicas' | 'TooFewReplicas' | 'DesiredWithinRange' } {
+  const upLimit = ignoreUpLimit
+    ? Number.POSITIVE_INFINITY
+    : Math.trunc(Math.max(LEGACY_SCALE_UP_FACTOR * currentReplicas, LEGACY_SCALE_UP_MINIMUM));
+  let maximum = maxReplicas;
+  let limit: 'ScaleUpLimit' | 'TooManyReplicas' = 'TooManyReplicas';
+  if (maxReplicas > upLimit) {
+    maximum = upLimit;
+    limit = 'ScaleUpLimit';
+  }
+  if (desired < minReplicas) return { replicas: minReplicas, limit: 'TooFewReplicas' };
+  if (desired > maximum) return { replicas: maximum, limit };
   return { replicas: desired, limit: 'DesiredWithinRange' };
 }
 

@@ -14,7 +14,7 @@
  *  7. victims for a scale-down.
  */
 import { InvalidArgumentError } from '@shoal/core';
-import { limitRate, longestPeriodMs, stabilize } from './behavior.js';
+import { limitLegacy, limitRate, longestPeriodMs, stabilize, stabilizeLegacy } from './behavior.js';
 import { lastCronMatch } from './cron.js';
 import { isShoalError } from '@shoal/core';
 import { calculateReplicas, withinTolerance } from './hpa-replicas.js';
@@ -441,29 +441,44 @@ export function decide(
   // 6. Stabilization (demand over the panic threshold skips the scale-up window; a panic's hold phase does not),
   //    then rate limits and min/max.
   const recommendation = proposal;
+  const behavior = policy.behavior;
+  if (behavior.legacy === true) {
+    // Kubernetes without spec.behavior: the highest recommendation in the down window, then max(2 × current, 4).
+    const windowSeconds = behavior.scaleDown.stabilizationWindowSeconds;
+    const stabilized = stabilizeLegacy(windowSeconds, now, proposal, state.recommendations);
+    state.recommendations.push({ t: now, replicas: proposal });
+    pruneBefore(state.recommendations, now - windowSeconds * 1000 - 1);
+    if (stabilized !== proposal) {
+      reasons.push(`stabilized at ${stabilized} (highest recommendation over ${windowSeconds} s, legacy path)`);
+    }
+    const legacy = limitLegacy(
+      current,
+      stabilized,
+      minReplicas,
+      maxReplicas,
+      panicking && policy.panic.bypassRateLimit,
+    );
+    if (legacy.limit !== 'DesiredWithinRange') reasons.push(`${legacy.limit}: ${legacy.replicas}`);
+    return finish(legacy.replicas, recommendation, legacy.limit, panicking);
+  }
   const stable =
     panicOver && proposal > current
       ? { replicas: proposal }
-      : stabilize(policy.behavior, now, current, proposal, state.recommendations);
+      : stabilize(behavior, now, current, proposal, state.recommendations);
   state.recommendations.push({ t: now, replicas: proposal });
   pruneBefore(
     state.recommendations,
-    now -
-      Math.max(
-        policy.behavior.scaleUp.stabilizationWindowSeconds,
-        policy.behavior.scaleDown.stabilizationWindowSeconds,
-      ) *
-        1000,
+    now - Math.max(behavior.scaleUp.stabilizationWindowSeconds, behavior.scaleDown.stabilizationWindowSeconds) * 1000,
   );
   if (stable.replicas !== proposal) {
     reasons.push(
       stable.replicas > proposal
-        ? `scale-down stabilized at ${stable.replicas} (max over ${policy.behavior.scaleDown.stabilizationWindowSeconds} s)`
-        : `scale-up stabilized at ${stable.replicas} (min over ${policy.behavior.scaleUp.stabilizationWindowSeconds} s)`,
+        ? `scale-down stabilized at ${stable.replicas} (max over ${behavior.scaleDown.stabilizationWindowSeconds} s)`
+        : `scale-up stabilized at ${stable.replicas} (min over ${behavior.scaleUp.stabilizationWindowSeconds} s)`,
     );
   }
   const limited = limitRate(
-    policy.behavior,
+    behavior,
     now,
     current,
     stable.replicas,

@@ -40,6 +40,11 @@ export {
   scaleUpLimit,
   scaleDownLimit,
   limitRate,
+  stabilizeLegacy,
+  limitLegacy,
+  LEGACY_SCALE_UP_FACTOR,
+  LEGACY_SCALE_UP_MINIMUM,
+  LEGACY_DOWNSCALE_STABILIZATION_SECONDS,
 } from './behavior.js';
 export type {
   Behavior,

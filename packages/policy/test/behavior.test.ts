@@ -2,14 +2,17 @@
 // kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go and the autoscaling/v2 API defaults.
 import assert from 'node:assert/strict';
 import {
+  decide,
   KUBERNETES_BEHAVIOR,
+  limitLegacy,
   limitRate,
   resolveBehavior,
   scaleDownLimit,
   scaleUpLimit,
   stabilize,
+  stabilizeLegacy,
 } from '@shoal/policy';
-import type { Behavior, ScaleEvent } from '@shoal/policy';
+import type { Behavior, Decision, ObservedInstance, PolicyState, ScaleEvent } from '@shoal/policy';
 
 const T = 1_700_000_000_000;
 const none: ScaleEvent[] = [];
@@ -163,6 +166,108 @@ describe('HPA behavior', () => {
         { t: T - 5_000, replicas: 12 },
       ];
       assert.equal(stabilize(b, T, 5, 8, recs).replicas, 5);
+    });
+  });
+
+  describe('legacy path (an HPA without spec.behavior: normalizeDesiredReplicas)', () => {
+    const table: Array<[string, number, number, number, number, number, string]> = [
+      // name, current, desired, min, max → replicas, limit
+      ['from 1 the minimum of 4 applies: max(2 × 1, 4) = 4', 1, 10, 1, 100, 4, 'ScaleUpLimit'],
+      ['from 3: max(2 × 3, 4) = 6', 3, 10, 1, 100, 6, 'ScaleUpLimit'],
+      ['from 10: 20', 10, 50, 1, 100, 20, 'ScaleUpLimit'],
+      ['maxReplicas below the cap: TooManyReplicas', 10, 50, 1, 15, 15, 'TooManyReplicas'],
+      [
+        'maxReplicas equal to the cap: TooManyReplicas (the cap only applies when lower)',
+        10,
+        50,
+        1,
+        20,
+        20,
+        'TooManyReplicas',
+      ],
+      ['within the cap', 10, 17, 1, 100, 17, 'DesiredWithinRange'],
+      ['no limit on scaling down: 40 → 2 at once', 40, 2, 1, 100, 2, 'DesiredWithinRange'],
+      ['below minReplicas: TooFewReplicas', 40, 1, 3, 100, 3, 'TooFewReplicas'],
+    ];
+    for (const [name, current, desired, min, max, replicas, limit] of table) {
+      it(name, () => {
+        assert.deepEqual(limitLegacy(current, desired, min, max), { replicas, limit });
+      });
+    }
+
+    it('stabilizes on the highest recommendation not older than the window (the cutoff itself included)', () => {
+      const recs = [
+        { t: T - 300_000, replicas: 9 },
+        { t: T - 100_000, replicas: 6 },
+      ];
+      assert.equal(stabilizeLegacy(300, T, 3, recs), 9); // exactly 300 s old: Kubernetes drops only older ones
+      assert.equal(stabilizeLegacy(300, T + 1, 3, recs), 6);
+      assert.equal(stabilizeLegacy(300, T + 200_001, 3, recs), 3);
+      // Above the current count too: legacy has no "towards current" clamp, so a capped scale-up continues.
+      assert.equal(stabilizeLegacy(300, T, 12, recs), 12);
+    });
+
+    it('resolves with no scale-up window and the controller default of 300 s, or the given window', () => {
+      const b = resolveBehavior({ legacy: true });
+      assert.equal(b.legacy, true);
+      assert.equal(b.scaleUp.stabilizationWindowSeconds, 0);
+      assert.equal(b.scaleDown.stabilizationWindowSeconds, 300);
+      assert.equal(
+        resolveBehavior({ legacy: true, scaleDown: { stabilizationWindowSeconds: 120 } }).scaleDown
+          .stabilizationWindowSeconds,
+        120,
+      );
+      assert.equal(resolveBehavior({ legacy: false }).legacy, undefined);
+      assert.throws(
+        () => resolveBehavior({ legacy: true, scaleUp: {} }),
+        /behavior.scaleUp must not be set with behavior.legacy/,
+      );
+      assert.throws(
+        () =>
+          resolveBehavior({ legacy: true, scaleDown: { policies: [{ type: 'Pods', value: 1, periodSeconds: 15 }] } }),
+        /behavior.scaleDown takes only stabilizationWindowSeconds with behavior.legacy/,
+      );
+      assert.throws(() => resolveBehavior({ legacy: 'yes' as never }), /behavior.legacy must be a boolean, got string/);
+    });
+
+    it('decide() follows it: capped doubling up, a 300 s hold, then straight down to the demand', () => {
+      const policy = {
+        preset: 'hpa' as const,
+        maxReplicas: 100,
+        targets: [{ metric: 'rps', value: 10 }],
+        behavior: { legacy: true },
+      };
+      let state: PolicyState | undefined;
+      let replicas = 2;
+      /** `total` requests per second spread over the current replicas (a metric that does not saturate). */
+      const step = (s: number, total: number): Decision => {
+        const instances: ObservedInstance[] = Array.from({ length: replicas }, (_, k) => ({
+          id: `i${k}`,
+          ready: true,
+          metrics: { rps: total / replicas },
+        }));
+        const d = decide(policy, { now: T + s * 1000, currentReplicas: replicas, instances }, state);
+        state = d.state;
+        replicas = d.desiredReplicas;
+        return d;
+      };
+      // 300 req/s wants 30 replicas at once; each decision may only double (at least to 4).
+      const ups = [0, 15, 30, 45].map((s) => step(s, 300));
+      assert.deepEqual(
+        ups.map((d) => [d.desiredReplicas, d.limitedBy]),
+        [
+          [4, 'ScaleUpLimit'],
+          [8, 'ScaleUpLimit'],
+          [16, 'ScaleUpLimit'],
+          [30, 'DesiredWithinRange'],
+        ],
+      );
+      // The load falls to 45 req/s (ceil(4.5) = 5 replicas): the 30-replica recommendations hold it for 300 s (the one at
+      // 45 s is the last of them), then it drops to 5 in one step (no scale-down rate limit on this path).
+      for (let s = 60; s <= 345; s += 15) assert.equal(step(s, 45).desiredReplicas, 30, `at ${s} s`);
+      const down = step(360, 45);
+      assert.equal(down.desiredReplicas, 5);
+      assert.ok(down.victims?.length === 25);
     });
   });
 
