@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * shoal: command-line tools for @shoal/policy.
- *   shoal simulate --trace FILE --policy FILE [--svg OUT] [--json] [options]
+ *   shoal simulate --trace FILE --policy FILE [--svg OUT] [--json] [--compare FILE|hpa] [options]
  * Reads a trace CSV and a policy (JSON or YAML), replays the trace through the model, prints a summary
  * (or JSON with --json) and optionally writes an SVG chart.
  */
@@ -10,10 +10,10 @@ import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { isShoalError } from '@shoal/core';
-import type { PolicyInput } from './policy.js';
+import type { Policy, PolicyInput } from './policy.js';
 import { resolvePolicy } from './policy.js';
 import { simulate } from './simulator/simulate.js';
-import type { SimulationModelInput } from './simulator/simulate.js';
+import type { SimulationModelInput, SimulationResult } from './simulator/simulate.js';
 import { renderSimulationSvg } from './simulator/svg.js';
 import { parseTraceCsv } from './simulator/trace.js';
 
@@ -25,6 +25,10 @@ Replays a request-rate trace (CSV: time,count) through a queueing model of repli
   --policy FILE         policy as JSON or YAML; either the policy itself, or { policy, model }
   --svg OUT             write an SVG chart (load, capacity, replicas, latency) to OUT
   --json                print the result summary and scale events as JSON
+  --compare FILE|hpa    also run a second policy on the same trace, model and seed, and print both with
+                        ratios; "hpa" is the HPA default (CPU 70 %, Kubernetes behavior), min/max copied
+  --compare-sync-period-ms N
+                        how often the compared policy decides          default 15000 for "hpa", else --sync-period-ms
   --time-scale N        multiply trace durations by N (0.1 = 10x faster)       default 1
   --rate-scale N        multiply trace rates by N                             default 1
   --peak-rps N          scale rates so the peak is N req/s (overrides --rate-scale)
@@ -59,6 +63,40 @@ function readStructured(file: string): unknown {
   }
 }
 
+/** A policy file: the policy itself, or `{ policy, model }`. */
+function readPolicyFile(file: string): { policyInput: PolicyInput; fileModel: SimulationModelInput } {
+  const doc = readStructured(file);
+  if (typeof doc !== 'object' || doc === null) fail(`${file} must hold an object`);
+  const wrapped = 'policy' in (doc as Record<string, unknown>);
+  return {
+    policyInput: (wrapped ? (doc as { policy: unknown }).policy : doc) as PolicyInput,
+    fileModel: (wrapped ? (doc as { model?: SimulationModelInput }).model : undefined) ?? {},
+  };
+}
+
+function summaryRows(result: SimulationResult): Array<[string, string]> {
+  const s = result.summary;
+  return [
+    ['replica-seconds', `${s.replicaSeconds} (mean ${s.meanReplicas.toFixed(1)}, peak ${s.peakReplicas})`],
+    ['SLO-violation seconds', `${s.sloViolationSeconds} (p95 > ${result.model.sloP95Ms} ms or drops)`],
+    ['dropped requests', String(s.droppedRequests)],
+    ['scale events', `${s.scaleEvents} (${s.scaleUps} up, ${s.scaleDowns} down)`],
+    ['reversals', `${s.reversals} (${s.flaps} within 300 s)`],
+    [
+      'time to adequate capacity',
+      s.surges === 0
+        ? 'no surge outran capacity'
+        : `${s.surges} surges: mean ${s.timeToAdequateS.mean.toFixed(1)} s, p95 ${s.timeToAdequateS.p95} s, max ${s.timeToAdequateS.max} s`,
+    ],
+    ['mean utilization', `${(s.meanUtilization * 100).toFixed(1)} %`],
+  ];
+}
+
+function ratio(a: number, b: number): string {
+  if (b === 0) return a === 0 ? '–' : '∞';
+  return `${(a / b).toFixed(3)}×`;
+}
+
 function main(argv: string[]): void {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help') {
@@ -75,6 +113,8 @@ function main(argv: string[]): void {
         policy: { type: 'string' },
         svg: { type: 'string' },
         json: { type: 'boolean', default: false },
+        compare: { type: 'string' },
+        'compare-sync-period-ms': { type: 'string' },
         'time-scale': { type: 'string' },
         'rate-scale': { type: 'string' },
         'peak-rps': { type: 'string' },
@@ -98,11 +138,7 @@ function main(argv: string[]): void {
   if (!values.trace) fail(`--trace is required\n\n${USAGE}`);
   if (!values.policy) fail(`--policy is required\n\n${USAGE}`);
 
-  const doc = readStructured(values.policy);
-  if (typeof doc !== 'object' || doc === null) fail(`${values.policy} must hold an object`);
-  const wrapped = 'policy' in (doc as Record<string, unknown>);
-  const policyInput = (wrapped ? (doc as { policy: unknown }).policy : doc) as PolicyInput;
-  const fileModel = (wrapped ? (doc as { model?: SimulationModelInput }).model : undefined) ?? {};
+  const { policyInput, fileModel } = readPolicyFile(values.policy);
   const model: SimulationModelInput = { ...fileModel };
   const seed = num('seed', values.seed);
   if (seed !== undefined) model.seed = seed;
@@ -129,36 +165,86 @@ function main(argv: string[]): void {
   };
   const trace = parseTraceCsv(csv, traceOptions);
   const policy = resolvePolicy(policyInput);
+  let compared: { policy: Policy; model: SimulationModelInput; label: string } | undefined;
+  if (values.compare !== undefined) {
+    const compareSync = num('compare-sync-period-ms', values['compare-sync-period-ms']);
+    if (values.compare === 'hpa') {
+      compared = {
+        policy: resolvePolicy({
+          preset: 'hpa',
+          minReplicas: policy.minReplicas,
+          maxReplicas: policy.maxReplicas,
+          targets: [{ metric: 'cpu', type: 'utilization', value: 70 }],
+        }),
+        model: { ...model, syncPeriodMs: compareSync ?? 15_000 },
+        label: 'HPA default (CPU 70 %)',
+      };
+    } else {
+      // The compared file's own model is ignored: both runs share the model, so only the policy differs.
+      const other = readPolicyFile(values.compare);
+      compared = {
+        policy: resolvePolicy(other.policyInput),
+        model: compareSync !== undefined ? { ...model, syncPeriodMs: compareSync } : model,
+        label: `${basename(values.compare)} (${resolvePolicy(other.policyInput).preset})`,
+      };
+    }
+  } else if (values['compare-sync-period-ms'] !== undefined) {
+    fail(`--compare-sync-period-ms needs --compare\n\n${USAGE}`);
+  }
   const result = simulate({ trace, policy, model });
+  const other = compared ? simulate({ trace, policy: compared.policy, model: compared.model }) : undefined;
+  const mainLabel = `${basename(values.policy)} (${policy.preset})`;
   if (values.svg) {
-    writeFileSync(values.svg, renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }));
+    writeFileSync(
+      values.svg,
+      other && compared
+        ? renderSimulationSvg([result, other], { labels: [mainLabel, compared.label] })
+        : renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }),
+    );
   }
   if (values.json) {
-    process.stdout.write(
-      `${JSON.stringify({ trace: result.trace, summary: result.summary, events: result.events })}\n`,
-    );
+    const out: Record<string, unknown> = { trace: result.trace, summary: result.summary, events: result.events };
+    if (other && compared) {
+      out.compare = { label: compared.label, summary: other.summary, events: other.events };
+    }
+    process.stdout.write(`${JSON.stringify(out)}\n`);
     return;
   }
   const s = result.summary;
-  const rows: Array<[string, string]> = [
-    ['trace', `${result.trace} (${s.durationS} s, ${s.totalRequests} requests)`],
-    ['replica-seconds', `${s.replicaSeconds} (mean ${s.meanReplicas.toFixed(1)}, peak ${s.peakReplicas})`],
-    ['SLO-violation seconds', `${s.sloViolationSeconds} (p95 > ${result.model.sloP95Ms} ms or drops)`],
-    ['dropped requests', String(s.droppedRequests)],
-    ['scale events', `${s.scaleEvents} (${s.scaleUps} up, ${s.scaleDowns} down)`],
-    ['reversals', `${s.reversals} (${s.flaps} within 300 s)`],
-    [
-      'time to adequate capacity',
-      s.surges === 0
-        ? 'no surge outran capacity'
-        : `${s.surges} surges: mean ${s.timeToAdequateS.mean.toFixed(1)} s, p95 ${s.timeToAdequateS.p95} s, max ${s.timeToAdequateS.max} s`,
-    ],
-    ['mean utilization', `${(s.meanUtilization * 100).toFixed(1)} %`],
-  ];
-  const w = Math.max(...rows.map(([k]) => k.length));
-  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
+  const head: [string, string] = ['trace', `${result.trace} (${s.durationS} s, ${s.totalRequests} requests)`];
+  if (!other || !compared) {
+    const rows = [head, ...summaryRows(result)];
+    const w = Math.max(...rows.map(([k]) => k.length));
+    process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
+  } else {
+    const a = summaryRows(result);
+    const b = summaryRows(other);
+    const o = other.summary;
+    const ratios: Record<string, string> = {
+      'replica-seconds': ratio(s.replicaSeconds, o.replicaSeconds),
+      'SLO-violation seconds': ratio(s.sloViolationSeconds, o.sloViolationSeconds),
+      'dropped requests': ratio(s.droppedRequests, o.droppedRequests),
+      'scale events': ratio(s.scaleEvents, o.scaleEvents),
+      reversals: ratio(s.reversals, o.reversals),
+    };
+    const w = Math.max(...a.map(([k]) => k.length), 'trace'.length);
+    const wa = Math.max(mainLabel.length, ...a.map(([, v]) => v.length));
+    const wb = Math.max(compared.label.length, ...b.map(([, v]) => v.length));
+    const lines = [
+      `${head[0].padEnd(w)}  ${head[1]}`,
+      `${''.padEnd(w)}  ${mainLabel.padEnd(wa)}  ${compared.label.padEnd(wb)}  ratio`,
+      ...a.map(([k, v], i) => `${k.padEnd(w)}  ${v.padEnd(wa)}  ${(b[i]?.[1] ?? '').padEnd(wb)}  ${ratios[k] ?? ''}`),
+    ];
+    process.stdout.write(lines.map((l) => l.trimEnd()).join('\n') + '\n');
+  }
   if (values.svg) process.stdout.write(`chart written to ${values.svg}\n`);
 }
+
+// A reader that went away (`shoal simulate ... | head`) is not an error of ours: stop quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  fail(err.message, 1);
+});
 
 try {
   main(process.argv.slice(2));

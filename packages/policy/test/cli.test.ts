@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -77,6 +77,72 @@ describe('shoal CLI', () => {
     assert.equal(out.events.length, out.summary.scaleEvents);
   });
 
+  it('compares with the HPA default (--compare hpa): the same model and seed, a ratio column, both in the JSON', async () => {
+    const args = ['simulate', '--trace', join(dir, 'trace.csv'), '--policy', join(dir, 'policy.yaml'), '--seed', '7'];
+    const alone = await run([...args, '--json']);
+    const text = await run([...args, '--compare', 'hpa']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /policy\.yaml \(shoal\)\s+HPA default \(CPU 70 %\)\s+ratio/);
+    const rs = /^replica-seconds\s+(\d+) .*?\s(\d+) \(mean.*\s([\d.]+)×$/m.exec(text.stdout);
+    assert.ok(rs, text.stdout);
+    const [, mine, hpa, shown] = rs;
+    // The compared run does not change the first one: same model, same seed.
+    assert.equal(
+      Number(mine),
+      (JSON.parse(alone.stdout) as { summary: { replicaSeconds: number } }).summary.replicaSeconds,
+    );
+    assert.equal(shown, (Number(mine) / Number(hpa)).toFixed(3));
+    const json = await run([...args, '--compare', 'hpa', '--json']);
+    const out = JSON.parse(json.stdout) as {
+      summary: { replicaSeconds: number };
+      compare: { label: string; summary: { replicaSeconds: number }; events: unknown[] };
+    };
+    assert.equal(out.compare.label, 'HPA default (CPU 70 %)');
+    assert.equal(out.compare.summary.replicaSeconds, Number(hpa));
+    // A faster sync for the compared policy is a different run.
+    const fast = await run([...args, '--compare', 'hpa', '--compare-sync-period-ms', '5000', '--json']);
+    const fastOut = JSON.parse(fast.stdout) as { compare: { summary: { replicaSeconds: number } } };
+    assert.notEqual(fastOut.compare.summary.replicaSeconds, out.compare.summary.replicaSeconds);
+  });
+
+  it('compares with a second policy file and draws both in the SVG', async () => {
+    const svg = join(dir, 'both.svg');
+    const r = await run([
+      'simulate',
+      '--trace',
+      join(dir, 'trace.csv'),
+      '--policy',
+      join(dir, 'policy.yaml'),
+      '--compare',
+      join(dir, 'policy.json'),
+      '--svg',
+      svg,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /policy\.yaml \(shoal\)\s+policy\.json \(hpa\)\s+ratio/);
+    const chart = readFileSync(svg, 'utf8');
+    assert.match(chart, /policy\.yaml \(shoal\)/);
+    assert.match(chart, /policy\.json \(hpa\)/);
+  });
+
+  it('exits quietly (0) when its reader has gone (a closed pipe, as with | head)', async () => {
+    const child = spawn(process.execPath, [
+      cli,
+      'simulate',
+      '--trace',
+      join(dir, 'trace.csv'),
+      '--policy',
+      join(dir, 'policy.json'),
+    ]);
+    // Closed before the simulation ends, so the first write meets EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  });
+
   it('exits 2 with a message on bad usage or an invalid policy', async () => {
     const missing = await run(['simulate', '--policy', join(dir, 'policy.json')]);
     assert.equal(missing.code, 2);
@@ -87,5 +153,27 @@ describe('shoal CLI', () => {
     assert.match(bad.stderr, /SHOAL_ERR_INVALID_ARGUMENT: maxReplicas must be an integer between 1 and 100000, got -1/);
     const unknown = await run(['deploy']);
     assert.equal(unknown.code, 2);
+    const lonely = await run([
+      'simulate',
+      '--trace',
+      join(dir, 'trace.csv'),
+      '--policy',
+      join(dir, 'policy.json'),
+      '--compare-sync-period-ms',
+      '5000',
+    ]);
+    assert.equal(lonely.code, 2);
+    assert.match(lonely.stderr, /--compare-sync-period-ms needs --compare/);
+    const badCompare = await run([
+      'simulate',
+      '--trace',
+      join(dir, 'trace.csv'),
+      '--policy',
+      join(dir, 'policy.json'),
+      '--compare',
+      join(dir, 'bad.json'),
+    ]);
+    assert.equal(badCompare.code, 2);
+    assert.match(badCompare.stderr, /maxReplicas must be an integer/);
   });
 });
