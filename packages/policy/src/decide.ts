@@ -360,6 +360,8 @@ export function decide(
   let panicking = false;
   /** Demand is over the panic threshold now (not just inside a panic's hold). */
   let panicOver = false;
+  /** Replicas the panic window's average demand asks for. */
+  let panicNeed = 0;
   if (policy.panic.enabled) {
     const p = policy.panic;
     let sum = 0;
@@ -371,6 +373,7 @@ export function decide(
       }
     }
     const panicDemand = n > 0 ? sum / n : demand;
+    panicNeed = Math.ceil(panicDemand - 1e-9);
     const over = panicDemand / Math.max(1, readyCount) >= p.threshold;
     if (fresh && p.onStart && readyCount > 1 && !over) {
       // Knative: a new autoscaler starts in panic, so its first seconds of data cannot scale a service down.
@@ -463,7 +466,14 @@ export function decide(
   }
   const stable =
     panicOver && proposal > current
-      ? { replicas: proposal }
+      ? // Knative's desiredPanic: straight to the demand averaged over the panic window; what one report asks
+        // beyond that (a 1-s sample 2-3σ high) waits for the scale-up window like any other scale-up.
+        {
+          replicas: Math.min(
+            proposal,
+            Math.max(panicNeed, stabilize(behavior, now, current, proposal, state.recommendations).replicas),
+          ),
+        }
       : stabilize(behavior, now, current, proposal, state.recommendations);
   state.recommendations.push({ t: now, replicas: proposal });
   pruneBefore(

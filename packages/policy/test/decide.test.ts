@@ -270,6 +270,23 @@ describe('decide', () => {
       assert.match((ds[exit] as Decision).reasons.join('\n'), /panic over/);
     });
 
+    it('while over the threshold, goes straight to the panic window average, not past it on one high report', () => {
+      const policy = resolvePolicy({ maxReplicas: 100, targets: [{ metric: 'rps', value: 10 }] });
+      const spike = decide(policy, obs(T0, 4, fleet(4, { rps: 50 })), undefined);
+      assert.equal(spike.desiredReplicas, 20); // 200 req/s over 4 ready: over 2×, straight to 20
+      // 5 s later the 16 new instances are still starting (no metrics) and the 4 ready ones report 55 req/s:
+      // one report asks for 22, the panic window (6 s: both reports) averages 21. Still over (21 / 4 ready).
+      const starting: ObservedInstance[] = Array.from({ length: 16 }, (_, k) => ({
+        id: `s${k}`,
+        ready: false,
+        metrics: {},
+      }));
+      const next = decide(policy, obs(T0 + 5_000, 20, [...fleet(4, { rps: 55 }), ...starting]), spike.state);
+      assert.equal(next.panicking, true);
+      assert.equal(next.recommendation, 22);
+      assert.equal(next.desiredReplicas, 21);
+    });
+
     it('filters scale-ups through the scale-up window in the panic hold phase (demand no longer over the threshold)', () => {
       const policy = resolvePolicy({ maxReplicas: 100, targets: [{ metric: 'rps', value: 10 }] });
       const at = (k: number, n: number, rps: number, prev: PolicyState | undefined): Decision =>
