@@ -3,6 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -123,6 +124,47 @@ describe('shoal CLI', () => {
     const chart = readFileSync(svg, 'utf8');
     assert.match(chart, /policy\.yaml \(shoal\)/);
     assert.match(chart, /policy\.json \(hpa\)/);
+  });
+
+  it("reproduces the README's --compare example figures (skipped where shared/traces is absent)", async function () {
+    const trace = new URL('../../../../shared/traces/AzureLLMInferenceTrace_conv_per_second.csv', import.meta.url);
+    if (!existsSync(trace)) return this.skip();
+    this.timeout(30_000);
+    const readme = readFileSync(join(dirname(require.resolve('@shoal/policy/package.json')), 'README.md'), 'utf8');
+    const policy = /cat > policy\.json <<'EOF'\n([\s\S]*?)\nEOF\n/.exec(readme)?.[1];
+    const figures =
+      /# replica-seconds (\d+) vs (\d+) \([\d.]+×\), SLO-violation seconds (\d+) vs (\d+) \([\d.]+×\), scale events (\d+) vs (\d+)/.exec(
+        readme,
+      );
+    assert.ok(policy && figures, 'the README example or its figures line moved');
+    writeFileSync(join(dir, 'readme-policy.json'), policy);
+    const r = await run([
+      'simulate',
+      '--trace',
+      fileURLToPath(trace),
+      '--policy',
+      join(dir, 'readme-policy.json'),
+      '--peak-rps',
+      '1120',
+      '--seed',
+      '42',
+      '--compare',
+      'hpa',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      summary: { replicaSeconds: number; sloViolationSeconds: number; scaleEvents: number };
+      compare: { summary: { replicaSeconds: number; sloViolationSeconds: number; scaleEvents: number } };
+    };
+    const [, rsA, rsB, sloA, sloB, evA, evB] = figures.map(Number);
+    assert.deepEqual(
+      [out.summary.replicaSeconds, out.compare.summary.replicaSeconds],
+      [rsA, rsB],
+      'replica-seconds in the README are stale',
+    );
+    assert.deepEqual([out.summary.sloViolationSeconds, out.compare.summary.sloViolationSeconds], [sloA, sloB]);
+    assert.deepEqual([out.summary.scaleEvents, out.compare.summary.scaleEvents], [evA, evB]);
   });
 
   it('exits quietly (0) when its reader has gone (a closed pipe, as with | head)', async () => {
