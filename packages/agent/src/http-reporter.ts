@@ -20,7 +20,7 @@ import {
   type ReportResponse,
 } from '@shoal/protocol';
 import type { ResolvedCoordinatorOptions } from './agent-options.js';
-import { post, type PendingPost } from './http-post.js';
+import { KeepAliveConnection, type PendingPost, post } from './http-post.js';
 import {
   applyDirective,
   breakerStateOf,
@@ -89,6 +89,8 @@ export class HttpReporter implements Reporter {
   private readonly breaker: CircuitBreaker<[LoadReport], PostResult>;
   private readonly backoff: Backoff;
   private readonly abort = new AbortController();
+  /** The connection left open between reports (keep-alive), closed with the reporter. */
+  private readonly connection: KeepAliveConnection;
   private readonly connectionEmitter = new EventEmitter<boolean>();
   private readonly breakerEmitter = new EventEmitter<BreakerState>();
   private readonly buffer: ReportBuffer;
@@ -112,6 +114,7 @@ export class HttpReporter implements Reporter {
   ) {
     this.buffer = new ReportBuffer(options.maxBufferedReports, deps.metrics);
     this.url = new URL(options.target);
+    this.connection = new KeepAliveConnection(deps.clock);
     this.backoff = new Backoff({ baseMs: options.backoff.baseMs, capMs: options.backoff.capMs });
     this.breaker = createReportBreaker((report: LoadReport) => this.post(report), options, deps, this.breakerEmitter);
   }
@@ -167,6 +170,7 @@ export class HttpReporter implements Reporter {
     this.abort.abort();
     this.inFlight?.abort(new Error('reporter closed'));
     await this.loop;
+    this.connection.close();
     this.breaker.shutdown();
     this.setConnected(false);
     this.connectionEmitter.clear();
@@ -265,6 +269,7 @@ export class HttpReporter implements Reporter {
       timeoutMs: o.requestTimeoutMs,
       maxBodyBytes: LIMITS.maxMessageBytes,
       clock: this.deps.clock,
+      connection: this.connection,
       ...(o.secure
         ? {
             tls: {

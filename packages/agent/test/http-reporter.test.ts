@@ -109,6 +109,89 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     assert.match(await metricsText(), /shoal_agent_reports_total\{result="sent"\} [1-9]/);
   });
 
+  describe('keep-alive', () => {
+    it('sends consecutive reports over one connection and closes it with the agent', async () => {
+      coordinator = await startHttpCoordinator({ token: 's3cret' });
+      await startService(coordinator.url);
+      await waitFor(() => coordinator!.reports.length >= 5, 'five reports');
+      assert.equal(coordinator.connections, 1);
+      await agent!.close();
+      await waitFor(() => coordinator!.openConnections === 0, 'the idle connection closed by close()');
+      assert.deepEqual(warnings, []);
+    });
+
+    /**
+     * A raw coordinator: answers with keep-alive and Content-Length; on its first connection it answers the first
+     * request, then closes the connection when the second arrives without answering it (a keep-alive timeout
+     * racing the request). `close` answers every request with Connection: close instead; `idle-close` closes each
+     * connection 30 ms after its answer (node:http's own keep-alive timeout cannot go below about 1 s).
+     */
+    async function keepAliveCoordinator(mode: 'race' | 'close' | 'idle-close') {
+      const perConnection: number[] = [];
+      tcp = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => {});
+        const index = perConnection.push(0) - 1;
+        let received = '';
+        socket.on('data', (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+          for (;;) {
+            const end = received.indexOf('\r\n\r\n');
+            const length = Number(/content-length: (\d+)/i.exec(received)?.[1] ?? -1);
+            if (end < 0 || length < 0 || received.length < end + 4 + length) return;
+            received = received.slice(end + 4 + length);
+            const n = ++perConnection[index]!;
+            if (mode === 'race' && index === 0 && n === 2) {
+              socket.destroy();
+              return;
+            }
+            const body = '{}';
+            socket.write(
+              `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
+                `connection: ${mode === 'close' ? 'close' : 'keep-alive'}\r\n\r\n${body}`,
+            );
+            if (mode === 'close') socket.end();
+            if (mode === 'idle-close') setTimeout(() => socket.end(), 30);
+          }
+        });
+      });
+      await new Promise<void>((resolve) => tcp!.listen(0, '127.0.0.1', resolve));
+      return { url: `http://127.0.0.1:${(tcp.address() as net.AddressInfo).port}`, perConnection };
+    }
+
+    it('sends a report once more on a new connection when the reused one closes before any answer', async () => {
+      const raw = await keepAliveCoordinator('race');
+      await startService(raw.url);
+      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 3, 'three reports answered');
+      // Connection 1: report 1 answered, report 2 cut off; report 2 went again on connection 2, with what followed.
+      assert.equal(raw.perConnection[0], 2);
+      assert.ok((raw.perConnection[1] ?? 0) >= 2, JSON.stringify(raw.perConnection));
+      assert.deepEqual(warnings, [], 'the cut-off report was not a failure');
+      assert.equal(agent!.coordinatorStatus()?.connected, true);
+    });
+
+    it('opens a new connection when the coordinator closed the idle one, without a failed report', async () => {
+      const raw = await keepAliveCoordinator('idle-close');
+      await startService(raw.url); // reports every 100 ms; the coordinator closes idle connections after 30 ms
+      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 4, 'four reports answered');
+      assert.ok(raw.perConnection.length >= 3, JSON.stringify(raw.perConnection));
+      assert.deepEqual(warnings, []);
+      assert.match(await metricsText(), /shoal_agent_coordinator_connect_failures_total 0\b/);
+    });
+
+    it('does not reuse a connection the coordinator answered with Connection: close', async () => {
+      const raw = await keepAliveCoordinator('close');
+      await startService(raw.url);
+      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 3, 'three reports answered');
+      assert.ok(raw.perConnection.length >= 3);
+      assert.ok(
+        raw.perConnection.every((n) => n === 1),
+        JSON.stringify(raw.perConnection),
+      );
+      assert.deepEqual(warnings, []);
+    });
+  });
+
   it('applies directives from the answers like streamed ones: the interval within bounds, then drain', async () => {
     coordinator = await startHttpCoordinator({ token: 's3cret' });
     let drained: DrainResult | undefined;
@@ -291,7 +374,8 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       tls: { cert: fixture('server.pem'), key: fixture('server.key') },
     });
     await startService(coordinator.url, { coordinator: { tls: { ca: fixture('ca.pem'), serverName: 'localhost' } } });
-    await waitFor(() => coordinator!.reports.length >= 2, 'reports over TLS');
+    await waitFor(() => coordinator!.reports.length >= 3, 'reports over TLS');
+    assert.equal(coordinator.connections, 1, 'one TLS handshake for all the reports (keep-alive)');
     await agent!.close();
     await closeServer(server!);
     server = undefined;

@@ -26,6 +26,8 @@ export interface HttpCoordinatorOptions {
   port?: number;
   token?: string;
   tls?: { cert: Buffer; key: Buffer };
+  /** The server's keep-alive timeout (node:http's default is 5 s). */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface HttpCoordinator {
@@ -37,6 +39,9 @@ export interface HttpCoordinator {
   readonly posts: Array<{ at: number; authorization?: string; contentType?: string }>;
   /** Bodies that failed validation (should stay empty). */
   readonly invalid: string[];
+  /** TCP connections accepted so far, and those still open. */
+  readonly connections: number;
+  readonly openConnections: number;
   mode: HttpCoordinatorMode;
   status: number;
   retryAfter?: string;
@@ -112,9 +117,17 @@ export async function startHttpCoordinator(options: HttpCoordinatorOptions = {})
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
     : http.createServer(handler);
+  if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
+  let connections = 0;
+  const open = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
+    connections++;
+    open.add(socket);
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      open.delete(socket);
+    });
   });
   server.on('secureConnection', (socket: Socket) => {
     sockets.add(socket);
@@ -122,7 +135,12 @@ export async function startHttpCoordinator(options: HttpCoordinatorOptions = {})
   });
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return Object.assign(state, {
+  // Accessors, not values: Object.assign would copy the counts once.
+  Object.defineProperties(state, {
+    connections: { get: () => connections, enumerable: true },
+    openConnections: { get: () => open.size, enumerable: true },
+  });
+  return Object.assign(state as typeof state & { readonly connections: number; readonly openConnections: number }, {
     port,
     url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     directive(directive: unknown, count = 1) {
