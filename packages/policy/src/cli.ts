@@ -35,6 +35,8 @@ Replays a request-rate trace (CSV: time,count) through a queueing model of repli
   --from S              skip the first S seconds of the trace                 default 0
   --duration S          replay at most S seconds of the trace                 default all
   --seed N              PRNG seed                                             default 1
+  --seeds N             run N seeds (--seed, --seed + 1, ...) and print medians with their range; the SVG
+                        draws the first seed                                  default 1
   --sync-period-ms N    how often the policy decides                          default 15000
   --cold-start-ms N     replica start-up time                                 default 30000
   --slo-ms N            p95 latency SLO                                       default 250
@@ -92,6 +94,66 @@ function summaryRows(result: SimulationResult): Array<[string, string]> {
   ];
 }
 
+interface SeedRun {
+  seed: number;
+  summary: SimulationResult['summary'];
+  compare?: SimulationResult['summary'];
+}
+
+const SEED_FIGURES = [
+  ['replica-seconds', 'replicaSeconds'],
+  ['SLO-violation seconds', 'sloViolationSeconds'],
+  ['dropped requests', 'droppedRequests'],
+  ['scale events', 'scaleEvents'],
+  ['reversals', 'reversals'],
+] as const;
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const m = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[m] as number) : ((sorted[m - 1] as number) + (sorted[m] as number)) / 2;
+}
+
+/** Medians (and ranges) over seeds; with a compared policy, also the median of the per-seed ratios. */
+function printSeeds(trace: string, runs: readonly SeedRun[], compareLabel: string | undefined, json: boolean): void {
+  const stats = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+  const figures: Record<string, unknown> = {};
+  for (const [, key] of SEED_FIGURES) {
+    const entry: Record<string, unknown> = { policy: stats(runs.map((r) => r.summary[key])) };
+    if (compareLabel !== undefined) {
+      entry.compare = stats(runs.map((r) => (r.compare as SimulationResult['summary'])[key]));
+      const ratios = runs
+        .map((r) => {
+          const b = (r.compare as SimulationResult['summary'])[key];
+          return b === 0 ? (r.summary[key] === 0 ? 1 : Number.POSITIVE_INFINITY) : r.summary[key] / b;
+        })
+        .filter((x) => Number.isFinite(x));
+      if (ratios.length > 0) entry.ratio = stats(ratios);
+    }
+    figures[key] = entry;
+  }
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({ trace, seeds: runs.map((r) => r.seed), medians: figures, runs, ...(compareLabel ? { compareLabel } : {}) })}\n`,
+    );
+    return;
+  }
+  const fmt = (x: { median: number; min: number; max: number }, digits = 0) =>
+    `${x.median.toFixed(digits)} (${x.min.toFixed(digits)}–${x.max.toFixed(digits)})`;
+  const lines = [`trace ${trace}, seeds ${runs[0]?.seed}–${runs.at(-1)?.seed}: median (min–max)`];
+  const w = Math.max(...SEED_FIGURES.map(([label]) => label.length));
+  for (const [label, key] of SEED_FIGURES) {
+    const e = figures[key] as Record<string, { median: number; min: number; max: number }>;
+    let line = `${label.padEnd(w)}  ${fmt(e.policy as { median: number; min: number; max: number }).padEnd(28)}`;
+    if (compareLabel !== undefined) {
+      line += `  ${compareLabel}: ${fmt(e.compare as { median: number; min: number; max: number }).padEnd(28)}`;
+      line += e.ratio ? `  ratio ${fmt(e.ratio, 3)}` : '  ratio –';
+    }
+    lines.push(line.trimEnd());
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 function ratio(a: number, b: number): string {
   if (b === 0) return a === 0 ? '–' : '∞';
   return `${(a / b).toFixed(3)}×`;
@@ -121,6 +183,7 @@ function main(argv: string[]): void {
         from: { type: 'string' },
         duration: { type: 'string' },
         seed: { type: 'string' },
+        seeds: { type: 'string' },
         'sync-period-ms': { type: 'string' },
         'cold-start-ms': { type: 'string' },
         'slo-ms': { type: 'string' },
@@ -191,8 +254,40 @@ function main(argv: string[]): void {
   } else if (values['compare-sync-period-ms'] !== undefined) {
     fail(`--compare-sync-period-ms needs --compare\n\n${USAGE}`);
   }
+  const seedCount = num('seeds', values.seeds) ?? 1;
+  if (!Number.isInteger(seedCount) || seedCount < 1 || seedCount > 100) {
+    fail(`--seeds must be an integer between 1 and 100, got ${JSON.stringify(values.seeds)}`);
+  }
   const result = simulate({ trace, policy, model });
   const other = compared ? simulate({ trace, policy: compared.policy, model: compared.model }) : undefined;
+  if (seedCount > 1) {
+    const firstSeed = model.seed ?? 1;
+    const runs: SeedRun[] = [];
+    for (let k = 0; k < seedCount; k++) {
+      const seeded = (m: SimulationModelInput): SimulationModelInput => ({ ...m, seed: firstSeed + k });
+      const mine = k === 0 ? result : simulate({ trace, policy, model: seeded(model) });
+      const theirs =
+        compared === undefined
+          ? undefined
+          : k === 0
+            ? other
+            : simulate({ trace, policy: compared.policy, model: seeded(compared.model) });
+      runs.push({ seed: firstSeed + k, summary: mine.summary, ...(theirs ? { compare: theirs.summary } : {}) });
+    }
+    if (values.svg) {
+      writeFileSync(
+        values.svg,
+        other && compared
+          ? renderSimulationSvg([result, other], {
+              labels: [`${basename(values.policy)} (${policy.preset})`, compared.label],
+            })
+          : renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }),
+      );
+    }
+    printSeeds(result.trace, runs, compared?.label, values.json === true);
+    if (values.svg && !values.json) process.stdout.write(`chart (seed ${firstSeed}) written to ${values.svg}\n`);
+    return;
+  }
   const mainLabel = `${basename(values.policy)} (${policy.preset})`;
   if (values.svg) {
     writeFileSync(

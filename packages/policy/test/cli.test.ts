@@ -167,6 +167,36 @@ describe('shoal CLI', () => {
     assert.deepEqual([out.summary.scaleEvents, out.compare.summary.scaleEvents], [evA, evB]);
   });
 
+  it('runs several seeds with --seeds and prints medians with their range, for both policies and their ratio', async () => {
+    const args = ['simulate', '--trace', join(dir, 'trace.csv'), '--policy', join(dir, 'policy.yaml'), '--seed', '5'];
+    const json = await run([...args, '--seeds', '3', '--compare', 'hpa', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    type Stats = { median: number; min: number; max: number };
+    const out = JSON.parse(json.stdout) as {
+      seeds: number[];
+      runs: Array<{ seed: number; summary: { replicaSeconds: number }; compare: { replicaSeconds: number } }>;
+      medians: { replicaSeconds: { policy: Stats; compare: Stats; ratio: Stats } };
+    };
+    assert.deepEqual(out.seeds, [5, 6, 7]);
+    const mine = out.runs.map((r) => r.summary.replicaSeconds).sort((a, b) => a - b);
+    assert.deepEqual(out.medians.replicaSeconds.policy, { median: mine[1], min: mine[0], max: mine[2] });
+    const ratios = out.runs.map((r) => r.summary.replicaSeconds / r.compare.replicaSeconds).sort((a, b) => a - b);
+    assert.equal(out.medians.replicaSeconds.ratio.median, ratios[1]);
+    // Each seed is the same run as asked for alone.
+    const seven = await run([...args.slice(0, -1), '7', '--json']);
+    assert.equal(
+      (JSON.parse(seven.stdout) as { summary: { replicaSeconds: number } }).summary.replicaSeconds,
+      out.runs[2]!.summary.replicaSeconds,
+    );
+    const text = await run([...args, '--seeds', '3']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /seeds 5–7: median \(min–max\)/);
+    assert.match(text.stdout, /^replica-seconds\s+\d+ \(\d+–\d+\)$/m);
+    const bad = await run([...args, '--seeds', '0']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--seeds must be an integer between 1 and 100, got "0"/);
+  });
+
   it('exits quietly (0) when its reader has gone (a closed pipe, as with | head)', async () => {
     const child = spawn(process.execPath, [
       cli,
