@@ -186,7 +186,10 @@ export function decide(
     );
   }
   const reasons: string[] = [];
-  /** No demand seen yet (first decision, a lost state, or none with usable metrics so far). */
+  /**
+   * No demand seen yet (first decision, a lost state, or none with usable metrics so far). A decision with demand
+   * leaves its own sample, which outlives the next decision's start whenever panic mode (and so its window) is on.
+   */
   const fresh = state.samples.length === 0 && state.recommendations.length === 0;
   const current = observation.currentReplicas;
   const minReplicas = scheduleMinimum(policy, now, reasons);
@@ -400,7 +403,7 @@ export function decide(
       // floor is the highest count decided in the panic (a backlog draining on fresh replicas inflates the demand
       // for a report or two, and sizing from it overshot a 10× step by 1-3 replicas that were then kept).
       const floor = over
-        ? Math.max(current, state.panic.maxReplicas, Math.ceil(panicDemand - 1e-9))
+        ? Math.max(current, state.panic.maxReplicas, panicNeed)
         : Math.max(current, state.panic.maxReplicas);
       if (floor > proposal) {
         reasons.push(`panic: no scale-down, at least ${floor}`);
