@@ -159,13 +159,8 @@ export function post(request: PostRequest): PendingPost {
       } else {
         socket.destroy();
       }
-      if (error !== undefined) reject(error);
-      else
-        resolve({
-          status: (value as ParsedResponse).status,
-          headers: (value as ParsedResponse).headers,
-          body: (value as ParsedResponse).body,
-        });
+      if (error !== undefined || value === undefined) reject(error);
+      else resolve({ status: value.status, headers: value.headers, body: value.body });
     };
     const attempt = (reused: boolean, s: net.Socket): void => {
       socket = s;

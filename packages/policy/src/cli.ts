@@ -56,7 +56,12 @@ function num(name: string, v: string | undefined): number | undefined {
 }
 
 function readStructured(file: string): unknown {
-  const text = readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return fail(`cannot read ${file}: ${(err as Error).message}`, 1);
+  }
   const ext = extname(file).toLowerCase();
   try {
     return ext === '.json' ? JSON.parse(text) : parseYaml(text);
@@ -260,6 +265,16 @@ function main(argv: string[]): void {
   }
   const result = simulate({ trace, policy, model });
   const other = compared ? simulate({ trace, policy: compared.policy, model: compared.model }) : undefined;
+  const mainLabel = `${basename(values.policy)} (${policy.preset})`;
+  // The chart is of the first (or only) seed.
+  if (values.svg) {
+    writeFileSync(
+      values.svg,
+      other && compared
+        ? renderSimulationSvg([result, other], { labels: [mainLabel, compared.label] })
+        : renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }),
+    );
+  }
   if (seedCount > 1) {
     const firstSeed = model.seed ?? 1;
     const runs: SeedRun[] = [];
@@ -274,28 +289,9 @@ function main(argv: string[]): void {
             : simulate({ trace, policy: compared.policy, model: seeded(compared.model) });
       runs.push({ seed: firstSeed + k, summary: mine.summary, ...(theirs ? { compare: theirs.summary } : {}) });
     }
-    if (values.svg) {
-      writeFileSync(
-        values.svg,
-        other && compared
-          ? renderSimulationSvg([result, other], {
-              labels: [`${basename(values.policy)} (${policy.preset})`, compared.label],
-            })
-          : renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }),
-      );
-    }
     printSeeds(result.trace, runs, compared?.label, values.json === true);
     if (values.svg && !values.json) process.stdout.write(`chart (seed ${firstSeed}) written to ${values.svg}\n`);
     return;
-  }
-  const mainLabel = `${basename(values.policy)} (${policy.preset})`;
-  if (values.svg) {
-    writeFileSync(
-      values.svg,
-      other && compared
-        ? renderSimulationSvg([result, other], { labels: [mainLabel, compared.label] })
-        : renderSimulationSvg(result, { labels: [`${policy.preset} policy`] }),
-    );
   }
   if (values.json) {
     const out: Record<string, unknown> = { trace: result.trace, summary: result.summary, events: result.events };

@@ -247,5 +247,17 @@ describe('shoal CLI', () => {
     ]);
     assert.equal(badCompare.code, 2);
     assert.match(badCompare.stderr, /maxReplicas must be an integer/);
+    const absent = await run([
+      'simulate',
+      '--trace',
+      join(dir, 'trace.csv'),
+      '--policy',
+      join(dir, 'policy.json'),
+      '--compare',
+      join(dir, 'nope.json'),
+    ]);
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr, /^shoal: cannot read .*nope\.json: ENOENT/);
+    assert.doesNotMatch(absent.stderr, /\n\s+at /, 'no stack trace');
   });
 });
