@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,13 +84,6 @@ async function runHealthcheck(args: string[]): Promise<number> {
   }
 }
 
-async function loadRaw(path: string): Promise<Record<string, unknown>> {
-  const { parse: parseYaml } = await import('yaml');
-  const text = await readFile(path, 'utf8');
-  const doc = parseYaml(text, { maxAliasCount: 100 }) as unknown;
-  return doc && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : { __invalid: doc };
-}
-
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
   if (argv[0] === 'healthcheck') return runHealthcheck(argv.slice(1));
@@ -136,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
     return 64;
   }
   // Loaded after argument parsing, so --help and usage errors answer at once.
-  const [{ pino }, { Registry, collectDefaultMetrics }, { isShoalError }, { createCoordinator }, { parseConfig }] =
+  const [{ pino }, { Registry, collectDefaultMetrics }, { isShoalError }, { createCoordinator }, { loadConfigFile }] =
     await Promise.all([
       import('pino'),
       import('prom-client'),
@@ -156,17 +148,7 @@ async function main(argv: string[]): Promise<number> {
     ...(values['insecure-dev'] ? { insecureDev: true } : {}),
     ...(values['dry-run'] ? { dryRun: true } : {}),
   };
-  const readConfig = async () => {
-    let raw: Record<string, unknown>;
-    try {
-      raw = await loadRaw(configPath);
-    } catch (error) {
-      throw Object.assign(new Error(`cannot read config ${configPath}: ${(error as Error).message}`), {
-        code: 'SHOAL_ERR_CONFIG',
-      });
-    }
-    return parseConfig({ ...raw, ...overrides }, configPath);
-  };
+  const readConfig = () => loadConfigFile(configPath, overrides);
 
   let coordinator: Coordinator;
   try {

@@ -311,26 +311,44 @@ export function servicePolicy(service: ServiceConfig): Policy {
   });
 }
 
-/** Parses YAML text into a validated config. */
-export function parseConfigYaml(text: string, source = 'config'): CoordinatorConfig {
-  let doc: unknown;
+/** Parses YAML text into the raw document (not validated). Throws `ConfigError` when it is not valid YAML. */
+export function parseYamlDocument(text: string, source = 'config'): unknown {
   try {
-    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+    return parseYaml(text, { prettyErrors: true, maxAliasCount: 100 }) as unknown;
   } catch (error) {
     throw new ConfigError(`${source} is not valid YAML: ${(error as Error).message}`, { cause: error });
   }
-  return parseConfig(doc, source);
 }
 
-/** Reads, parses and validates a YAML config file. Relative `tokenFile`s are read relative to the file. */
-export async function loadConfigFile(path: string): Promise<CoordinatorConfig> {
+/**
+ * Parses YAML text into a validated config. `overrides` (top-level keys, e.g. the CLI's `--insecure-dev`) are
+ * applied over the document before validation.
+ */
+export function parseConfigYaml(
+  text: string,
+  source = 'config',
+  overrides: Readonly<Partial<CoordinatorConfigInput>> = {},
+): CoordinatorConfig {
+  const doc = parseYamlDocument(text, source);
+  const isObject = doc !== null && typeof doc === 'object' && !Array.isArray(doc);
+  return parseConfig(isObject && Object.keys(overrides).length > 0 ? { ...doc, ...overrides } : doc, source);
+}
+
+/**
+ * Reads, parses and validates a YAML config file — the one loader the CLI (start, `--check`, SIGHUP) and
+ * applications use. Relative `tokenFile`s are read relative to the file. Throws `ConfigError` naming the file.
+ */
+export async function loadConfigFile(
+  path: string,
+  overrides: Readonly<Partial<CoordinatorConfigInput>> = {},
+): Promise<CoordinatorConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, { cause: error });
   }
-  return parseConfigYaml(text, path);
+  return parseConfigYaml(text, path, overrides);
 }
 
 function deepFreeze<T>(value: T): T {

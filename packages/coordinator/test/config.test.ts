@@ -140,6 +140,12 @@ describe('config', () => {
       const config = await loadConfigFile(file);
       assert.equal(config.syncPeriodMs, 2000);
       assert.equal(config.services[0]?.maxReplicas, 4);
+      assert.equal(config.dryRun, false);
+      // The CLI's flags (--dry-run, --insecure-dev) go over the document before validation.
+      const overridden = await loadConfigFile(file, { dryRun: true, insecureDev: true });
+      assert.equal(overridden.dryRun, true);
+      assert.equal(overridden.insecureDev, true);
+      assert.equal(overridden.syncPeriodMs, 2000);
       await writeFile(file, 'services: [\n');
       await assert.rejects(
         loadConfigFile(file),

@@ -74,7 +74,13 @@ describe('LocalActuator', () => {
     await actuator.scaleTo(2, { victims: [victim] });
     assert.equal(await actuator.getReplicas(), 2);
     assert.ok(!actuator.replicas().some((r) => r.id === victim));
-    assert.ok(log.records.some((r) => r.msg === 'got SIGTERM' && r.fields.replica === victim));
+    // The replica's exit can be seen before the last line it wrote reaches the log (the guard's 'exit' event and
+    // its stdout pipe's data are not ordered), so wait for the line rather than expect it already there.
+    await waitFor(
+      () => log.records.some((r) => r.msg === 'got SIGTERM' && r.fields.replica === victim),
+      10_000,
+      'the victim to log that it got SIGTERM',
+    );
     const pid = hellos(log.records).find((h) => h.id === victim)!.pid;
     assert.equal(isAlive(pid), false);
   });
