@@ -23,7 +23,7 @@ import type { PickContext, Strategy, StrategyEnv } from './strategy.js';
 import { createStrategy, resolveStrategyFactory } from './strategy-registry.js';
 import { ZoneAwareStrategy } from './strategies/zone-aware.js';
 
-/** Re-picks tried when a candidate is excluded or held back by slow start (Finagle's `maxEffort`). */
+/** Re-picks tried when a candidate is excluded (Finagle's `maxEffort`). */
 const MAX_EFFORT = 5;
 /**
  * The clock is read on at most one completion in this many (and on every sweep tick); the completions in between
@@ -237,12 +237,8 @@ export class Balancer implements HandleOwner {
       );
     }
     let ep = this.strategy.pick(ctx, 0) as EndpointState | undefined;
-    if (
-      ep === undefined ||
-      (ctx !== undefined && ctx.exclude !== undefined && ctx.exclude.has(ep.id)) ||
-      (ep.slowStartFactor < 1 && this.slowStartApplies && this.random() >= ep.slowStartFactor)
-    ) {
-      ep = this.repick(ctx, ep);
+    if (ep === undefined || (ctx !== undefined && ctx.exclude !== undefined && ctx.exclude.has(ep.id))) {
+      ep = this.repick(ctx);
     }
     ep.inFlight++;
     ep.inFlightCur++;
@@ -252,20 +248,13 @@ export class Balancer implements HandleOwner {
     return new Handle(ep.instance, ep, this.generation, this);
   }
 
-  /** The slow path of `pick()`: the first candidate was excluded, warming up, or missing. */
-  private repick(ctx: PickContext | undefined, first: EndpointState | undefined): EndpointState {
+  /** The slow path of `pick()`: the first candidate was excluded or missing. */
+  private repick(ctx: PickContext | undefined): EndpointState {
     const exclude = ctx?.exclude;
-    let fallback = first !== undefined && (exclude === undefined || !exclude.has(first.id)) ? first : undefined;
     for (let attempt = 1; attempt < MAX_EFFORT; attempt++) {
       const ep = this.strategy.pick(ctx, attempt) as EndpointState | undefined;
-      if (ep === undefined || (exclude !== undefined && exclude.has(ep.id))) continue;
-      if (ep.slowStartFactor < 1 && this.slowStartApplies && this.random() >= ep.slowStartFactor) {
-        fallback ??= ep;
-        continue;
-      }
-      return ep;
+      if (ep !== undefined && (exclude === undefined || !exclude.has(ep.id))) return ep;
     }
-    if (fallback !== undefined) return fallback;
     for (const ep of this.ready) if (exclude === undefined || !exclude.has(ep.id)) return ep;
     throw new NoEndpointsError(
       `balancer "${this.options.name}" has no endpoint left to pick: all ${this.ready.length} are excluded`,
@@ -427,7 +416,7 @@ export class Balancer implements HandleOwner {
   }
 
   private startSlowStart(ep: EndpointState, now: number): void {
-    if (this.options.slowStart === false) return;
+    if (!this.slowStartApplies) return;
     ep.slowStartSinceMs = now;
     ep.slowStartFactor = this.slowStartFactor(0);
   }
@@ -490,7 +479,11 @@ export class Balancer implements HandleOwner {
           this.log.info({ instanceId: ep.id }, 'endpoint returned from ejection');
           this.returnEmitter.emit(ep.instance);
         }
-        if (ep.slowStartFactor < 1) ep.slowStartFactor = this.slowStartFactor(now - ep.slowStartSinceMs);
+        if (ep.slowStartFactor < 1) {
+          // Strategies apply the factor as a weight: a change rebuilds their tables (O(n), once per tick at most).
+          ep.slowStartFactor = this.slowStartFactor(now - ep.slowStartSinceMs);
+          changed = true;
+        }
       }
       if (changed) this.rebuildReady();
       this.strategy.tick?.(now);

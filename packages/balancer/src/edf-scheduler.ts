@@ -43,6 +43,22 @@ export class EdfScheduler {
     return top;
   }
 
+  /** The index with the earliest deadline, without advancing it; -1 when empty. */
+  peek(): number {
+    return this.n === 0 ? -1 : this.heap[0]!;
+  }
+
+  /**
+   * Advances the earliest entry's deadline by its period × `scale` (Envoy's least_request re-adds a picked host
+   * with weight / (active + 1), i.e. a period scaled by active + 1).
+   */
+  advanceTop(scale: number): void {
+    if (this.n === 0) return;
+    const top = this.heap[0]!;
+    this.deadline[top] = this.deadline[top]! + this.period[top]! * scale;
+    this.siftDown(0);
+  }
+
   private less(a: number, b: number): boolean {
     const da = this.deadline[a]!;
     const db = this.deadline[b]!;

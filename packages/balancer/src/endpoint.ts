@@ -32,7 +32,10 @@ export interface Endpoint {
   readonly samples: number;
   readonly failures: number;
   readonly consecutiveFailures: number;
-  /** Slow-start share multiplier in (0, 1]; 1 when not warming up. */
+  /**
+   * Slow-start weight multiplier in (0, 1]; 1 when not warming up (and always 1 for strategies that declare
+   * `slowStart: false`). Strategies multiply the endpoint's weight by it.
+   */
   readonly slowStartFactor: number;
   readonly ejected: boolean;
   /** False while marked unavailable through `Balancer.setAvailable()`. */

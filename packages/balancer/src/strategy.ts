@@ -29,21 +29,28 @@ export interface StrategyEnv {
  *
  * Contract:
  * - `update(ready, all)` is called whenever the set of pickable endpoints changes (discovery update, ejection,
- *   return from ejection, availability change). `ready` is what to choose from: the available endpoints that are
- *   not ejected, or, when every available endpoint is ejected, all available ones ("panic mode"); it is empty only
- *   when no endpoint is available (then `pick` is not called). The arrays are owned by the balancer and not
- *   mutated after the call; a strategy may keep them.
+ *   return from ejection, availability change) and whenever an endpoint's `slowStartFactor` changes (at most once
+ *   per sweep tick while an endpoint warms up). `ready` is what to choose from: the available endpoints that are
+ *   not ejected, or all available ones in panic mode (fewer than `healthyPanicThresholdPercent` healthy); it is
+ *   empty only when no endpoint is available (then `pick` is not called). The arrays are owned by the balancer
+ *   and not mutated after the call; a strategy may keep them.
+ * - Slow start is a weight the strategy applies: multiply each endpoint's weight (or 1, for strategies that ignore
+ *   `Instance.weight`) by its `slowStartFactor`, so that under equal load a warming endpoint's share is its
+ *   weighted share. A strategy that cannot (consistent hashing) declares `slowStart: false` and the factor stays 1.
  * - `pick(ctx, attempt)` returns one endpoint of `ready`, or `undefined` if it cannot. It must be O(1) or
  *   O(log n) and allocate nothing. `attempt` counts re-picks within one `Balancer.pick()` (after the balancer
- *   refused the candidate because it was excluded or warming up); deterministic strategies should return a
- *   different endpoint on a later attempt.
+ *   refused the candidate because it was in `ctx.exclude`); deterministic strategies should return a different
+ *   endpoint on a later attempt.
  * - Optional hooks: `onPick` after the balancer settled on an endpoint, `onComplete` when its call finished,
  *   `tick(nowMs)` on the balancer's coarse sweep timer (default every second), for periodic work such as
  *   recomputing weights. Never start timers of your own.
  */
 export interface Strategy {
   readonly name: string;
-  /** Whether the balancer may apply slow start to this strategy's picks (default true). Hashing says false. */
+  /**
+   * Whether this strategy applies slow start (default true): the balancer ramps each new endpoint's
+   * `slowStartFactor` and the strategy weighs it by that. false (the hashing strategies): the factor stays 1.
+   */
   readonly slowStart?: boolean;
   /** The EWMA decay this strategy needs the balancer to use (peak_ewma's `decayMs`); overrides `ewmaDecayMs`. */
   readonly ewmaDecayMs?: number;

@@ -1,3 +1,4 @@
+import { EdfScheduler } from '../edf-scheduler.js';
 import type { Endpoint } from '../endpoint.js';
 import { optionObject } from '../options-util.js';
 import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
@@ -6,8 +7,13 @@ import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
  * `least_connections`: the endpoint with the fewest calls in flight; among equals the one that has waited longest
  * at that count, so ties rotate. Endpoints sit in FIFO buckets by in-flight count (intrusive doubly linked lists
  * over typed arrays) with a pointer to the lowest non-empty bucket: a pick and each start/end of a call move one
- * endpoint between adjacent buckets, O(1). A re-pick within one `pick()` (excluded or warming endpoint) takes a
- * random endpoint.
+ * endpoint between adjacent buckets, O(1). A re-pick within one `pick()` (an excluded endpoint) takes a random
+ * endpoint.
+ *
+ * While an endpoint warms up (slow start), picks follow Envoy's weighted least_request instead: an EDF schedule in
+ * which an endpoint's next turn comes (in-flight + 1) / `slowStartFactor` after its last one, O(log n). Under equal
+ * load that is a weighted round robin (a warming endpoint's share is its weighted share); a busy endpoint's turns
+ * come later.
  */
 export class LeastConnectionsStrategy implements Strategy {
   readonly name = 'least_connections';
@@ -21,6 +27,9 @@ export class LeastConnectionsStrategy implements Strategy {
   private head: Int32Array = new Int32Array(0);
   private tail: Int32Array = new Int32Array(0);
   private minLevel = 0;
+  /** True while some endpoint warms up: picks come from `edf`, and the buckets are not maintained. */
+  private weighted = false;
+  private readonly edf = new EdfScheduler();
 
   constructor(
     options: StrategyOptions,
@@ -32,6 +41,16 @@ export class LeastConnectionsStrategy implements Strategy {
   update(ready: readonly Endpoint[]): void {
     const n = ready.length;
     this.endpoints = ready;
+    this.weighted = ready.some((e) => e.slowStartFactor !== 1);
+    if (this.weighted) {
+      const random = this.env.random;
+      this.edf.build(
+        ready.map((e) => e.slowStartFactor),
+        () => random(),
+      );
+      this.index = new Map();
+      return;
+    }
     this.index = new Map();
     this.level = new Int32Array(n);
     this.next = new Int32Array(n).fill(-1);
@@ -54,6 +73,12 @@ export class LeastConnectionsStrategy implements Strategy {
     const eps = this.endpoints;
     if (eps.length === 0) return undefined;
     if (attempt > 0) return eps[Math.floor(this.env.random() * eps.length)];
+    if (this.weighted) {
+      const i = this.edf.peek();
+      const ep = eps[i]!;
+      this.edf.advanceTop(ep.inFlight < 0 ? 1 : ep.inFlight + 1);
+      return ep;
+    }
     return eps[this.head[this.minLevel]!];
   }
 

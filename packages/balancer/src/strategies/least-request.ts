@@ -1,3 +1,4 @@
+import { CandidateSampler } from '../candidate-sampler.js';
 import type { Endpoint } from '../endpoint.js';
 import { numberOption, optionObject } from '../options-util.js';
 import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
@@ -5,12 +6,15 @@ import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
 /**
  * `least_request` (Envoy least_request, Finagle's default `p2c`): sample `choiceCount` random endpoints (default
  * 2, at most 10 as gRPC A48), keep the one with the fewest calls in flight. With unequal `Instance.weight`s the
- * comparison is (in-flight + 1) / weight, so a heavier endpoint carries proportionally more. O(choiceCount).
+ * comparison is (in-flight + 1) / weight, so a heavier endpoint carries proportionally more. Slow start is a weight
+ * on the draw: a warming endpoint is drawn as a candidate in proportion to its `slowStartFactor` (ties go to the
+ * first candidate, so under equal load its share is its weighted share). O(choiceCount).
  */
 export class LeastRequestStrategy implements Strategy {
   readonly name = 'least_request';
   private readonly choiceCount: number;
   private endpoints: readonly Endpoint[] = [];
+  private readonly sampler = new CandidateSampler();
 
   constructor(
     options: StrategyOptions,
@@ -22,6 +26,7 @@ export class LeastRequestStrategy implements Strategy {
 
   update(ready: readonly Endpoint[]): void {
     this.endpoints = ready;
+    this.sampler.update(ready);
   }
 
   pick(): Endpoint | undefined {
@@ -29,9 +34,9 @@ export class LeastRequestStrategy implements Strategy {
     const n = eps.length;
     if (n <= 1) return eps[0];
     const random = this.env.random;
-    const i = Math.floor(random() * n);
-    let j = Math.floor(random() * (n - 1));
-    if (j >= i) j++;
+    const sampler = this.sampler;
+    const i = sampler.first(n, random);
+    const j = sampler.other(i, n, random);
     let best = eps[i]!;
     let bestCost = (best.inFlight + 1) / best.weight;
     let other = eps[j]!;
@@ -41,7 +46,7 @@ export class LeastRequestStrategy implements Strategy {
       bestCost = otherCost;
     }
     for (let c = 2; c < this.choiceCount; c++) {
-      other = eps[Math.floor(random() * n)]!;
+      other = eps[sampler.any(n, random)]!;
       otherCost = (other.inFlight + 1) / other.weight;
       if (otherCost < bestCost) {
         best = other;

@@ -1,3 +1,4 @@
+import { CandidateSampler } from '../candidate-sampler.js';
 import type { Endpoint } from '../endpoint.js';
 import { numberOption, optionObject } from '../options-util.js';
 import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
@@ -11,7 +12,8 @@ export const UNMEASURED_PENALTY = 2 ** 47;
  *
  * An endpoint with no latency history costs 0 while idle, so it gets one probe, then `UNMEASURED_PENALTY` +
  * in-flight until that probe returns: tried, never flooded. With `initialRttMs` it is seeded instead (Linkerd:
- * 30 ms). O(choiceCount) per pick, no allocation.
+ * 30 ms). Slow start is a weight on the draw of candidates (see `least_request`). O(choiceCount) per pick, no
+ * allocation.
  *
  * Options: `choiceCount` (2..10, default 2), `decayMs` (EWMA decay time, default the balancer's `ewmaDecayMs`,
  * 10 s), `initialRttMs` (seed latency for unmeasured endpoints; default none = Finagle probe penalty),
@@ -30,6 +32,7 @@ export class PeakEwmaStrategy implements Strategy {
   private readonly choiceCount: number;
   private readonly initialRttMs: number;
   private endpoints: readonly Endpoint[] = [];
+  private readonly sampler = new CandidateSampler();
 
   constructor(
     options: StrategyOptions,
@@ -53,6 +56,7 @@ export class PeakEwmaStrategy implements Strategy {
 
   update(ready: readonly Endpoint[]): void {
     this.endpoints = ready;
+    this.sampler.update(ready);
   }
 
   /** The load estimate the pick compares. */
@@ -74,9 +78,9 @@ export class PeakEwmaStrategy implements Strategy {
     if (n <= 1) return eps[0];
     const random = this.env.random;
     const now = this.env.now();
-    const i = Math.floor(random() * n);
-    let j = Math.floor(random() * (n - 1));
-    if (j >= i) j++;
+    const sampler = this.sampler;
+    const i = sampler.first(n, random);
+    const j = sampler.other(i, n, random);
     let best = eps[i]!;
     let other = eps[j]!;
     if (this.choiceCount === 2 && best.samples !== 0 && other.samples !== 0) {
@@ -92,7 +96,7 @@ export class PeakEwmaStrategy implements Strategy {
       bestCost = otherCost;
     }
     for (let c = 2; c < this.choiceCount; c++) {
-      other = eps[Math.floor(random() * n)]!;
+      other = eps[sampler.any(n, random)]!;
       otherCost = this.cost(other, now);
       if (otherCost < bestCost) {
         best = other;

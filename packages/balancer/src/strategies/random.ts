@@ -6,7 +6,8 @@ import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
 
 /**
  * `random`: a uniformly random endpoint, or weighted by `Instance.weight` when weights differ (an alias table:
- * still O(1), one random number per pick). Option `weighted` (default true): false ignores weights.
+ * still O(1), one random number per pick). Option `weighted` (default true): false ignores weights. Slow start
+ * multiplies the weight by `slowStartFactor` (also when `weighted` is false).
  */
 export class RandomStrategy implements Strategy {
   readonly name = 'random';
@@ -28,8 +29,9 @@ export class RandomStrategy implements Strategy {
 
   update(ready: readonly Endpoint[]): void {
     this.endpoints = ready;
-    this.useTable = this.weighted && ready.some((e) => e.weight !== ready[0]!.weight);
-    if (this.useTable) this.table.build(ready.map((e) => e.weight));
+    const weightOf = (e: Endpoint) => (this.weighted ? e.weight : 1) * e.slowStartFactor;
+    this.useTable = ready.some((e) => weightOf(e) !== weightOf(ready[0]!));
+    if (this.useTable) this.table.build(ready.map(weightOf));
   }
 
   pick(): Endpoint | undefined {

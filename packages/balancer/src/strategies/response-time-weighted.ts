@@ -5,7 +5,7 @@ import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
 
 /**
  * `response_time_weighted` (after Ribbon's WeightedResponseTimeRule): random picks weighted by
- * `Instance.weight` / EWMA latency, so an endpoint twice as fast gets twice the traffic. Weights are recomputed
+ * `Instance.weight` × `slowStartFactor` / EWMA latency, so an endpoint twice as fast gets twice the traffic. Weights are recomputed
  * on every balancer tick (default each second) from the decayed EWMA; endpoints without a measurement get the mean
  * weight. O(1) per pick (alias table). Reacts more slowly than peak_ewma, but spreads load more evenly.
  */
@@ -47,12 +47,12 @@ export class ResponseTimeWeightedStrategy implements Strategy {
       const dt = nowMs - ep.ewmaStampMs;
       // Floor at 0.01 ms so an instant endpoint does not take everything.
       const latency = Math.max(0.01, ep.ewmaMs * (dt > 0 ? Math.exp(-dt / decay) : 1));
-      w[i] = ep.weight / latency;
+      w[i] = (ep.weight * ep.slowStartFactor) / latency;
       sum += w[i]!;
       measured++;
     }
     const mean = measured > 0 ? sum / measured : 1;
-    for (let i = 0; i < eps.length; i++) if (w[i]! < 0) w[i] = mean * eps[i]!.weight;
+    for (let i = 0; i < eps.length; i++) if (w[i]! < 0) w[i] = mean * eps[i]!.weight * eps[i]!.slowStartFactor;
     this.table.build(w);
   }
 

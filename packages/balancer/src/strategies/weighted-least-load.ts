@@ -14,7 +14,7 @@ import type { Strategy, StrategyEnv, StrategyOptions } from '../strategy.js';
  * `weightExpirationPeriodMs` (3 min); endpoints without a usable weight get the mean weight, and with fewer than
  * two usable weights every endpoint is equal (plain round robin). Weights are recomputed every
  * `weightUpdatePeriodMs` (1 s, min 100 ms; on the balancer's tick) and scheduled EDF (O(log n) per pick) with
- * random initial deadlines, as A58 specifies.
+ * random initial deadlines, as A58 specifies. Slow start multiplies each weight by `slowStartFactor`.
  */
 export class WeightedLeastLoadStrategy implements Strategy {
   readonly name = 'weighted_least_load';
@@ -101,6 +101,7 @@ export class WeightedLeastLoadStrategy implements Strategy {
       const mean = sum / usable;
       for (let i = 0; i < w.length; i++) if (w[i] === 0) w[i] = mean;
     }
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! * eps[i]!.slowStartFactor;
     const random = this.env.random;
     this.edf.build(w, () => random());
   }

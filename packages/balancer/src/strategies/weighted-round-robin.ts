@@ -14,7 +14,8 @@ export type WrrScheduler = 'auto' | 'smooth' | 'edf';
  *   turns are spread out, not bunched. O(n) per pick.
  * - `edf` (gRPC A58, Envoy): earliest-deadline-first over a binary heap, period 1/weight. O(log n) per pick.
  *
- * `scheduler: 'auto'` (default) uses smooth up to `smoothMaxEndpoints` (default 32) and EDF above.
+ * `scheduler: 'auto'` (default) uses smooth up to `smoothMaxEndpoints` (default 32) and EDF above. The weight is
+ * `Instance.weight` × `slowStartFactor`.
  */
 export class WeightedRoundRobinStrategy implements Strategy {
   readonly name = 'weighted_round_robin';
@@ -48,8 +49,9 @@ export class WeightedRoundRobinStrategy implements Strategy {
     this.weights = new Float64Array(n);
     this.total = 0;
     for (let i = 0; i < n; i++) {
-      this.weights[i] = ready[i]!.weight;
-      this.total += ready[i]!.weight;
+      const w = ready[i]!.weight * ready[i]!.slowStartFactor;
+      this.weights[i] = w;
+      this.total += w;
     }
     if (this.useSmooth) this.current = new Float64Array(n);
     else this.edf.build(this.weights);
