@@ -33,9 +33,9 @@ import {
 } from './agent-options.js';
 import { AppMetrics, type AppCounter } from './app-metrics.js';
 import { AGENT_META_KEY, METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from './consul-metadata.js';
-import { CoordinatorReporter } from './coordinator-reporter.js';
-import { HttpReporter } from './http-reporter.js';
-import type { BreakerState, Reporter } from './reporter.js';
+import { GrpcReportTransport } from './report-transport-grpc.js';
+import { HttpReportTransport } from './report-transport-http.js';
+import { Reporter, type BreakerState } from './reporter.js';
 import { createFastifyPlugin, type FastifyPlugin } from './fastify-plugin.js';
 import { createGrpcInterceptor, shutdownGrpcServer } from './grpc-instrumentation.js';
 import {
@@ -228,10 +228,13 @@ export class Agent {
           metrics: this.signals,
           onDirective: (d: Directive) => this.applyDirective(d),
         };
-        this.reporter =
-          o.coordinator.transport === 'http'
-            ? new HttpReporter(o.coordinator, this.hello(), deps)
-            : new CoordinatorReporter(o.coordinator, this.hello(), deps);
+        const coordinator = o.coordinator;
+        const hello = this.hello();
+        this.reporter = new Reporter(coordinator, deps, (link) =>
+          coordinator.transport === 'http'
+            ? new HttpReportTransport(coordinator, hello, link)
+            : new GrpcReportTransport(coordinator, hello, link),
+        );
         this.reporter.start();
       }
     } catch (error) {

@@ -1,28 +1,79 @@
-import CircuitBreaker from 'opossum';
-import { errorFields, type Clock, type Event, type EventEmitter, type Logger } from '@shoal/core';
+import {
+  Backoff,
+  EventEmitter,
+  ProtocolError,
+  errorFields,
+  sleep,
+  type Clock,
+  type Event,
+  type Logger,
+} from '@shoal/core';
 import type { Directive, LoadReport } from '@shoal/protocol';
 import type { AgentSignals } from './agent-metrics.js';
 import type { ResolvedCoordinatorOptions } from './agent-options.js';
+import { BreakerOpenError, ReportBreaker, type BreakerState } from './report-breaker.js';
+import { ReportBuffer } from './report-buffer.js';
 
-export type BreakerState = 'closed' | 'halfOpen' | 'open';
+export type { BreakerState } from './report-breaker.js';
 
-/** What the agent needs from a report transport (gRPC stream or HTTP/JSON POSTs). */
-export interface Reporter {
-  /** gRPC: the stream is established; HTTP: the last POST was accepted. */
-  readonly connected: boolean;
-  readonly breakerState: BreakerState;
-  /** Reports waiting to be sent. */
-  readonly buffered: number;
-  /** Reports handed to the coordinator / dropped (buffer full or refused as invalid) since start. */
-  readonly sent: number;
-  readonly dropped: number;
-  readonly onConnectionChange: Event<boolean>;
-  readonly onBreakerChange: Event<BreakerState>;
-  start(): void;
-  /** Queues a report (dropping the oldest when the buffer is full) and sends what it can. Never throws. */
-  enqueue(report: LoadReport): void;
-  /** Sends `finalReport` if it can within `graceMs`, then releases everything. Never rejects. */
-  close(finalReport?: LoadReport, graceMs?: number): Promise<void>;
+/**
+ * The coordinator answered "busy" (HTTP 429 or 503), with `Retry-After` in milliseconds when it sent one: the loop
+ * waits at least that long before the next attempt.
+ */
+export class CoordinatorBusyError extends ProtocolError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(message, { retryable: true });
+    this.name = 'CoordinatorBusyError';
+  }
+}
+
+/** The coordinator refused this report as invalid (HTTP 400, 413, 415, 422): sending it again cannot help. */
+export class ReportRejectedError extends ProtocolError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportRejectedError';
+  }
+}
+
+/** What the loop offers a transport: where to send what the coordinator says. */
+export interface TransportLink {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** A directive that passed validation. */
+  directive(directive: Directive): void;
+  /** A directive that failed validation (logged and counted; the transport carries on). */
+  invalidDirective(error: unknown): void;
+  /**
+   * A persistent transport's connection ended. `healthy`: it carried an answer or lived long enough, so the
+   * reconnect starts from the first backoff step again.
+   */
+  lost(reason: { code?: number; details?: string; message?: string }, healthy: boolean): void;
+}
+
+/**
+ * One way to reach the coordinator (OpenTelemetry's exporter to the loop's periodic reader). The loop owns the
+ * schedule, the buffer, the breaker, the backoff and the events; a transport only moves bytes:
+ * - persistent (gRPC): `connect()` opens a long-lived stream the loop keeps open (through the breaker, with
+ *   backoff between attempts); `send()` writes one report on it; directives arrive at any time.
+ * - per request (HTTP/JSON): `connect()` is not used; each `send()` is one request (through the breaker) whose
+ *   answer may carry a directive.
+ */
+export interface ReportTransport {
+  readonly persistent: boolean;
+  /** Persistent: the connection is up; per request: always true. */
+  readonly open: boolean;
+  /** Persistent only: opens the connection; resolves once the coordinator accepted it. Bounded by the transport. */
+  connect(): Promise<void>;
+  /**
+   * Delivers one report. Resolves once it is handed over (gRPC: written; HTTP: answered 2xx); rejects when it was
+   * not (`ReportRejectedError`: never retry it; `CoordinatorBusyError`: wait at least its Retry-After).
+   */
+  send(report: LoadReport): Promise<void>;
+  /** Releases sockets. Persistent: half-closes the stream and waits up to `graceMs` for the coordinator to end it. */
+  close(graceMs: number): Promise<void>;
 }
 
 export interface ReporterDeps {
@@ -30,113 +81,272 @@ export interface ReporterDeps {
   logger: Logger;
   metrics: AgentSignals;
   onDirective(directive: Directive): void;
+  /** Randomness of the backoff's jitter, in [0, 1). Default Math.random (tests pin it). */
+  random?: () => number;
 }
 
-const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, halfOpen: 1, open: 2 };
+export type TransportFactory = (link: TransportLink) => ReportTransport;
 
 /**
- * The opossum circuit breaker both transports put around their attempts (gRPC: connecting; HTTP: one POST). It
- * has no timeout of its own (each attempt bounds itself on the injected clock); its state goes to the
- * `shoal_agent_coordinator_breaker_state` gauge, the log and `emitter`.
+ * The agent's one report loop: reports wait in a bounded buffer and go out in order through a transport; failed
+ * attempts (network errors, timeouts, refusals, garbage) go through an opossum circuit breaker and a full-jitter
+ * exponential backoff (core's `Backoff`; at least `Retry-After` when the coordinator is busy); a report is tried at
+ * most `maxAttempts` times on a per-request transport, and dropped at once when refused as invalid; directives
+ * are validated by the transport and applied here; nothing throws into the caller or blocks the event loop.
+ * `close()` sends what it can (the last report) within a grace period, then releases everything.
  */
-export function createReportBreaker<A extends unknown[], R>(
-  action: (...args: A) => Promise<R>,
-  options: ResolvedCoordinatorOptions,
-  deps: ReporterDeps,
-  emitter: EventEmitter<BreakerState>,
-): CircuitBreaker<A, R> {
-  const breaker = new CircuitBreaker(action, {
-    timeout: false,
-    errorThresholdPercentage: options.breaker.errorThresholdPercentage,
-    volumeThreshold: options.breaker.volumeThreshold,
-    resetTimeout: options.breaker.resetTimeoutMs,
-    rollingCountTimeout: options.breaker.rollingCountTimeoutMs,
-    rollingCountBuckets: 10,
-  });
-  const onState = (state: BreakerState) => () => {
-    deps.metrics.breakerState.set(BREAKER_GAUGE[state]);
-    deps.logger[state === 'open' ? 'warn' : 'info']({ breaker: state }, `coordinator circuit breaker ${state}`);
-    emitter.emit(state);
-  };
-  breaker.on('open', onState('open'));
-  breaker.on('halfOpen', onState('halfOpen'));
-  breaker.on('close', onState('closed'));
-  deps.metrics.breakerState.set(0);
-  deps.metrics.connected.set(0);
-  return breaker;
-}
+export class Reporter {
+  private readonly transport: ReportTransport;
+  private readonly buffer: ReportBuffer;
+  private readonly breaker: ReportBreaker;
+  private readonly backoff: Backoff;
+  private readonly abort = new AbortController();
+  private readonly connectionEmitter = new EventEmitter<boolean>();
+  private readonly breakerEmitter = new EventEmitter<BreakerState>();
+  /** Attempts spent on the report at the head of the buffer. */
+  private headAttempts = 0;
+  private isConnected = false;
+  /** A persistent connection was lost: wait a backoff step before the next connect. */
+  private reconnectWait = false;
+  private failuresInARow = 0;
+  private closing = false;
+  private closed = false;
+  private loop: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
 
-export function breakerStateOf(breaker: CircuitBreaker<never, unknown>): BreakerState {
-  return breaker.opened ? 'open' : breaker.halfOpen ? 'halfOpen' : 'closed';
-}
-
-/**
- * The bounded queue both transports keep while the coordinator is unreachable: when full, the oldest report is
- * dropped and counted; `pendingDropped` is what the coordinator has not been told yet (it travels in the next
- * report's `droppedReports`).
- */
-export class ReportBuffer {
-  private readonly items: LoadReport[] = [];
-  /** Dropped reports the coordinator has not been told about. */
-  pendingDropped = 0;
-  /** Reports handed to the coordinator / dropped since start. */
-  sent = 0;
-  dropped = 0;
+  /** Fires true when the coordinator is reachable (stream established / a report accepted), false when lost. */
+  readonly onConnectionChange: Event<boolean> = this.connectionEmitter.event;
+  /** Fires when the circuit breaker changes state. */
+  readonly onBreakerChange: Event<BreakerState> = this.breakerEmitter.event;
 
   constructor(
-    private readonly capacity: number,
-    private readonly metrics: AgentSignals,
-  ) {}
-
-  get length(): number {
-    return this.items.length;
+    private readonly options: ResolvedCoordinatorOptions,
+    private readonly deps: ReporterDeps,
+    transport: TransportFactory,
+  ) {
+    this.buffer = new ReportBuffer(options.maxBufferedReports, deps.metrics);
+    this.backoff = new Backoff({
+      baseMs: options.backoff.baseMs,
+      capMs: options.backoff.capMs,
+      ...(deps.random !== undefined ? { random: deps.random } : {}),
+    });
+    this.breaker = new ReportBreaker(options.breaker, deps.clock, deps.logger, deps.metrics, this.breakerEmitter);
+    deps.metrics.connected.set(0);
+    this.transport = transport({
+      clock: deps.clock,
+      logger: deps.logger,
+      directive: (directive) => this.applyDirective(directive),
+      invalidDirective: (error) => this.ignoreInvalidDirective(error),
+      lost: (reason, healthy) => this.lost(reason, healthy),
+    });
   }
 
-  /** The oldest report, or undefined when empty. */
-  get head(): LoadReport | undefined {
-    return this.items[0];
+  get connected(): boolean {
+    return this.isConnected;
   }
 
-  /** Appends a report, dropping (and counting) the oldest beyond the capacity. */
-  push(report: LoadReport): void {
-    this.items.push(report);
-    while (this.items.length > this.capacity) this.dropHead();
+  get breakerState(): BreakerState {
+    return this.breaker.state;
   }
 
-  /** Removes the oldest report, counted as dropped. */
-  dropHead(): void {
-    if (this.items.shift() === undefined) return;
-    this.pendingDropped++;
-    this.dropped++;
-    this.metrics.reports.inc({ result: 'dropped' });
+  /** Reports waiting to be sent. */
+  get buffered(): number {
+    return this.buffer.length;
   }
 
-  /** Removes the oldest report, counted as sent. */
-  shiftSent(): LoadReport | undefined {
-    const report = this.items.shift();
-    if (report !== undefined) this.markSent();
-    return report;
+  /** Reports handed to the coordinator since start. */
+  get sent(): number {
+    return this.buffer.sent;
   }
 
-  /** Counts one report as sent (for a transport that removes it itself). */
-  markSent(): void {
-    this.sent++;
-    this.metrics.reports.inc({ result: 'sent' });
+  /** Reports dropped (buffer full, attempts spent, refused as invalid) since start. */
+  get dropped(): number {
+    return this.buffer.dropped;
   }
-}
 
-/** Hands a validated directive to the agent; a throwing handler is logged, never propagated. */
-export function applyDirective(deps: ReporterDeps, directive: Directive): void {
-  deps.metrics.directives.inc({ result: 'applied' });
-  try {
-    deps.onDirective(directive);
-  } catch (error) {
-    deps.logger.error({ ...errorFields(error) }, 'applying a directive failed');
+  start(): void {
+    if (this.closing) return;
+    this.loop ??= this.run();
   }
-}
 
-/** Counts and logs a directive that failed validation; the transport carries on. */
-export function ignoreInvalidDirective(deps: ReporterDeps, error: unknown): void {
-  deps.metrics.directives.inc({ result: 'invalid' });
-  deps.logger.warn({ ...errorFields(error) }, 'ignoring an invalid directive from the coordinator');
+  /** Queues a report (dropping the oldest when the buffer is full) and wakes the loop. Never throws. */
+  enqueue(report: LoadReport): void {
+    if (this.closing) return;
+    this.buffer.push(report);
+    this.poke();
+  }
+
+  /**
+   * Stops reporting: sends `finalReport` (and whatever is buffered) if it can within `graceMs` — a persistent
+   * transport only on an open connection, no retries — then releases the transport, the breaker and the timers.
+   * Never rejects; a second call returns the same promise.
+   */
+  close(finalReport?: LoadReport, graceMs = 1000): Promise<void> {
+    this.closePromise ??= this.shutdown(finalReport, graceMs);
+    return this.closePromise;
+  }
+
+  private async shutdown(finalReport: LoadReport | undefined, graceMs: number): Promise<void> {
+    if (finalReport !== undefined) this.buffer.push(finalReport);
+    this.closing = true;
+    this.abort.abort(); // ends any backoff wait: the loop now makes at most one more attempt
+    this.poke();
+    const { clock } = this.deps;
+    const startedAt = clock.monotonic();
+    if (this.loop !== undefined && this.buffer.length > 0) {
+      const grace = new AbortController();
+      await Promise.race([this.loop, sleep(clock, graceMs, grace.signal, true).catch(() => undefined)]);
+      grace.abort();
+    }
+    this.closed = true;
+    this.poke();
+    await this.transport.close(Math.max(0, graceMs - (clock.monotonic() - startedAt)));
+    await this.loop;
+    this.breaker.shutdown();
+    this.setConnected(false);
+    this.connectionEmitter.clear();
+    this.breakerEmitter.clear();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      if (!this.transport.open) {
+        if (this.closing) return; // no new connection just for the last report
+        if (this.reconnectWait && !(await this.pause(this.backoff.next() ?? this.options.backoff.capMs))) return;
+        this.reconnectWait = false;
+        await this.attempt(() => this.breaker.fire(() => this.transport.connect()), undefined);
+        continue;
+      }
+      const report = this.buffer.head;
+      if (report === undefined) {
+        if (this.closing) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      const ok = await this.attempt(() => this.deliver(report), report);
+      if (!ok && this.closing) return; // the grace period is for one attempt
+    }
+  }
+
+  /** Sends `report` with the drop count the coordinator has not heard of yet. */
+  private async deliver(report: LoadReport): Promise<void> {
+    const dropped = this.buffer.pendingDropped;
+    const send = () =>
+      this.transport.send(dropped > 0 ? { ...report, droppedReports: report.droppedReports + dropped } : report);
+    // A persistent transport's breaker guards its connects; a per-request transport's, each request.
+    await (this.transport.persistent ? send() : this.breaker.fire(send));
+    this.buffer.pendingDropped -= Math.min(dropped, this.buffer.pendingDropped);
+  }
+
+  /**
+   * One attempt (a connect, or sending `report`) and what follows: bookkeeping on success, backoff on failure.
+   * Resolves true when it succeeded.
+   */
+  private async attempt(action: () => Promise<void>, report: LoadReport | undefined): Promise<boolean> {
+    if (report !== undefined) this.headAttempts++;
+    try {
+      await action();
+    } catch (error) {
+      if (!this.closed) await this.failed(error, report);
+      return false;
+    }
+    if (report !== undefined) {
+      this.buffer.delivered(report);
+      this.headAttempts = 0;
+    }
+    this.failuresInARow = 0;
+    // A persistent transport resets its backoff when a stream proves healthy (see lost()), not on connect: a
+    // coordinator that accepts and then drops every stream must not pull the agent into a tight loop.
+    if (!this.transport.persistent) this.backoff.reset();
+    // (a stream can end between its acceptance and now)
+    this.setConnected(this.transport.open);
+    return true;
+  }
+
+  private async failed(error: unknown, report: LoadReport | undefined): Promise<void> {
+    const { logger, metrics } = this.deps;
+    const refusedLocally = error instanceof BreakerOpenError;
+    // A refusal by the open breaker is not an attempt: the coordinator saw nothing.
+    if (refusedLocally && report !== undefined) this.headAttempts--;
+    if (report !== undefined && this.buffer.head === report) {
+      if (error instanceof ReportRejectedError) {
+        logger.warn({ ...errorFields(error) }, 'the coordinator refused a report as invalid; dropped');
+        this.dropHead();
+      } else if (!this.transport.persistent && this.headAttempts >= this.options.maxAttempts) {
+        this.dropHead();
+      }
+    }
+    this.failuresInARow++;
+    if (!refusedLocally) metrics.connectFailures.inc();
+    if (!this.transport.persistent) this.setConnected(false);
+    // The first failure in a row is worth a warning; the rest (often the open breaker) only a debug line.
+    logger[this.failuresInARow === 1 ? 'warn' : 'debug'](
+      { ...errorFields(error), coordinator: this.options.url, failures: this.failuresInARow },
+      'cannot report to the coordinator; reports are buffered',
+    );
+    if (this.closing) return; // the grace period is for one attempt: no retries
+    const retryAfter = error instanceof CoordinatorBusyError ? (error.retryAfterMs ?? 0) : 0;
+    const jitter = this.backoff.next() ?? this.options.backoff.capMs;
+    await this.pause(Math.min(this.options.backoff.capMs, Math.max(jitter, retryAfter)));
+  }
+
+  /** Waits `ms` on the clock; false when the reporter started closing meanwhile. */
+  private async pause(ms: number): Promise<boolean> {
+    try {
+      await sleep(this.deps.clock, ms, this.abort.signal, true);
+      return !this.closed;
+    } catch {
+      return false;
+    }
+  }
+
+  private dropHead(): void {
+    this.buffer.dropHead();
+    this.headAttempts = 0;
+  }
+
+  private lost(reason: { code?: number; details?: string; message?: string }, healthy: boolean): void {
+    if (healthy) this.backoff.reset();
+    this.reconnectWait = true;
+    if (!this.closing) {
+      this.deps.logger.warn(
+        { coordinator: this.options.url, code: reason.code, details: reason.details ?? reason.message },
+        'report stream to the coordinator ended; reconnecting',
+      );
+    }
+    this.setConnected(false);
+    this.poke();
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.isConnected === connected) return;
+    this.isConnected = connected;
+    this.deps.metrics.connected.set(connected ? 1 : 0);
+    if (connected && !this.closed)
+      this.deps.logger.info({ coordinator: this.options.url }, 'reporting to the coordinator');
+    this.connectionEmitter.emit(connected);
+  }
+
+  /** Hands a validated directive to the agent; a throwing handler is logged, never propagated. */
+  private applyDirective(directive: Directive): void {
+    this.deps.metrics.directives.inc({ result: 'applied' });
+    try {
+      this.deps.onDirective(directive);
+    } catch (error) {
+      this.deps.logger.error({ ...errorFields(error) }, 'applying a directive failed');
+    }
+  }
+
+  /** Counts and logs a directive that failed validation; the transport carries on. */
+  private ignoreInvalidDirective(error: unknown): void {
+    this.deps.metrics.directives.inc({ result: 'invalid' });
+    this.deps.logger.warn({ ...errorFields(error) }, 'ignoring an invalid directive from the coordinator');
+  }
 }

@@ -36,7 +36,8 @@ export interface HttpCoordinator {
   readonly hellos: Hello[];
   readonly reports: LoadReport[];
   /** Every POST received (accepted or not), with the arrival time (Date.now()). */
-  readonly posts: Array<{ at: number; authorization?: string; contentType?: string }>;
+  /** Every POST to /v1/report; `seq` is the report's sequence number when the body had one. */
+  readonly posts: Array<{ at: number; seq?: number; authorization?: string; contentType?: string }>;
   /** Bodies that failed validation (should stay empty). */
   readonly invalid: string[];
   /** TCP connections accepted so far, and those still open. */
@@ -72,8 +73,15 @@ export async function startHttpCoordinator(options: HttpCoordinatorOptions = {})
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.method !== 'POST' || req.url !== '/v1/report') return send(res, 404, { error: 'not found' });
+      let seq: unknown;
+      try {
+        seq = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { report?: { seq?: unknown } }).report?.seq;
+      } catch {
+        seq = undefined;
+      }
       state.posts.push({
         at: Date.now(),
+        ...(typeof seq === 'number' ? { seq } : {}),
         ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
         ...(req.headers['content-type'] !== undefined ? { contentType: req.headers['content-type'] } : {}),
       });

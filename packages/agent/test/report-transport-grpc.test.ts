@@ -151,7 +151,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     await coordinator.close();
     assert.equal(await lost, false);
     const firstSeqs = coordinator.reports.map((r) => r.seq);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // reports pile up in the buffer meanwhile
+    await waitFor(() => (agent!.coordinatorStatus()?.buffered ?? 0) >= 2, 'reports pile up in the buffer meanwhile');
     coordinator = await startTestCoordinator({ token: 's3cret', port });
     await waitFor(() => coordinator!.reports.length >= 3, 'reports after the restart');
     assert.equal(coordinator.hellos.length, 1, 'a new Hello on the new stream');
@@ -171,10 +171,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     });
     await nextEvent(agent!.onBreakerChange, 'breaker open');
     assert.equal(agent!.coordinatorStatus()?.breaker, 'open');
-    const connectsWhenOpened = coordinator.connects;
-    // While open, attempts are refused locally: the coordinator sees none for the reset timeout.
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.equal(coordinator.connects, connectsWhenOpened);
+    // That no attempt leaves while it is open is asserted on the clock in reporter.test.ts.
     assert.equal((await get(port, '/')).status, 200, 'the service keeps serving');
     coordinator.mode = 'accept';
     await waitFor(() => agent!.coordinatorStatus()?.breaker === 'closed', 'breaker closed', 5000);
@@ -300,7 +297,8 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     await startService(`grpcs://127.0.0.1:${coordinator.port}`, {
       coordinator: { backoff: { baseMs: 10, capMs: 50 }, tls: { serverName: 'localhost' } },
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Three failed handshakes open the breaker (default volumeThreshold).
+    assert.equal(await nextEvent(agent!.onBreakerChange, 'breaker open after failed handshakes'), 'open');
     assert.equal(coordinator.connects, before, 'no call got through the failed handshake');
     assert.equal(agent!.coordinatorStatus()?.connected, false);
   });
