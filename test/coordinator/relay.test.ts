@@ -158,7 +158,7 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
           Error.stackTraceLimit = 50;
           const stack = new Error().stack ?? '';
           Error.stackTraceLimit = limit;
-          if (/\bretry\b.*ingest\.[jt]s/.test(stack)) relayDelays.push(ms);
+          if (/\bretry\b.*ingest\/relay\.[jt]s/.test(stack)) relayDelays.push(ms);
           return super.setTimeout(fn, ms);
         }
       })(Date.now());

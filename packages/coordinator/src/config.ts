@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { ConfigError, isShoalError } from '@shoal/core';
 import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
+import { METRIC_NAME, SERVICE_NAME, isMetricName, isServiceName } from '@shoal/protocol';
 
 /**
  * The coordinator's configuration: a YAML file (`shoal-coordinator --config shoal.yaml`) or the same object passed
@@ -15,9 +16,9 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { message: 'must be "host:port"' })
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be <= 65535' });
 
-const serviceName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, { message: 'must be 1-63 characters of a-z, 0-9, "_", ".", "-"' });
+/** Names follow the one grammar agents are validated against (`@shoal/protocol`'s names). */
+const serviceName = z.string().refine(isServiceName, { message: `must be ${SERVICE_NAME.description}` });
+const metricName = z.string().refine(isMetricName, { message: `must be ${METRIC_NAME.description}` });
 
 const positiveMs = z.number().int().positive();
 
@@ -80,7 +81,7 @@ const actuatorSchema = z.discriminatedUnion('type', [
 ]);
 
 const targetSchema = z.strictObject({
-  metric: z.string().min(1),
+  metric: metricName,
   value: z.number().positive(),
   type: z.enum(['average', 'utilization', 'total']).optional(),
   request: z.number().positive().optional(),

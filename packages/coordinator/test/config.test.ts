@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasErrorCode } from '@shoal/core';
 import { loadConfigFile, parseConfig, parseConfigYaml } from '@shoal/coordinator';
+import { METRIC_NAME, SERVICE_NAME, validateHello } from '@shoal/protocol';
 
 const service = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -114,6 +115,24 @@ describe('config', () => {
     );
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /^services\[0\]\.policy: policy has an unknown option "presett"/);
+  });
+
+  it('names follow the protocol grammar: a service an agent cannot report for is refused in the config', () => {
+    // One grammar (@shoal/protocol): `Orders` is refused by both the agent-side validation and the config, with the
+    // same words, so no agent can validate, report and then be refused for a name.
+    const lines = problems(() =>
+      parseConfig({
+        services: [service('Orders'), service('b', { policy: { targets: [{ metric: 'queue-depth', value: 1 }] } })],
+      }),
+    );
+    assert.deepEqual(lines, [
+      `services[0].name: must be ${SERVICE_NAME.description}, got "Orders"`,
+      `services[1].policy.targets[0].metric: must be ${METRIC_NAME.description}, got "queue-depth"`,
+    ]);
+    assert.throws(() => validateHello({ service: 'Orders', instanceId: 'o-1', address: '127.0.0.1', port: 1 }), {
+      message: `hello.service must be ${SERVICE_NAME.description}, got "Orders"`,
+    });
+    assert.equal(parseConfig({ services: [service('x'.repeat(63))] }).services[0]?.name.length, 63);
   });
 
   it('requires a consul section for high availability', () => {

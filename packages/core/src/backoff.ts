@@ -13,6 +13,11 @@ export interface BackoffOptions {
   factor?: number;
   /** Source of randomness in [0, 1); inject a seeded one in tests. Default Math.random. */
   random?: () => number;
+  /**
+   * `full` (default): uniform in [0, ceiling). `equal`: uniform in [ceiling / 2, ceiling), for loops that must
+   * never retry at once (e.g. a relay a peer keeps refusing).
+   */
+  jitter?: 'full' | 'equal';
 }
 
 export interface ResolvedBackoffOptions {
@@ -21,6 +26,7 @@ export interface ResolvedBackoffOptions {
   readonly maxAttempts: number;
   readonly factor: number;
   readonly random: () => number;
+  readonly jitter: 'full' | 'equal';
 }
 
 export function resolveBackoffOptions(input: BackoffOptions = {}): ResolvedBackoffOptions {
@@ -38,7 +44,11 @@ export function resolveBackoffOptions(input: BackoffOptions = {}): ResolvedBacko
   if (input.random !== undefined && typeof input.random !== 'function') {
     throw new InvalidArgumentError(`random must be a function, got ${describeValue(input.random)}`);
   }
-  return Object.freeze({ baseMs, capMs, maxAttempts, factor, random: input.random ?? Math.random });
+  const jitter = input.jitter ?? 'full';
+  if (jitter !== 'full' && jitter !== 'equal') {
+    throw new InvalidArgumentError(`jitter must be "full" or "equal", got ${describeValue(jitter)}`);
+  }
+  return Object.freeze({ baseMs, capMs, maxAttempts, factor, random: input.random ?? Math.random, jitter });
 }
 
 /**
@@ -48,6 +58,13 @@ export function resolveBackoffOptions(input: BackoffOptions = {}): ResolvedBacko
 export function fullJitterDelay(attempt: number, options: ResolvedBackoffOptions): number {
   const ceiling = Math.min(options.capMs, options.baseMs * Math.pow(options.factor, Math.min(attempt, 64)));
   return Math.floor(options.random() * ceiling);
+}
+
+/** The delay for the `attempt`-th retry (0-based) under the options' `jitter` (full or equal). */
+export function backoffDelay(attempt: number, options: ResolvedBackoffOptions): number {
+  if (options.jitter === 'full') return fullJitterDelay(attempt, options);
+  const ceiling = Math.min(options.capMs, options.baseMs * Math.pow(options.factor, Math.min(attempt, 64)));
+  return Math.floor(ceiling / 2 + options.random() * (ceiling / 2));
 }
 
 /** A stateful backoff sequence: `next()` gives the next delay, or `undefined` once attempts are spent. */
@@ -66,7 +83,7 @@ export class Backoff {
 
   next(): number | undefined {
     if (this.attempt >= this.options.maxAttempts) return undefined;
-    return fullJitterDelay(this.attempt++, this.options);
+    return backoffDelay(this.attempt++, this.options);
   }
 
   reset(): void {
@@ -97,7 +114,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
     } catch (error) {
       if (attempt + 1 >= resolved.maxAttempts) throw error;
       if (options.shouldRetry && !options.shouldRetry(error, attempt)) throw error;
-      const delay = fullJitterDelay(attempt, resolved);
+      const delay = backoffDelay(attempt, resolved);
       options.onRetry?.(error, attempt, delay);
       try {
         await sleep(clock, delay, options.signal);

@@ -21,7 +21,7 @@ export {
 export type { ShoalErrorOptions, ShoalErrorCode } from './errors.js';
 export { realClock, ManualClock, sleep } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
-export { Backoff, fullJitterDelay, resolveBackoffOptions, retry } from './backoff.js';
+export { Backoff, backoffDelay, fullJitterDelay, resolveBackoffOptions, retry } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoffOptions, RetryOptions } from './backoff.js';
 export { createInstance, instanceAddress, instancesEqual, instanceSetsEqual, MAX_INSTANCE_WEIGHT } from './instance.js';
 export type { Instance, InstanceInput } from './instance.js';

@@ -5,6 +5,7 @@ import {
   Backoff,
   InvalidArgumentError,
   ManualClock,
+  backoffDelay,
   fullJitterDelay,
   resolveBackoffOptions,
   retry,
@@ -39,6 +40,17 @@ describe('backoff', () => {
     assert.throws(() => new Backoff({ maxAttempts: 1.5 }), /maxAttempts/);
     assert.throws(() => new Backoff({ factor: 0.5 }), /factor/);
     assert.throws(() => new Backoff({ baseMs: Number.NaN }), /baseMs.*NaN/);
+    assert.throws(() => new Backoff({ jitter: 'half' as 'full' }), /jitter must be "full" or "equal", got "half"/);
+  });
+
+  it('equal jitter keeps each delay in the upper half of its ceiling', () => {
+    const low = new Backoff({ baseMs: 500, capMs: 15_000, jitter: 'equal', random: () => 0 });
+    assert.deepEqual(
+      Array.from({ length: 7 }, () => low.next()),
+      [250, 500, 1000, 2000, 4000, 7500, 7500],
+    );
+    const high = resolveBackoffOptions({ baseMs: 500, capMs: 15_000, jitter: 'equal', random: () => 0.999999 });
+    assert.equal(backoffDelay(10, high), 14_999);
   });
 
   describe('retry', () => {

@@ -2,6 +2,8 @@ export { PROTO_PATH, PROTO_INCLUDE_DIR, PROTOCOL_VERSION } from './proto-path.js
 export { LATENCY_BUCKETS_MS, LATENCY_BUCKET_COUNT, latencyBucketIndex, latencyQuantile } from './latency-buckets.js';
 export { LIMITS, SERVICE_NAME_PATTERN, INSTANCE_ID_PATTERN, CUSTOM_METRIC_NAME_PATTERN } from './limits.js';
 export type { Limits } from './limits.js';
+export { SERVICE_NAME, INSTANCE_ID, METRIC_NAME, isName, isServiceName, isInstanceId, isMetricName } from './names.js';
+export type { NameRule } from './names.js';
 export { emptyLoadReport } from './messages.js';
 export type {
   AgentMessage,

@@ -1,20 +1,22 @@
+import { INSTANCE_ID, METRIC_NAME, SERVICE_NAME } from './names.js';
+
 /**
  * Limits every message must respect. The coordinator rejects a message outside them (validateHello /
  * validateReport), so agents in any language should check them before sending. Documented in docs/protocol.md.
  */
 export const LIMITS = Object.freeze({
-  /** Service names: 1..128 characters of [A-Za-z0-9._-], starting with a letter or digit (Consul-compatible). */
-  maxServiceNameLength: 128,
-  /** Instance ids: 1..128 printable ASCII characters without spaces. */
-  maxInstanceIdLength: 128,
+  /** Service names (`SERVICE_NAME` in names.ts). */
+  maxServiceNameLength: SERVICE_NAME.maxLength,
+  /** Instance ids (`INSTANCE_ID` in names.ts). */
+  maxInstanceIdLength: INSTANCE_ID.maxLength,
   /** Address: 1..253 characters (a DNS name or an IP literal). */
   maxAddressLength: 253,
   maxZoneLength: 64,
   maxVersionLength: 64,
   maxMetricsPathLength: 256,
-  /** Custom metrics per report, and the length of each name ([a-zA-Z_][a-zA-Z0-9_]*, Prometheus-style). */
+  /** Custom metrics per report, and the length of each name (`METRIC_NAME` in names.ts). */
   maxCustomMetrics: 32,
-  maxCustomMetricNameLength: 64,
+  maxCustomMetricNameLength: METRIC_NAME.maxLength,
   /** Bounds of `LoadReport.intervalMs` (the interval a report covers). */
   minIntervalMs: 1,
   maxIntervalMs: 3_600_000,
@@ -39,6 +41,6 @@ export const LIMITS = Object.freeze({
 
 export type Limits = typeof LIMITS;
 
-export const SERVICE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-export const INSTANCE_ID_PATTERN = /^[\x21-\x7e]+$/;
-export const CUSTOM_METRIC_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+export const SERVICE_NAME_PATTERN = SERVICE_NAME.pattern;
+export const INSTANCE_ID_PATTERN = INSTANCE_ID.pattern;
+export const CUSTOM_METRIC_NAME_PATTERN = METRIC_NAME.pattern;

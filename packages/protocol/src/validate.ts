@@ -1,5 +1,6 @@
 import { LATENCY_BUCKET_COUNT } from './latency-buckets.js';
-import { CUSTOM_METRIC_NAME_PATTERN, INSTANCE_ID_PATTERN, LIMITS, SERVICE_NAME_PATTERN } from './limits.js';
+import { LIMITS } from './limits.js';
+import { INSTANCE_ID, METRIC_NAME, SERVICE_NAME, isName, type NameRule } from './names.js';
 import type { Capacity, Directive, Drain, Hello, LoadReport, ReportRequest } from './messages.js';
 import { PROTOCOL_VERSION } from './proto-path.js';
 import { ProtocolValidationError } from './validation-error.js';
@@ -24,10 +25,18 @@ function object(field: string, value: unknown): Obj {
   return value as Obj;
 }
 
-function string(field: string, value: unknown, maxLength: number, pattern?: RegExp): string {
+function string(field: string, value: unknown, maxLength: number): string {
   if (typeof value !== 'string' || value.length === 0) fail(field, 'a non-empty string', value);
   if (value.length > maxLength) fail(field, `a string of at most ${maxLength} characters`, value);
-  if (pattern && !pattern.test(value)) fail(field, `a string matching ${String(pattern)}`, value);
+  return value;
+}
+
+/** A DNS name or an IP literal (IPv6 without brackets, optionally with a zone): nothing that could end a URL host. */
+const ADDRESS_PATTERN = /^[A-Za-z0-9._:%-]+$/;
+
+/** A name under one of the grammar's rules (names.ts). */
+function name(field: string, value: unknown, rule: NameRule): string {
+  if (!isName(rule, value)) fail(field, rule.description, value);
   return value;
 }
 
@@ -84,12 +93,15 @@ export function validateHello(value: unknown, field = 'hello'): Hello {
   }
   const hello: Hello = {
     protocolVersion: PROTOCOL_VERSION,
-    service: string(`${field}.service`, o.service, LIMITS.maxServiceNameLength, SERVICE_NAME_PATTERN),
-    instanceId: string(`${field}.instanceId`, o.instanceId, LIMITS.maxInstanceIdLength, INSTANCE_ID_PATTERN),
+    service: name(`${field}.service`, o.service, SERVICE_NAME),
+    instanceId: name(`${field}.instanceId`, o.instanceId, INSTANCE_ID),
     address: string(`${field}.address`, o.address, LIMITS.maxAddressLength),
     port: integer(`${field}.port`, o.port, 1, 65535),
     startedAtMs: count(`${field}.startedAtMs`, o.startedAtMs ?? 0),
   };
+  if (!ADDRESS_PATTERN.test(hello.address)) {
+    fail(`${field}.address`, 'a DNS name or an IP address (A-Z, a-z, 0-9, ".", "-", "_", ":", "%")', hello.address);
+  }
   const zone = optionalString(`${field}.zone`, o.zone, LIMITS.maxZoneLength);
   if (zone !== undefined) hello.zone = zone;
   const version2 = optionalString(`${field}.version`, o.version, LIMITS.maxVersionLength);
@@ -127,15 +139,9 @@ export function validateReport(value: unknown, field = 'report'): LoadReport {
     fail(`${field}.custom`, `at most ${LIMITS.maxCustomMetrics} metrics`, `${names.length} metrics`);
   }
   const custom: Record<string, number> = {};
-  for (const name of names) {
-    if (name.length > LIMITS.maxCustomMetricNameLength || !CUSTOM_METRIC_NAME_PATTERN.test(name)) {
-      fail(
-        `${field}.custom`,
-        `keyed by names matching ${String(CUSTOM_METRIC_NAME_PATTERN)} of at most ${LIMITS.maxCustomMetricNameLength} characters`,
-        name,
-      );
-    }
-    custom[name] = number(`${field}.custom.${name}`, rawCustom[name], 0, Number.MAX_VALUE);
+  for (const key of names) {
+    if (!isName(METRIC_NAME, key)) fail(`${field}.custom`, `keyed by metric names (${METRIC_NAME.description})`, key);
+    custom[key] = number(`${field}.custom.${key}`, rawCustom[key], 0, Number.MAX_VALUE);
   }
 
   const report: LoadReport = {

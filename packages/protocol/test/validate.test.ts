@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import {
+  INSTANCE_ID,
   LATENCY_BUCKET_COUNT,
   LIMITS,
+  METRIC_NAME,
+  SERVICE_NAME,
+  isInstanceId,
+  isMetricName,
+  isServiceName,
   ProtocolValidationError,
   validateDirective,
   validateHello,
@@ -71,9 +77,10 @@ describe('validateHello', () => {
     rejects(
       () => validateHello(hello({ service: 'x'.repeat(LIMITS.maxServiceNameLength + 1) })),
       'hello.service',
-      '"' + 'x'.repeat(77) + '..."',
+      '"' + 'x'.repeat(LIMITS.maxServiceNameLength + 1) + '"',
     );
     rejects(() => validateHello(hello({ instanceId: 'has space' })), 'hello.instanceId', '"has space"');
+    rejects(() => validateHello(hello({ address: 'evil.example/x' })), 'hello.address', '"evil.example/x"');
     rejects(() => validateHello(hello({ port: 0 })), 'hello.port', '0');
     rejects(() => validateHello(hello({ port: 70000 })), 'hello.port', '70000');
     rejects(() => validateHello(hello({ metricsPort: 0 })), 'hello.metricsPort', '0');
@@ -87,6 +94,47 @@ describe('validateHello', () => {
     rejects(() => validateHello(hello({ zone: 'z'.repeat(65) })), 'hello.zone', '"' + 'z'.repeat(65) + '"');
     rejects(() => validateHello(hello({ capacity: { maxRps: -1 } })), 'hello.capacity.maxRps', '-1');
     rejects(() => validateHello('nope'), 'hello', '"nope"');
+  });
+});
+
+describe('the name grammar', () => {
+  it('refuses a service name the coordinator config would refuse (one grammar: lowercase, 1-63)', () => {
+    // An agent for `Orders` used to validate here and then be refused by every coordinator config.
+    for (const bad of ['Orders', 'x'.repeat(64), '-orders', '.orders', 'or ders', 'orders/x', '']) {
+      assert.equal(isServiceName(bad), false, bad);
+      assert.throws(() => validateHello(hello({ service: bad })), ProtocolValidationError, bad);
+    }
+    for (const good of ['orders', 'o', 'orders-v2.eu_west', 'x'.repeat(63)]) assert.equal(isServiceName(good), true);
+  });
+
+  it('refuses instance ids that could become an option, a path segment or a list separator', () => {
+    for (const bad of [
+      '--kubeconfig=/tmp/evil',
+      '-x',
+      '.',
+      '..',
+      '../x',
+      'a/b',
+      'a,b',
+      'a b',
+      'a\u0000',
+      'x'.repeat(129),
+    ]) {
+      assert.equal(isInstanceId(bad), false, bad);
+      assert.throws(() => validateHello(hello({ instanceId: bad })), /hello\.instanceId must be 1-128 characters/, bad);
+    }
+    for (const good of ['orders-1', 'orders-127.0.0.1-8080', 'orders-::1-8080', 'db-0', 'Pod_A.b:c']) {
+      assert.equal(isInstanceId(good), true, good);
+    }
+  });
+
+  it('metric names: Prometheus-style, 1-64', () => {
+    assert.equal(isMetricName('queue_depth'), true);
+    assert.equal(isMetricName('inFlight'), true);
+    for (const bad of ['1x', 'a-b', 'a.b', 'x'.repeat(65), '']) assert.equal(isMetricName(bad), false, bad);
+    assert.equal(SERVICE_NAME.maxLength, LIMITS.maxServiceNameLength);
+    assert.equal(INSTANCE_ID.maxLength, LIMITS.maxInstanceIdLength);
+    assert.equal(METRIC_NAME.maxLength, LIMITS.maxCustomMetricNameLength);
   });
 });
 

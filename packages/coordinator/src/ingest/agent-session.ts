@@ -1,0 +1,30 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { TimerHandle } from '@shoal/core';
+import type { CoordinatorMessage, Hello, LoadReport, WireAgentMessage } from '@shoal/protocol';
+
+/** One agent stream, local or relayed to the leader. */
+export class AgentSession {
+  hello: Hello | undefined;
+  lastReport: LoadReport | undefined;
+  helloTimer: TimerHandle | undefined;
+  closed = false;
+  constructor(
+    readonly call: grpc.ServerDuplexStream<WireAgentMessage, CoordinatorMessage>,
+    readonly authorization: string | undefined,
+  ) {}
+
+  /** `service/instanceId` once the session said hello. */
+  get key(): string | undefined {
+    return this.hello ? instanceKey(this.hello.service, this.hello.instanceId) : undefined;
+  }
+
+  /** Ends the agent's stream with a status (no-op once closed). */
+  fail(code: grpc.status, details: string): void {
+    if (!this.closed) this.call.emit('error', { code, details });
+  }
+}
+
+/** The key sessions, rate limits and drains share: `service/instanceId`. */
+export function instanceKey(service: string, instanceId: string): string {
+  return `${service}/${instanceId}`;
+}
