@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { findFreePort } from '@shoal/coordinator';
+import { pinnedVersions } from '../kit/index.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,43 +22,6 @@ function instruction(text: string, name: string): string[] {
   assert.ok(line, `Dockerfile runtime stage has ${name}`);
   const json = line.slice(line.indexOf('['));
   return JSON.parse(json) as string[];
-}
-
-/**
- * Every version in the dependency closure, as installed in this checkout, so `npm install --offline` resolves
- * from the local cache exactly what the lockfile chose (no network in tests).
- */
-function pinnedVersions(): Record<string, string> {
-  const seen = new Map<string, Set<string>>();
-  const find = (from: string, name: string): string | undefined => {
-    for (let d = from; ; d = dirname(d)) {
-      const p = join(d, 'node_modules', name, 'package.json');
-      if (existsSync(p)) return p;
-      if (d === ROOT.replace(/\/$/, '') || d === '/') return undefined;
-    }
-  };
-  const walk = (dir: string) => {
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
-      dependencies?: Record<string, string>;
-      optionalDependencies?: Record<string, string>;
-    };
-    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
-      if (dep.startsWith('@shoal/')) {
-        walk(join(ROOT, 'packages', dep.slice('@shoal/'.length)));
-        continue;
-      }
-      const p = find(dir, dep);
-      if (!p) continue;
-      const v = (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version;
-      const versions = seen.get(dep) ?? new Set();
-      const fresh = !versions.has(v);
-      versions.add(v);
-      seen.set(dep, versions);
-      if (fresh) walk(dirname(p));
-    }
-  };
-  walk(join(ROOT, 'packages/coordinator'));
-  return Object.fromEntries([...seen].filter(([, v]) => v.size === 1).map(([k, v]) => [k, [...v][0]!]));
 }
 
 describe('coordinator container: npm pack + production install + the image entry command', function () {
@@ -98,7 +62,11 @@ describe('coordinator container: npm pack + production install + the image entry
     assert.equal(tarballs.length, 4);
     await writeFile(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'shoal-coordinator-image', private: true, overrides: pinnedVersions() }),
+      JSON.stringify({
+        name: 'shoal-coordinator-image',
+        private: true,
+        overrides: pinnedVersions(['@shoal/coordinator']),
+      }),
     );
     await run(
       'npm',

@@ -4,3 +4,4 @@
  */
 export { waitFor, nextEvent, type Pending, type Subscribe, type WaitOptions } from './wait.js';
 export { freePort, isAlive, survivors } from './process.js';
+export { packWorkspaces, pinnedVersions, publicPackages, ROOT } from './packages.js';
