@@ -124,20 +124,33 @@ export class EndpointState implements Endpoint {
   }
 
   /**
-   * Peak-sensitive EWMA (Finagle/Linkerd): a slower call resets the estimate to it; faster ones decay it in, each
-   * weighing `1 - e^(-dt/decayMs)` (time since the last observation) but at least `sampleWeight` (0 = time only),
-   * so that at high call rates a single peak is forgotten over about `1 / sampleWeight` calls, not `decayMs`.
+   * Peak-sensitive EWMA (Finagle/tower/Linkerd). Reading the estimate decays it, as in Finagle's `PeakEwma` (its
+   * load read observes 0) and tower's `decay()`: this call's own pick read it when the call started, so the
+   * estimate is first decayed to then (`nowMs - latencyMs`). A call slower than that resets the estimate to it;
+   * a faster one blends in with weight `1 - e^(-dt/decayMs)` (dt since the last read or observation), but at
+   * least `sampleWeight` (0 = time only), so that at high call rates a single peak is forgotten over about
+   * `1 / sampleWeight` calls, not `decayMs`. For a sequential caller this is exactly Finagle's estimate; with
+   * calls overlapping, reads by other picks during this call would decay it further by at most latency/decayMs.
    */
   observeLatency(latencyMs: number, nowMs: number, decayMs: number, sampleWeight = 0): void {
-    if (this.samples === 0 || latencyMs > this.ewmaMs) {
+    if (this.samples === 0) {
       this.ewmaMs = latencyMs;
     } else {
-      const dt = nowMs - this.ewmaStampMs;
-      let w = dt > 0 ? Math.exp(-dt / decayMs) : 1;
-      if (w > 1 - sampleWeight) w = 1 - sampleWeight;
-      this.ewmaMs = this.ewmaMs * w + latencyMs * (1 - w);
+      const readAt = nowMs - latencyMs;
+      if (readAt > this.ewmaStampMs) {
+        this.ewmaMs *= Math.exp((this.ewmaStampMs - readAt) / decayMs);
+        this.ewmaStampMs = readAt;
+      }
+      if (latencyMs > this.ewmaMs) {
+        this.ewmaMs = latencyMs;
+      } else {
+        const dt = nowMs - this.ewmaStampMs;
+        let w = dt > 0 ? Math.exp(-dt / decayMs) : 1;
+        if (w > 1 - sampleWeight) w = 1 - sampleWeight;
+        this.ewmaMs = this.ewmaMs * w + latencyMs * (1 - w);
+      }
     }
-    this.ewmaStampMs = nowMs;
+    if (nowMs > this.ewmaStampMs) this.ewmaStampMs = nowMs;
     this.samples++;
   }
 

@@ -67,6 +67,62 @@ describe('peak_ewma', () => {
     assert.ok(s.cost(ep, now) < 500 * 0.01);
   });
 
+  it('decays on read as Finagle and tower do: 100 ms, then 80 ms 5 s later, estimates 80 ms', () => {
+    const made = makeBalancer({ strategy: 'peak_ewma', slowStart: false });
+    balancer = made.balancer;
+    balancer.setEndpoints(makeInstances(1));
+    balancer.pick().complete('success', 100);
+    made.clock.advance(5000);
+    // The second call's pick read the estimate: 100 × e^(-4.92 s / 10 s) = 61.1 ms, below 80 ms, so 80 is a peak.
+    balancer.pick().complete('success', 80);
+    assert.equal(balancer.endpoints()[0]!.ewmaMs, 80);
+  });
+
+  it('matches a Finagle PeakEwma model for a sequential caller (sampleWindow 0)', () => {
+    // Finagle (util Ema + PeakEwma): reading at time t multiplies the estimate by e^(-(t - stamp)/τ) and moves the
+    // stamp; an observation x at t resets to x when x > estimate, else blends with w = e^(-(t - stamp)/τ).
+    const tau = 10_000;
+    let est = 0;
+    let stamp = 0;
+    let seen = false;
+    const read = (t: number) => {
+      est *= Math.exp(-(t - stamp) / tau);
+      stamp = t;
+    };
+    const observe = (x: number, t: number) => {
+      if (!seen || x > est) est = x;
+      else {
+        const w = Math.exp(-(t - stamp) / tau);
+        est = est * w + x * (1 - w);
+      }
+      seen = true;
+      stamp = t;
+    };
+    const made = makeBalancer({
+      strategy: 'peak_ewma',
+      strategyOptions: { sampleWindow: 0 },
+      slowStart: false,
+      sweepIntervalMs: 10,
+    });
+    balancer = made.balancer;
+    balancer.setEndpoints(makeInstances(1));
+    const random = createRandom(9);
+    let t = 0;
+    for (let i = 0; i < 200; i++) {
+      t += 10 * Math.floor(random() * 300); // idle 0-3 s, in whole ticks so the balancer's coarse clock is exact
+      made.clock.advance(t - made.clock.monotonic());
+      if (seen) read(t);
+      const h = balancer.pick();
+      const latency = 10 * (1 + Math.floor(random() * 30));
+      t += latency;
+      made.clock.advance(latency);
+      h.complete('success', latency);
+      observe(latency, t);
+      const ours = balancer.endpoints()[0]!.ewmaMs!;
+      assert.ok(Math.abs(ours - est) <= 1e-9 * est, `call ${i}: ${ours} vs Finagle ${est}`);
+    }
+  });
+
   it('rejects bad options, naming them', () => {
     assert.throws(() => new PeakEwmaStrategy({ choiceCount: 1 }, env), /strategyOptions\.choiceCount/);
     assert.throws(() => new PeakEwmaStrategy({ decayMs: NaN }, env), /strategyOptions\.decayMs must be .* got NaN/);
