@@ -161,6 +161,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    const { dropMisnamedDefaultMetrics } = await import('./metrics.js');
+    dropMisnamedDefaultMetrics(registry);
     coordinator = createCoordinator(config, {
       logger,
       registry,

@@ -32,7 +32,7 @@ import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './htt
 import { Ingest } from './ingest.js';
 import { kedaScalerHandlers, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
 import { LeaderElection, type LeaderInfo } from './leader-election.js';
-import { createCoordinatorMetrics, defaultRegistry } from './metrics.js';
+import { createCoordinatorMetrics, defaultRegistry, removeServiceSeries, startServiceSeries } from './metrics.js';
 import { ServiceWindow } from './service-window.js';
 import { ConsulStateStore, MemoryStateStore, type StateStore } from './state-store.js';
 
@@ -279,6 +279,7 @@ class CoordinatorImpl implements Coordinator {
     });
     const runtime: ServiceRuntime = { config: s, window, actuator, controller };
     this.runtimes.set(s.name, runtime);
+    startServiceSeries(this.metrics, s.name);
     controller.start(initialDelayMs);
     if (this.leading) controller.lead(true).catch(() => undefined);
   }
@@ -287,6 +288,7 @@ class CoordinatorImpl implements Coordinator {
     const r = this.runtimes.get(name);
     if (!r) return;
     this.runtimes.delete(name);
+    removeServiceSeries(this.metrics, name);
     await r.controller.stop();
     await r.actuator.close();
   }

@@ -66,6 +66,46 @@ export const createCoordinatorMetrics = memoizeMetrics((registry: MetricsRegistr
 
 export type CoordinatorMetrics = ReturnType<typeof createCoordinatorMetrics>;
 
+/** The decision directions `shoal_coordinator_decisions_total` counts. */
+export const DECISION_DIRECTIONS = ['up', 'down', 'none'] as const;
+
+/**
+ * Starts a service's counters at 0 for every label combination it can take. A counter series that first appears
+ * at 1 is invisible to `increase()` and `rate()` (Prometheus has no earlier sample to subtract), so without this the
+ * first scale-up and the first scale-down of each service never show on a dashboard.
+ */
+export function startServiceSeries(metrics: CoordinatorMetrics, service: string): void {
+  for (const labels of decisionLabels(service)) metrics.decisions.inc(labels, 0);
+  metrics.actuatorErrors.inc({ service }, 0);
+}
+
+function decisionLabels(service: string): Array<{ service: string; direction: string; applied: string }> {
+  return DECISION_DIRECTIONS.flatMap((direction) =>
+    ['true', 'false'].map((applied) => ({ service, direction, applied })),
+  );
+}
+
+/** Forgets a removed service's series, so /metrics does not keep a service the config no longer has. */
+export function removeServiceSeries(metrics: CoordinatorMetrics, service: string): void {
+  for (const labels of decisionLabels(service)) metrics.decisions.remove(labels);
+  metrics.actuatorErrors.remove({ service });
+}
+
+/**
+ * prom-client's default metrics include three gauges whose names end in `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` rejects them). The coordinator's CLI drops them after collecting the defaults;
+ * the same figures are in `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`.
+ */
+export const MISNAMED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
+export function dropMisnamedDefaultMetrics(registry: MetricsRegistry): void {
+  for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+}
+
 export function defaultRegistry(registry: MetricsRegistry | undefined): MetricsRegistry {
   return registry ?? new Registry();
 }
