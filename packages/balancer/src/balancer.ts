@@ -16,9 +16,16 @@ import {
 } from '@shoal/core';
 import { EndpointState, type Endpoint, type EndpointSnapshot, type LoadReport } from './endpoint.js';
 import { balancerMetrics, type BalancerMetrics, type BalancerMetricsSource } from './metrics.js';
-import { resolveBalancerOptions, type BalancerOptions, type ResolvedBalancerOptions } from './options.js';
+import {
+  applyBalancerContext,
+  type BalancerContext,
+  type BalancerOptions,
+  type ResolvedBalancerOptions,
+} from './options.js';
+import { OutlierDetector, type EjectionReason } from './outlier-detector.js';
 import { Handle, type HandleOwner, type PickHandle, type PickOutcome } from './pick-handle.js';
 import { RetryBudget } from './retry-budget.js';
+import { slowStartFactor } from './slow-start.js';
 import type { PickContext, Strategy, StrategyEnv } from './strategy.js';
 import { createStrategy, resolveStrategyFactory } from './strategy-registry.js';
 import { ZoneAwareStrategy } from './strategies/zone-aware.js';
@@ -37,7 +44,7 @@ const DEFAULT_INTERVAL_MS = 10_000;
 /** gRPC A58 `weight_expiration_period`: a load-report gap this long restarts the reporting run (blackout). */
 const LOAD_REPORT_GAP_MS = 180_000;
 
-export type EjectionReason = 'consecutive_failures' | 'failure_rate';
+export type { EjectionReason } from './outlier-detector.js';
 
 export interface EjectionEvent {
   readonly instance: Instance;
@@ -51,8 +58,9 @@ export interface EjectionEvent {
  *
  * Feed it the current instances with `setEndpoints()` (from discovery; survivors keep their stats), then per call:
  * `const h = balancer.pick(); ... h.complete('success', latencyMs)`. Stats per endpoint: in-flight calls,
- * peak-sensitive EWMA latency, failures, server-reported load. Cross-cutting for every strategy: slow start,
- * outlier ejection, retry budget. One coarse timer (`sweepIntervalMs`) does all background work.
+ * peak-sensitive EWMA latency, failures, server-reported load. Cross-cutting for every strategy: slow start (a
+ * weight), outlier ejection (gRPC A50), a healthy-panic threshold, a retry budget. One coarse timer
+ * (`sweepIntervalMs`) does all background work.
  */
 export class Balancer implements HandleOwner {
   private readonly options: ResolvedBalancerOptions;
@@ -61,16 +69,17 @@ export class Balancer implements HandleOwner {
   private readonly metrics: BalancerMetrics;
   private readonly metricsSource: BalancerMetricsSource;
   private readonly budget: RetryBudget | undefined;
+  private readonly outliers: OutlierDetector | undefined;
   private readonly decayMs: number;
   /** Minimum weight of one observation in the EWMA (1 / the strategy's `ewmaSampleWindow`; 0 = time only). */
   private readonly sampleWeight: number;
-  private readonly random: () => number;
   private readonly slowStartApplies: boolean;
   private readonly ticksPerGeneration: number;
   private all: EndpointState[] = [];
   private byId = new Map<string, EndpointState>();
   private ready: EndpointState[] = [];
   private ejectedCount = 0;
+  private panic = false;
   private generation = 0;
   private ticks = 0;
   private nowMs: number;
@@ -86,10 +95,13 @@ export class Balancer implements HandleOwner {
   /** Fires when an ejected endpoint returns to the set. */
   readonly onReturn: Event<Instance> = this.returnEmitter.event;
 
-  constructor(options: BalancerOptions = {}) {
-    const opts = resolveBalancerOptions(options);
+  /**
+   * `options` as given or as `resolveBalancerOptions()` returned them (resolve once, create many); `context` holds
+   * what differs per balancer (name, zone, logger, registry, clock). Throws InvalidArgumentError for bad options.
+   */
+  constructor(options: BalancerOptions | ResolvedBalancerOptions = {}, context?: BalancerContext) {
+    const opts = applyBalancerContext(options, context);
     this.options = opts;
-    this.random = opts.random;
     this.nowMs = opts.clock.monotonic();
     this.lastIntervalMs = this.nowMs;
     const env: StrategyEnv = {
@@ -126,6 +138,8 @@ export class Balancer implements HandleOwner {
             opts.retryBudget.ttlMs,
             opts.sweepIntervalMs,
           );
+    this.outliers =
+      opts.outlierDetection === false ? undefined : new OutlierDetector(opts.outlierDetection, opts.random);
     this.log = componentLogger(opts.logger, 'balancer', { balancer: opts.name });
     this.metrics = balancerMetrics(opts.registry ?? new Registry());
     this.metricsSource = {
@@ -135,6 +149,7 @@ export class Balancer implements HandleOwner {
       picksReported: 0,
       endpointCount: () => this.all.length,
       ejectedCount: () => this.ejectedCount,
+      panicking: () => this.panic,
     };
     this.metrics.sources.add(this.metricsSource);
     this.strategy.update(this.ready, this.all);
@@ -149,6 +164,14 @@ export class Balancer implements HandleOwner {
   /** Number of endpoints known (ejected ones included). */
   get size(): number {
     return this.all.length;
+  }
+
+  /**
+   * True while fewer than `healthyPanicThresholdPercent` of the available endpoints are healthy (not ejected):
+   * then picks spread over every available endpoint, ejected ones included (Envoy's healthy panic).
+   */
+  get panicking(): boolean {
+    return this.panic;
   }
 
   /**
@@ -229,13 +252,7 @@ export class Balancer implements HandleOwner {
    */
   pick(ctx?: PickContext): PickHandle {
     if (this.closed) throw new ClosedError('balancer is closed');
-    if (this.ready.length === 0) {
-      throw new NoEndpointsError(
-        this.all.length === 0
-          ? `balancer "${this.options.name}" has no endpoints`
-          : `balancer "${this.options.name}" has no available endpoint (all ${this.all.length} marked unavailable)`,
-      );
-    }
+    if (this.ready.length === 0) throw this.noEndpoints();
     let ep = this.strategy.pick(ctx, 0) as EndpointState | undefined;
     if (ep === undefined || (ctx !== undefined && ctx.exclude !== undefined && ctx.exclude.has(ep.id))) {
       ep = this.repick(ctx);
@@ -246,6 +263,20 @@ export class Balancer implements HandleOwner {
     if (this.budget !== undefined) this.budget.onRequest();
     if (this.strategy.onPick !== undefined) this.strategy.onPick(ep);
     return new Handle(ep.instance, ep, this.generation, this);
+  }
+
+  private noEndpoints(): NoEndpointsError {
+    const name = this.options.name;
+    if (this.all.length === 0) return new NoEndpointsError(`balancer "${name}" has no endpoints`);
+    const available = this.all.filter((ep) => ep.available).length;
+    if (available === 0) {
+      return new NoEndpointsError(
+        `balancer "${name}" has no available endpoint (all ${this.all.length} marked unavailable)`,
+      );
+    }
+    return new NoEndpointsError(
+      `balancer "${name}" has no healthy endpoint (all ${available} available ones ejected; healthyPanicThresholdPercent is 0)`,
+    );
   }
 
   /** The slow path of `pick()`: the first candidate was excluded or missing. */
@@ -288,16 +319,7 @@ export class Balancer implements HandleOwner {
       ep.failures++;
       ep.windowFailures++;
       ep.consecutiveFailures++;
-      const od = this.options.outlierDetection;
-      if (
-        od !== false &&
-        od.consecutiveFailures > 0 &&
-        ep.consecutiveFailures >= od.consecutiveFailures &&
-        !ep.ejected &&
-        !ep.removed
-      ) {
-        this.eject(ep, 'consecutive_failures');
-      }
+      if (this.outliers !== undefined && this.outliers.tripsOnFailure(ep)) this.eject(ep, 'consecutive_failures');
     } else {
       ep.consecutiveFailures = 0;
     }
@@ -385,26 +407,37 @@ export class Balancer implements HandleOwner {
   }
 
   private rebuildReady(): void {
-    const ready: EndpointState[] = [];
+    const healthy: EndpointState[] = [];
     const available: EndpointState[] = [];
     for (const ep of this.all) {
       if (!ep.available) continue;
       available.push(ep);
-      if (!ep.ejected) ready.push(ep);
+      if (!ep.ejected) healthy.push(ep);
     }
-    // Panic mode: when every available endpoint is ejected, pick among them rather than fail every call.
-    this.ready = ready.length > 0 ? ready : available;
+    // Envoy's healthy panic: when too few of the endpoints we could use are healthy, the ejections are more likely
+    // wrong (or the whole service is struggling) than right; spread over all of them rather than overload the rest.
+    const wasPanicking = this.panic;
+    this.panic =
+      healthy.length < available.length &&
+      healthy.length * 100 < this.options.healthyPanicThresholdPercent * available.length;
+    this.ready = this.panic ? available : healthy;
+    if (this.panic !== wasPanicking) {
+      this.log.warn(
+        { healthy: healthy.length, available: available.length, panic: this.panic },
+        this.panic ? 'too few healthy endpoints: balancing over all (panic)' : 'left panic mode',
+      );
+    }
     this.strategy.update(this.ready as readonly Endpoint[], this.all as readonly Endpoint[]);
   }
 
   private eject(ep: EndpointState, reason: EjectionReason): boolean {
     const od = this.options.outlierDetection;
-    if (od === false) return false;
+    if (od === false || this.outliers === undefined) return false;
     // gRPC A50: eject only while the ejected share is below maxEjectionPercent.
     if (this.ejectedCount * 100 >= od.maxEjectionPercent * this.all.length) return false;
     ep.ejectionMultiplier++;
     ep.ejections++;
-    const durationMs = Math.min(od.baseEjectionMs * ep.ejectionMultiplier, od.maxEjectionMs);
+    const durationMs = this.outliers.ejectionMs(ep);
     ep.ejected = true;
     ep.ejectedUntilMs = this.nowMs + durationMs;
     this.ejectedCount++;
@@ -416,18 +449,10 @@ export class Balancer implements HandleOwner {
   }
 
   private startSlowStart(ep: EndpointState, now: number): void {
-    if (!this.slowStartApplies) return;
-    ep.slowStartSinceMs = now;
-    ep.slowStartFactor = this.slowStartFactor(0);
-  }
-
-  /** Envoy: max(minWeightPercent, (max(t, 1 s) / window)^(1 / aggression)); 1 once the window has passed. */
-  private slowStartFactor(elapsedMs: number): number {
     const s = this.options.slowStart;
-    if (s === false || elapsedMs >= s.windowMs) return 1;
-    const timeFactor = Math.max(elapsedMs, 1000) / s.windowMs;
-    const f = Math.max(s.minWeightPercent / 100, Math.pow(Math.min(1, timeFactor), 1 / s.aggression));
-    return f >= 1 ? 1 : f;
+    if (!this.slowStartApplies || s === false) return;
+    ep.slowStartSinceMs = now;
+    ep.slowStartFactor = slowStartFactor(s, 0);
   }
 
   private schedule(): void {
@@ -447,44 +472,9 @@ export class Balancer implements HandleOwner {
       let changed = false;
       if (this.ticks % this.ticksPerGeneration === 0) changed = this.advanceGeneration();
       this.budget?.rotate();
-      // gRPC A50 order: failure-rate ejections and multiplier decay first, then returns from ejection.
-      const od = this.options.outlierDetection;
-      const intervalMs = od === false ? DEFAULT_INTERVAL_MS : od.intervalMs;
-      if (now - this.lastIntervalMs >= intervalMs) {
-        this.lastIntervalMs = now;
-        for (const ep of this.all) {
-          if (
-            od !== false &&
-            !ep.ejected &&
-            ep.windowRequests >= od.failureRateMinRequests &&
-            ep.windowFailures >= od.failureRateThreshold * ep.windowRequests
-          ) {
-            this.eject(ep, 'failure_rate');
-          } else if (!ep.ejected && ep.ejectionMultiplier > 0) {
-            ep.ejectionMultiplier--;
-          }
-          ep.prevWindowRequests = ep.windowRequests;
-          ep.prevWindowFailures = ep.windowFailures;
-          ep.windowRequests = 0;
-          ep.windowFailures = 0;
-        }
-      }
-      for (const ep of this.all) {
-        if (ep.ejected && now >= ep.ejectedUntilMs) {
-          ep.ejected = false;
-          ep.consecutiveFailures = 0;
-          this.ejectedCount--;
-          this.startSlowStart(ep, now);
-          changed = true;
-          this.log.info({ instanceId: ep.id }, 'endpoint returned from ejection');
-          this.returnEmitter.emit(ep.instance);
-        }
-        if (ep.slowStartFactor < 1) {
-          // Strategies apply the factor as a weight: a change rebuilds their tables (O(n), once per tick at most).
-          ep.slowStartFactor = this.slowStartFactor(now - ep.slowStartSinceMs);
-          changed = true;
-        }
-      }
+      // gRPC A50 order: the interval's ejections and multiplier decay first, then returns from ejection.
+      this.runInterval(now);
+      if (this.returnAndRamp(now)) changed = true;
       if (changed) this.rebuildReady();
       this.strategy.tick?.(now);
     } catch (error) {
@@ -495,6 +485,46 @@ export class Balancer implements HandleOwner {
     } finally {
       this.schedule();
     }
+  }
+
+  /** Every `intervalMs` (on the tick): outlier detection's interval checks, or just the rolling counters. */
+  private runInterval(now: number): void {
+    const od = this.options.outlierDetection;
+    if (now - this.lastIntervalMs < (od === false ? DEFAULT_INTERVAL_MS : od.intervalMs)) return;
+    this.lastIntervalMs = now;
+    if (this.outliers !== undefined) {
+      this.outliers.runInterval(this.all, (ep, reason) => this.eject(ep, reason));
+      return;
+    }
+    for (const ep of this.all) {
+      ep.prevWindowRequests = ep.windowRequests;
+      ep.prevWindowFailures = ep.windowFailures;
+      ep.windowRequests = 0;
+      ep.windowFailures = 0;
+    }
+  }
+
+  /** Brings back endpoints whose ejection ended and ramps slow start. True if the strategy must be updated. */
+  private returnAndRamp(now: number): boolean {
+    let changed = false;
+    const slowStart = this.options.slowStart;
+    for (const ep of this.all) {
+      if (ep.ejected && now >= ep.ejectedUntilMs) {
+        ep.ejected = false;
+        ep.consecutiveFailures = 0;
+        this.ejectedCount--;
+        this.startSlowStart(ep, now);
+        changed = true;
+        this.log.info({ instanceId: ep.id }, 'endpoint returned from ejection');
+        this.returnEmitter.emit(ep.instance);
+      }
+      if (ep.slowStartFactor < 1 && slowStart !== false) {
+        // Strategies apply the factor as a weight: a change rebuilds their tables (O(n), once per tick at most).
+        ep.slowStartFactor = slowStartFactor(slowStart, now - ep.slowStartSinceMs);
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   /** Expires handles older than two generations: they no longer count as in flight. True if any expired. */

@@ -4,9 +4,15 @@ export type { EjectionEvent, EjectionReason } from './balancer.js';
 export { resolveBalancerOptions } from './options.js';
 export type {
   BalancerOptions,
+  BalancerContext,
   ResolvedBalancerOptions,
   SlowStartOptions,
   OutlierDetectionOptions,
+  SuccessRateEjectionOptions,
+  FailurePercentageEjectionOptions,
+  ResolvedOutlierDetection,
+  ResolvedSuccessRateEjection,
+  ResolvedFailurePercentageEjection,
   RetryBudgetOptions,
   ZoneAwareOptions,
 } from './options.js';

@@ -9,6 +9,7 @@ export interface BalancerMetricsSource {
   picksReported: number;
   endpointCount(): number;
   ejectedCount(): number;
+  panicking(): boolean;
 }
 
 export interface BalancerMetrics {
@@ -53,13 +54,23 @@ export const balancerMetrics = memoizeMetrics((registry: MetricsRegistry): Balan
       }
     },
   });
+  new Gauge({
+    name: 'shoal_balancer_panic',
+    help: 'Balancers (1 per name) in healthy panic: fewer than healthyPanicThresholdPercent of the available endpoints are healthy, so picks spread over all.',
+    labelNames: ['balancer'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of sources) this.inc({ balancer: s.name }, s.panicking() ? 1 : 0);
+    },
+  });
   return {
     sources,
     picks,
     flush,
     ejections: new Counter({
       name: 'shoal_balancer_ejections_total',
-      help: 'Endpoints ejected by outlier detection, by reason (consecutive_failures or failure_rate).',
+      help: 'Endpoints ejected by outlier detection, by reason (consecutive_failures, success_rate or failure_rate).',
       labelNames: ['balancer', 'reason'] as const,
       registers,
     }),

@@ -369,13 +369,13 @@ describe('Balancer', () => {
       assert.equal(ejected, 2);
     });
 
-    it('ejects on a failure rate over an interval (with enough requests)', () => {
+    it('ejects on a failure percentage over an interval (with enough requests and hosts)', () => {
       const r = makeBalancer({
         strategy: 'round_robin',
         outlierDetection: {
           consecutiveFailures: 0,
-          failureRateThreshold: 0.5,
-          failureRateMinRequests: 20,
+          successRateEjection: false,
+          failurePercentageEjection: { threshold: 40, requestVolume: 20, minimumHosts: 4 },
           intervalMs: 5000,
           maxEjectionPercent: 50,
         },

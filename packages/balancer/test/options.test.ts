@@ -9,13 +9,14 @@ describe('resolveBalancerOptions', () => {
     assert.deepEqual(o.slowStart, { windowMs: 30_000, aggression: 1, minWeightPercent: 10 });
     assert.deepEqual(o.outlierDetection, {
       consecutiveFailures: 5,
-      failureRateThreshold: 0.85,
-      failureRateMinRequests: 50,
+      successRateEjection: { stdevFactor: 1900, enforcementPercentage: 100, minimumHosts: 5, requestVolume: 100 },
+      failurePercentageEjection: false,
       intervalMs: 10_000,
       baseEjectionMs: 30_000,
       maxEjectionMs: 300_000,
       maxEjectionPercent: 10,
     });
+    assert.equal(o.healthyPanicThresholdPercent, 50);
     assert.deepEqual(o.retryBudget, { ratio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 });
     assert.deepEqual(o.zoneAware, { minHealthyPercent: 70, spilloverLoadFactor: 2 });
     assert.equal(o.handleTimeoutMs, 60_000);
@@ -39,6 +40,41 @@ describe('resolveBalancerOptions', () => {
     assert.equal(resolveBalancerOptions({ outlierDetection: false }).outlierDetection, false);
   });
 
+  it('turns failure-percentage ejection on with {} (A50 values) or the deprecated failureRate* options', () => {
+    const on = resolveBalancerOptions({ outlierDetection: { failurePercentageEjection: {} } }).outlierDetection;
+    assert.ok(on !== false);
+    assert.deepEqual(on.failurePercentageEjection, {
+      threshold: 85,
+      enforcementPercentage: 100,
+      minimumHosts: 5,
+      requestVolume: 50,
+    });
+    const legacy = resolveBalancerOptions({
+      outlierDetection: { failureRateThreshold: 0.5, failureRateMinRequests: 20 },
+    }).outlierDetection;
+    assert.ok(legacy !== false && legacy.failurePercentageEjection !== false);
+    assert.equal(legacy.failurePercentageEjection.threshold, 50);
+    assert.equal(legacy.failurePercentageEjection.requestVolume, 20);
+    const off = resolveBalancerOptions({ outlierDetection: { successRateEjection: false } }).outlierDetection;
+    assert.ok(off !== false && off.successRateEjection === false);
+  });
+
+  it('resolves once: a resolved object is passed on as it is, and a context only overrides per-balancer fields', async () => {
+    const { Balancer } = await import('@shoal/balancer');
+    const resolved = resolveBalancerOptions({ strategy: 'round_robin', slowStart: false });
+    assert.equal(resolveBalancerOptions(resolved), resolved);
+    // A copy (e.g. from another copy of the package) is valid input and resolves to the same values.
+    assert.deepEqual(resolveBalancerOptions({ ...resolved }), resolved);
+    const b = new Balancer(resolved, { name: 'orders', localZone: 'a' });
+    assert.equal(b.strategyName, 'zone_aware(round_robin)');
+    await b.close();
+    assert.throws(() => new Balancer(resolved, { name: '' }), /name must be a non-empty string/);
+    assert.throws(
+      () => new Balancer(resolved, { strategy: 'random' } as never),
+      /context has an unknown option "strategy"/,
+    );
+  });
+
   it('rejects bad values, naming the option and the value', () => {
     const bad: Array<[object, RegExp]> = [
       [{ strategy: 42 }, /strategy must be .* got 42/],
@@ -50,6 +86,24 @@ describe('resolveBalancerOptions', () => {
       [{ outlierDetection: { maxEjectionPercent: 150 } }, /outlierDetection\.maxEjectionPercent .* got 150/],
       [{ outlierDetection: { consecutiveFailures: 1.5 } }, /outlierDetection\.consecutiveFailures must be an integer/],
       [{ outlierDetection: { failureRateThreshold: NaN } }, /failureRateThreshold .* got NaN/],
+      [
+        { outlierDetection: { successRateEjection: { minimumHosts: 0 } } },
+        /outlierDetection\.successRateEjection\.minimumHosts must be an integer >= 1 .* got 0/,
+      ],
+      [
+        { outlierDetection: { successRateEjection: { stdevFactor: -1 } } },
+        /outlierDetection\.successRateEjection\.stdevFactor .* got -1/,
+      ],
+      [
+        { outlierDetection: { failurePercentageEjection: { threshold: 101 } } },
+        /outlierDetection\.failurePercentageEjection\.threshold .* got 101/,
+      ],
+      [
+        { outlierDetection: { failurePercentageEjection: { enforcementPercentage: 'all' } } },
+        /failurePercentageEjection\.enforcementPercentage .* got "all"/,
+      ],
+      [{ outlierDetection: { successRateEjection: 'on' } }, /outlierDetection\.successRateEjection must be an object/],
+      [{ healthyPanicThresholdPercent: 120 }, /healthyPanicThresholdPercent must be .* got 120/],
       [{ outlierDetection: { typo: 1 } }, /outlierDetection has an unknown option "typo"/],
       [{ retryBudget: { ratio: -0.1 } }, /retryBudget\.ratio .* got -0.1/],
       [{ retryBudget: { ttlMs: 10 } }, /retryBudget\.ttlMs .* got 10/],
