@@ -289,7 +289,7 @@ export function parseConfig(input: unknown, source = 'config'): CoordinatorConfi
   const problems: string[] = [];
   result.data.services.forEach((s, i) => {
     try {
-      servicePolicy(s);
+      resolvedPolicies.set(s, resolveServicePolicy(s));
     } catch (error) {
       if (!isShoalError(error)) throw error;
       problems.push(`services[${i}].policy: ${error.message}`);
@@ -303,8 +303,18 @@ export function parseConfig(input: unknown, source = 'config'): CoordinatorConfi
   return deepFreeze(result.data);
 }
 
-/** The `@shoal/policy` policy of a service: its `policy` section plus its min/max replicas. */
+/** Each parsed service's policy, resolved once by `parseConfig` (the config is frozen, so it cannot go stale). */
+const resolvedPolicies = new WeakMap<ServiceConfig, Policy>();
+
+/**
+ * The `@shoal/policy` policy of a service: its `policy` section plus its min/max replicas. Resolved once when the
+ * config was parsed; a service config built by hand is resolved here.
+ */
 export function servicePolicy(service: ServiceConfig): Policy {
+  return resolvedPolicies.get(service) ?? resolveServicePolicy(service);
+}
+
+function resolveServicePolicy(service: ServiceConfig): Policy {
   return resolvePolicy({
     ...(service.policy as PolicyInput),
     minReplicas: service.minReplicas,

@@ -7,7 +7,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
-import { decide, type Policy, type PolicyState } from '@shoal/policy';
+import { decide, type Observation, type Policy, type PolicyState } from '@shoal/policy';
 import type { Actuator } from './actuators/actuator.js';
 import type { ServiceConfig } from './config.js';
 import type { Ingest } from './ingest.js';
@@ -183,13 +183,55 @@ export class ServiceController {
   /** Returns the record, or undefined when not leading. */
   private async runTick(): Promise<DecisionRecord | undefined> {
     if (!this.leading) return undefined;
-    const { service, window, actuator, metrics } = this.options;
     const started = this.clock.monotonic();
     const now = this.clock.now();
-    window.prune(now);
-    let current: number;
+    this.options.window.prune(now);
+    const current = await this.readCurrent(now, started);
+    if (typeof current !== 'number') return current;
+    this.lastCurrent = current;
+    const observation = this.options.window.observe(now, current);
+    this.countInstances(observation);
+    const decided = this.decideGuarded(observation, now);
+    if ('error' in decided) {
+      return this.record(this.failedRecord(now, current, current, decided.reason, decided.error, started));
+    }
+    const { record, state } = decided;
+    this.state = state;
+    this.lastDesired = record.desiredReplicas;
+    this.options.metrics.desiredReplicas.set({ service: this.name }, record.desiredReplicas);
+    this.options.metrics.currentReplicas.set({ service: this.name }, current);
+    if (record.desiredReplicas !== current && !this.options.dryRun) await this.apply(record, now);
+    record.durationMs = this.clock.monotonic() - started;
+    this.persist(state, record.desiredReplicas, now);
+    return this.record(record);
+  }
+
+  private failedRecord(
+    now: number,
+    current: number,
+    desired: number,
+    reason: string,
+    error: unknown,
+    started: number,
+  ): DecisionRecord {
+    return {
+      atMs: now,
+      service: this.name,
+      currentReplicas: current,
+      desiredReplicas: desired,
+      reasons: [reason],
+      applied: false,
+      dryRun: this.options.dryRun,
+      error: (error as Error).message,
+      durationMs: this.clock.monotonic() - started,
+    };
+  }
+
+  /** The actuator's current count, or the (recorded) failure record when it cannot be read in time. */
+  private async readCurrent(now: number, started: number): Promise<number | DecisionRecord> {
+    const { actuator, metrics } = this.options;
     try {
-      current = await withTimeout(
+      return await withTimeout(
         actuator.getReplicas(),
         this.options.actuatorTimeoutMs ?? 15_000,
         `${actuator.type} getReplicas`,
@@ -198,21 +240,14 @@ export class ServiceController {
         },
       );
     } catch (error) {
-      metrics.actuatorErrors.inc({ service: service.name });
-      return this.record({
-        atMs: now,
-        service: service.name,
-        currentReplicas: this.lastCurrent ?? 0,
-        desiredReplicas: this.lastDesired ?? 0,
-        reasons: ['cannot read the current replica count'],
-        applied: false,
-        dryRun: this.options.dryRun,
-        error: (error as Error).message,
-        durationMs: this.clock.monotonic() - started,
-      });
+      metrics.actuatorErrors.inc({ service: this.name });
+      const reason = 'cannot read the current replica count';
+      return this.record(this.failedRecord(now, this.lastCurrent ?? 0, this.lastDesired ?? 0, reason, error, started));
     }
-    this.lastCurrent = current;
-    const observation = window.observe(now, current);
+  }
+
+  /** Instances by state (ready, unready, missing, draining) for the gauges. */
+  private countInstances(observation: Observation): void {
     const counts = { ready: 0, unready: 0, missing: 0, draining: 0 };
     for (const i of observation.instances) {
       if (i.deleting) counts.draining++;
@@ -220,28 +255,31 @@ export class ServiceController {
       else if (i.ready) counts.ready++;
       else counts.unready++;
     }
-    for (const [state, n] of Object.entries(counts)) metrics.instances.set({ service: service.name, state }, n);
+    for (const [state, n] of Object.entries(counts)) {
+      this.options.metrics.instances.set({ service: this.name, state }, n);
+    }
+  }
+
+  /**
+   * `decide()`, then the leadership guard: after taking over, a scale-down waits for one scale-down stabilization
+   * window of fresh data. Returns the record to apply and the state to keep, or why decide() refused.
+   */
+  private decideGuarded(
+    observation: Observation,
+    now: number,
+  ): { record: DecisionRecord; state: PolicyState } | { reason: string; error: unknown } {
     const previous = this.state;
     let decision;
     try {
       decision = decide(this.options.policy, observation, previous);
     } catch (error) {
-      return this.record({
-        atMs: now,
-        service: service.name,
-        currentReplicas: current,
-        desiredReplicas: current,
-        reasons: ['decide() refused the observation'],
-        applied: false,
-        dryRun: this.options.dryRun,
-        error: (error as Error).message,
-        durationMs: this.clock.monotonic() - started,
-      });
+      return { reason: 'decide() refused the observation', error };
     }
+    const current = observation.currentReplicas;
     let desired = decision.desiredReplicas;
     const reasons = [...decision.reasons];
     let victims = decision.victims;
-    let nextState = decision.state;
+    let state = decision.state;
     const holdMs = this.options.policy.behavior.scaleDown.stabilizationWindowSeconds * 1000;
     if (desired < current && now - this.freshSinceMs < holdMs) {
       reasons.push(
@@ -250,12 +288,11 @@ export class ServiceController {
       desired = current;
       victims = undefined;
       // The engine recorded a scale-down event that is not happening.
-      nextState = { ...decision.state, scaleDownEvents: previous?.scaleDownEvents.slice() ?? [] };
+      state = { ...decision.state, scaleDownEvents: previous?.scaleDownEvents.slice() ?? [] };
     }
-    this.state = nextState;
     const record: DecisionRecord = {
       atMs: now,
-      service: service.name,
+      service: this.name,
       currentReplicas: current,
       desiredReplicas: desired,
       recommendation: decision.recommendation,
@@ -267,48 +304,44 @@ export class ServiceController {
       durationMs: 0,
       ...(victims && victims.length > 0 ? { victims } : {}),
     };
-    this.lastDesired = desired;
-    metrics.desiredReplicas.set({ service: service.name }, desired);
-    metrics.currentReplicas.set({ service: service.name }, current);
-    if (desired !== current && !this.options.dryRun) {
-      try {
-        if (desired < current && victims && victims.length > 0) {
-          const outcomes = await Promise.all(
-            victims.map(
-              async (id) =>
-                [
-                  id,
-                  await this.options.ingest.drain(
-                    service.name,
-                    id,
-                    service.drainTimeoutMs,
-                    `scale down ${current} → ${desired}`,
-                  ),
-                ] as const,
-            ),
-          );
-          record.drained = Object.fromEntries(outcomes);
-        }
-        await actuator.scaleTo(desired, victims ? { victims } : {});
-        for (const id of victims ?? []) window.remove(id);
-        record.applied = true;
-        this.lastScaleAtMs = now;
-      } catch (error) {
-        metrics.actuatorErrors.inc({ service: service.name });
-        record.error = (error as Error).message;
+    return { record, state };
+  }
+
+  /** Drains the victims of a scale-down, then tells the actuator; the outcome goes into the record. */
+  private async apply(record: DecisionRecord, now: number): Promise<void> {
+    const { service, window, actuator, metrics, ingest } = this.options;
+    const { currentReplicas: current, desiredReplicas: desired, victims } = record;
+    try {
+      if (desired < current && victims && victims.length > 0) {
+        const reason = `scale down ${current} → ${desired}`;
+        const outcomes = await Promise.all(
+          victims.map(
+            async (id) => [id, await ingest.drain(service.name, id, service.drainTimeoutMs, reason)] as const,
+          ),
+        );
+        record.drained = Object.fromEntries(outcomes);
       }
+      await actuator.scaleTo(desired, victims ? { victims } : {});
+      for (const id of victims ?? []) window.remove(id);
+      record.applied = true;
+      this.lastScaleAtMs = now;
+    } catch (error) {
+      metrics.actuatorErrors.inc({ service: service.name });
+      record.error = (error as Error).message;
     }
-    record.durationMs = this.clock.monotonic() - started;
+  }
+
+  /** Saves the policy state (fire and forget: a failed save is logged, the next tick saves again). */
+  private persist(policyState: PolicyState, desiredReplicas: number, now: number): void {
     this.options.stateStore
-      .save(service.name, {
-        policyState: nextState,
-        desiredReplicas: desired,
+      .save(this.name, {
+        policyState,
+        desiredReplicas,
         ...(this.lastScaleAtMs !== undefined ? { lastScaleAtMs: this.lastScaleAtMs } : {}),
         updatedAtMs: now,
         by: this.options.id,
       })
       .catch((error: unknown) => this.log.warn(errorFields(error), 'cannot persist policy state'));
-    return this.record(record);
   }
 
   private record(record: DecisionRecord): DecisionRecord {

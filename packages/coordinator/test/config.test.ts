@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasErrorCode } from '@shoal/core';
-import { loadConfigFile, parseConfig, parseConfigYaml } from '@shoal/coordinator';
+import { loadConfigFile, parseConfig, parseConfigYaml, servicePolicy } from '@shoal/coordinator';
+import { isResolvedPolicy } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, validateHello } from '@shoal/protocol';
 
 const service = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -32,6 +33,15 @@ describe('config', () => {
     assert.equal(config.services[0]?.minReplicas, 1);
     assert.equal(config.services[0]?.actuator.type, 'local');
     assert.ok(Object.isFrozen(config.services[0]));
+  });
+
+  it('resolves each service policy once, when the config is parsed', () => {
+    const config = parseConfig({ services: [service('orders', { minReplicas: 2, maxReplicas: 7 })] });
+    const s = config.services[0]!;
+    const policy = servicePolicy(s);
+    assert.ok(isResolvedPolicy(policy));
+    assert.equal(servicePolicy(s), policy); // the same object every time: not resolved again
+    assert.deepEqual([policy.minReplicas, policy.maxReplicas], [2, 7]);
   });
 
   it('names the path and the value of a bad number', () => {

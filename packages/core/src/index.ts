@@ -32,6 +32,8 @@ export type { MetricsRegistry } from './metrics.js';
 export { EventEmitter } from './events.js';
 export type { Event, Disposable } from './events.js';
 export { withTimeout } from './timeout.js';
+export { SeededRandom, createRandom } from './random.js';
+export type { RandomSource } from './random.js';
 export {
   describeValue,
   assertObject,

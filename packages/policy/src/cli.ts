@@ -16,6 +16,7 @@ import { simulate } from './simulator/simulate.js';
 import type { SimulationModelInput, SimulationResult } from './simulator/simulate.js';
 import { renderSimulationSvg } from './simulator/svg.js';
 import { parseTraceCsv } from './simulator/trace.js';
+import type { Trace } from './simulator/trace.js';
 
 const USAGE = `usage: shoal simulate --trace FILE --policy FILE [options]
 
@@ -164,49 +165,50 @@ function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(3)}×`;
 }
 
-function main(argv: string[]): void {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (command !== 'simulate') fail(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-  let values;
+const OPTIONS = {
+  trace: { type: 'string' },
+  policy: { type: 'string' },
+  svg: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  compare: { type: 'string' },
+  'compare-sync-period-ms': { type: 'string' },
+  'time-scale': { type: 'string' },
+  'rate-scale': { type: 'string' },
+  'peak-rps': { type: 'string' },
+  from: { type: 'string' },
+  duration: { type: 'string' },
+  seed: { type: 'string' },
+  seeds: { type: 'string' },
+  'sync-period-ms': { type: 'string' },
+  'cold-start-ms': { type: 'string' },
+  'slo-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type CliValues = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+
+/** The `simulate` command's options; undefined when help was asked for (and printed). */
+function parseSimulateArgs(rest: string[]): (CliValues & { trace: string; policy: string }) | undefined {
+  let values: CliValues;
   try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        trace: { type: 'string' },
-        policy: { type: 'string' },
-        svg: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        compare: { type: 'string' },
-        'compare-sync-period-ms': { type: 'string' },
-        'time-scale': { type: 'string' },
-        'rate-scale': { type: 'string' },
-        'peak-rps': { type: 'string' },
-        from: { type: 'string' },
-        duration: { type: 'string' },
-        seed: { type: 'string' },
-        seeds: { type: 'string' },
-        'sync-period-ms': { type: 'string' },
-        'cold-start-ms': { type: 'string' },
-        'slo-ms': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }));
+    ({ values } = parseArgs({ args: rest, options: OPTIONS, strict: true }));
   } catch (err) {
-    fail(`${(err as Error).message}\n\n${USAGE}`);
+    return fail(`${(err as Error).message}\n\n${USAGE}`);
   }
   if (values.help) {
     process.stdout.write(USAGE);
-    return;
+    return undefined;
   }
   if (!values.trace) fail(`--trace is required\n\n${USAGE}`);
   if (!values.policy) fail(`--policy is required\n\n${USAGE}`);
+  if (values.compare === undefined && values['compare-sync-period-ms'] !== undefined) {
+    fail(`--compare-sync-period-ms needs --compare\n\n${USAGE}`);
+  }
+  return values as CliValues & { trace: string; policy: string };
+}
 
-  const { policyInput, fileModel } = readPolicyFile(values.policy);
+/** The model: the policy file's, with the command line's overrides. */
+function modelFrom(values: CliValues, fileModel: SimulationModelInput): SimulationModelInput {
   const model: SimulationModelInput = { ...fileModel };
   const seed = num('seed', values.seed);
   if (seed !== undefined) model.seed = seed;
@@ -216,53 +218,136 @@ function main(argv: string[]): void {
   if (cold !== undefined) model.coldStartMs = cold;
   const slo = num('slo-ms', values['slo-ms']);
   if (slo !== undefined) model.sloP95Ms = slo;
+  return model;
+}
 
+function readTrace(file: string, values: CliValues): Trace {
   let csv: string;
   try {
-    csv = readFileSync(values.trace, 'utf8');
+    csv = readFileSync(file, 'utf8');
   } catch (err) {
-    fail(`cannot read ${values.trace}: ${(err as Error).message}`, 1);
+    return fail(`cannot read ${file}: ${(err as Error).message}`, 1);
   }
-  const traceOptions = {
-    name: basename(values.trace, extname(values.trace)),
+  return parseTraceCsv(csv, {
+    name: basename(file, extname(file)),
     ...(values['time-scale'] !== undefined ? { timeScale: num('time-scale', values['time-scale']) } : {}),
     ...(values['rate-scale'] !== undefined ? { rateScale: num('rate-scale', values['rate-scale']) } : {}),
     ...(values['peak-rps'] !== undefined ? { peakRps: num('peak-rps', values['peak-rps']) } : {}),
     ...(values.from !== undefined ? { fromS: num('from', values.from) } : {}),
     ...(values.duration !== undefined ? { durationS: num('duration', values.duration) } : {}),
-  };
-  const trace = parseTraceCsv(csv, traceOptions);
-  const policy = resolvePolicy(policyInput);
-  let compared: { policy: Policy; model: SimulationModelInput; label: string } | undefined;
-  if (values.compare !== undefined) {
-    const compareSync = num('compare-sync-period-ms', values['compare-sync-period-ms']);
-    if (values.compare === 'hpa') {
-      compared = {
-        policy: resolvePolicy({
-          preset: 'hpa',
-          minReplicas: policy.minReplicas,
-          maxReplicas: policy.maxReplicas,
-          targets: [{ metric: 'cpu', type: 'utilization', value: 70 }],
-        }),
-        model: { ...model, syncPeriodMs: compareSync ?? 15_000 },
-        label: 'HPA default (CPU 70 %)',
-      };
-    } else {
-      // The compared file's own model is ignored: both runs share the model, so only the policy differs.
-      const other = readPolicyFile(values.compare);
-      compared = {
-        policy: resolvePolicy(other.policyInput),
-        model: compareSync !== undefined ? { ...model, syncPeriodMs: compareSync } : model,
-        label: `${basename(values.compare)} (${resolvePolicy(other.policyInput).preset})`,
-      };
-    }
-  } else if (values['compare-sync-period-ms'] !== undefined) {
-    fail(`--compare-sync-period-ms needs --compare\n\n${USAGE}`);
+  });
+}
+
+interface Compared {
+  policy: Policy;
+  model: SimulationModelInput;
+  label: string;
+}
+
+/** The `--compare` side: the HPA default (min/max copied), or another policy file on the same model. */
+function comparedRun(values: CliValues, policy: Policy, model: SimulationModelInput): Compared | undefined {
+  if (values.compare === undefined) return undefined;
+  const compareSync = num('compare-sync-period-ms', values['compare-sync-period-ms']);
+  if (values.compare === 'hpa') {
+    return {
+      policy: resolvePolicy({
+        preset: 'hpa',
+        minReplicas: policy.minReplicas,
+        maxReplicas: policy.maxReplicas,
+        targets: [{ metric: 'cpu', type: 'utilization', value: 70 }],
+      }),
+      model: { ...model, syncPeriodMs: compareSync ?? 15_000 },
+      label: 'HPA default (CPU 70 %)',
+    };
   }
+  // The compared file's own model is ignored: both runs share the model, so only the policy differs.
+  const other = resolvePolicy(readPolicyFile(values.compare).policyInput);
+  return {
+    policy: other,
+    model: compareSync !== undefined ? { ...model, syncPeriodMs: compareSync } : model,
+    label: `${basename(values.compare)} (${other.preset})`,
+  };
+}
+
+function seedCountOf(values: CliValues): number {
   const seedCount = num('seeds', values.seeds) ?? 1;
   if (!Number.isInteger(seedCount) || seedCount < 1 || seedCount > 100) {
     fail(`--seeds must be an integer between 1 and 100, got ${JSON.stringify(values.seeds)}`);
   }
+  return seedCount;
+}
+
+/** Seeds `firstSeed`, `firstSeed + 1`, ...: the first runs are the ones already made. */
+function runSeeds(
+  trace: Trace,
+  policy: Policy,
+  model: SimulationModelInput,
+  compared: Compared | undefined,
+  first: { result: SimulationResult; other: SimulationResult | undefined },
+  seedCount: number,
+): SeedRun[] {
+  const firstSeed = model.seed ?? 1;
+  const runs: SeedRun[] = [];
+  for (let k = 0; k < seedCount; k++) {
+    const seeded = (m: SimulationModelInput): SimulationModelInput => ({ ...m, seed: firstSeed + k });
+    const mine = k === 0 ? first.result : simulate({ trace, policy, model: seeded(model) });
+    const theirs =
+      compared === undefined
+        ? undefined
+        : k === 0
+          ? first.other
+          : simulate({ trace, policy: compared.policy, model: seeded(compared.model) });
+    runs.push({ seed: firstSeed + k, summary: mine.summary, ...(theirs ? { compare: theirs.summary } : {}) });
+  }
+  return runs;
+}
+
+/** One seed as a table: one column, or both policies with ratios. */
+function printTable(result: SimulationResult, mainLabel: string, other?: SimulationResult, compared?: Compared): void {
+  const s = result.summary;
+  const head: [string, string] = ['trace', `${result.trace} (${s.durationS} s, ${s.totalRequests} requests)`];
+  if (!other || !compared) {
+    const rows = [head, ...summaryRows(result)];
+    const w = Math.max(...rows.map(([k]) => k.length));
+    process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
+    return;
+  }
+  const a = summaryRows(result);
+  const b = summaryRows(other);
+  const o = other.summary;
+  const ratios: Record<string, string> = {
+    'replica-seconds': ratio(s.replicaSeconds, o.replicaSeconds),
+    'SLO-violation seconds': ratio(s.sloViolationSeconds, o.sloViolationSeconds),
+    'dropped requests': ratio(s.droppedRequests, o.droppedRequests),
+    'scale events': ratio(s.scaleEvents, o.scaleEvents),
+    reversals: ratio(s.reversals, o.reversals),
+  };
+  const w = Math.max(...a.map(([k]) => k.length), 'trace'.length);
+  const wa = Math.max(mainLabel.length, ...a.map(([, v]) => v.length));
+  const wb = Math.max(compared.label.length, ...b.map(([, v]) => v.length));
+  const lines = [
+    `${head[0].padEnd(w)}  ${head[1]}`,
+    `${''.padEnd(w)}  ${mainLabel.padEnd(wa)}  ${compared.label.padEnd(wb)}  ratio`,
+    ...a.map(([k, v], i) => `${k.padEnd(w)}  ${v.padEnd(wa)}  ${(b[i]?.[1] ?? '').padEnd(wb)}  ${ratios[k] ?? ''}`),
+  ];
+  process.stdout.write(lines.map((l) => l.trimEnd()).join('\n') + '\n');
+}
+
+function printJson(result: SimulationResult, other?: SimulationResult, compared?: Compared): void {
+  const out: Record<string, unknown> = { trace: result.trace, summary: result.summary, events: result.events };
+  if (other && compared) out.compare = { label: compared.label, summary: other.summary, events: other.events };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+function simulateCommand(rest: string[]): void {
+  const values = parseSimulateArgs(rest);
+  if (values === undefined) return;
+  const { policyInput, fileModel } = readPolicyFile(values.policy);
+  const model = modelFrom(values, fileModel);
+  const trace = readTrace(values.trace, values);
+  const policy = resolvePolicy(policyInput);
+  const compared = comparedRun(values, policy, model);
+  const seedCount = seedCountOf(values);
   const result = simulate({ trace, policy, model });
   const other = compared ? simulate({ trace, policy: compared.policy, model: compared.model }) : undefined;
   const mainLabel = `${basename(values.policy)} (${policy.preset})`;
@@ -276,59 +361,24 @@ function main(argv: string[]): void {
     );
   }
   if (seedCount > 1) {
-    const firstSeed = model.seed ?? 1;
-    const runs: SeedRun[] = [];
-    for (let k = 0; k < seedCount; k++) {
-      const seeded = (m: SimulationModelInput): SimulationModelInput => ({ ...m, seed: firstSeed + k });
-      const mine = k === 0 ? result : simulate({ trace, policy, model: seeded(model) });
-      const theirs =
-        compared === undefined
-          ? undefined
-          : k === 0
-            ? other
-            : simulate({ trace, policy: compared.policy, model: seeded(compared.model) });
-      runs.push({ seed: firstSeed + k, summary: mine.summary, ...(theirs ? { compare: theirs.summary } : {}) });
-    }
+    const runs = runSeeds(trace, policy, model, compared, { result, other }, seedCount);
     printSeeds(result.trace, runs, compared?.label, values.json === true);
-    if (values.svg && !values.json) process.stdout.write(`chart (seed ${firstSeed}) written to ${values.svg}\n`);
+    if (values.svg && !values.json) process.stdout.write(`chart (seed ${model.seed ?? 1}) written to ${values.svg}\n`);
     return;
   }
-  if (values.json) {
-    const out: Record<string, unknown> = { trace: result.trace, summary: result.summary, events: result.events };
-    if (other && compared) {
-      out.compare = { label: compared.label, summary: other.summary, events: other.events };
-    }
-    process.stdout.write(`${JSON.stringify(out)}\n`);
-    return;
-  }
-  const s = result.summary;
-  const head: [string, string] = ['trace', `${result.trace} (${s.durationS} s, ${s.totalRequests} requests)`];
-  if (!other || !compared) {
-    const rows = [head, ...summaryRows(result)];
-    const w = Math.max(...rows.map(([k]) => k.length));
-    process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
-  } else {
-    const a = summaryRows(result);
-    const b = summaryRows(other);
-    const o = other.summary;
-    const ratios: Record<string, string> = {
-      'replica-seconds': ratio(s.replicaSeconds, o.replicaSeconds),
-      'SLO-violation seconds': ratio(s.sloViolationSeconds, o.sloViolationSeconds),
-      'dropped requests': ratio(s.droppedRequests, o.droppedRequests),
-      'scale events': ratio(s.scaleEvents, o.scaleEvents),
-      reversals: ratio(s.reversals, o.reversals),
-    };
-    const w = Math.max(...a.map(([k]) => k.length), 'trace'.length);
-    const wa = Math.max(mainLabel.length, ...a.map(([, v]) => v.length));
-    const wb = Math.max(compared.label.length, ...b.map(([, v]) => v.length));
-    const lines = [
-      `${head[0].padEnd(w)}  ${head[1]}`,
-      `${''.padEnd(w)}  ${mainLabel.padEnd(wa)}  ${compared.label.padEnd(wb)}  ratio`,
-      ...a.map(([k, v], i) => `${k.padEnd(w)}  ${v.padEnd(wa)}  ${(b[i]?.[1] ?? '').padEnd(wb)}  ${ratios[k] ?? ''}`),
-    ];
-    process.stdout.write(lines.map((l) => l.trimEnd()).join('\n') + '\n');
-  }
+  if (values.json) return printJson(result, other, compared);
+  printTable(result, mainLabel, other, compared);
   if (values.svg) process.stdout.write(`chart written to ${values.svg}\n`);
+}
+
+function main(argv: string[]): void {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command !== 'simulate') fail(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  simulateCommand(rest);
 }
 
 // A reader that went away (`shoal simulate ... | head`) is not an error of ours: stop quietly.

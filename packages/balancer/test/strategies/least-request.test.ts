@@ -23,8 +23,9 @@ describe('least_request', () => {
   });
 
   it('with more choices, balances tighter', () => {
-    const spread = (choiceCount: number) => {
-      const { balancer: b } = makeBalancer({ strategy: 'least_request', strategyOptions: { choiceCount } }, 7);
+    // Over ten seeds, so the claim does not rest on one seed's draws (the generator is core's SeededRandom).
+    const spread = (choiceCount: number, seed: number) => {
+      const { balancer: b } = makeBalancer({ strategy: 'least_request', strategyOptions: { choiceCount } }, seed);
       b.setEndpoints(makeInstances(50));
       const held: PickHandle[] = [];
       for (let i = 0; i < 2000; i++) held.push(b.pick());
@@ -33,8 +34,13 @@ describe('least_request', () => {
       void b.close();
       return Math.max(...loads) - Math.min(...loads);
     };
-    assert.ok(spread(2) <= 6, String(spread(2)));
-    assert.ok(spread(5) <= spread(2));
+    const seeds = Array.from({ length: 10 }, (_, k) => k + 1);
+    const two = seeds.map((seed) => spread(2, seed));
+    const five = seeds.map((seed) => spread(5, seed));
+    assert.ok(two.reduce((a, b) => a + b) / seeds.length <= 6, String(two));
+    seeds.forEach((_, k) =>
+      assert.ok((five[k] as number) <= (two[k] as number), `seed ${k + 1}: ${five[k]} > ${two[k]}`),
+    );
   });
 
   it('gives heavier endpoints proportionally more in-flight calls', () => {

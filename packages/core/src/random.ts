@@ -1,8 +1,17 @@
-/** A small seeded PRNG (mulberry32) with the draws the simulator needs. Same seed → same sequence. */
+import { assertFiniteNumber } from './validate.js';
+
+/** A source of uniform random numbers in [0, 1), like `Math.random`. */
+export type RandomSource = () => number;
+
+/**
+ * The project's one seeded PRNG (mulberry32) with the draws simulations need. The same seed gives the same
+ * sequence on every platform, so simulations and tests that pass a seed are reproducible.
+ */
 export class SeededRandom {
   private state: number;
 
   constructor(seed: number) {
+    assertFiniteNumber('seed', seed);
     this.state = seed >>> 0 || 0x9e3779b9;
   }
 
@@ -36,4 +45,10 @@ export class SeededRandom {
     }
     return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * this.normal()));
   }
+}
+
+/** A `Math.random`-like function drawing from a `SeededRandom` (for balancers, tests and benchmarks). */
+export function createRandom(seed: number): RandomSource {
+  const rng = new SeededRandom(seed);
+  return () => rng.next();
 }
