@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type Consul from 'consul';
 import { AbortedError, ConsulUnavailableError, TimeoutError, type Clock } from '@shoal/core';
-import { classifyConsulError } from './consul-errors.js';
+import { classifyConsulError, consulStatusCode } from './consul-errors.js';
 import type { ResolvedConsulConnectionOptions } from './connection-options.js';
 
 /** The part of a `/v1/health/service/:name` entry that Shoal reads (Consul sends PascalCase keys). */
@@ -52,6 +52,47 @@ export interface ServiceDefinition {
 }
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
+
+/** A KV entry as `GET /v1/kv/:key` returns it, with `Value` decoded to a UTF-8 string (null for an empty value). */
+export interface KvEntry {
+  Key: string;
+  Value: string | null;
+  /** The session holding the key's lock, when it is locked. */
+  Session?: string;
+  Flags?: number;
+  CreateIndex: number;
+  ModifyIndex: number;
+  LockIndex?: number;
+}
+
+/** Query flags of `PUT /v1/kv/:key`; at most one of them (Consul answers 400 to more). */
+export interface KvWriteFlags {
+  /** Check-and-set: write only if the key's ModifyIndex is this (0: only if the key does not exist). */
+  cas?: number;
+  /** Take the key's lock for this session (false when another session holds it, or during its lock-delay). */
+  acquire?: string;
+  /** Give up the key's lock held by this session (false when the session does not hold it). */
+  release?: string;
+}
+
+/** What `PUT /v1/session/create` receives (PascalCase as Consul reads it). */
+export interface SessionCreateBody {
+  Name: string;
+  TTL?: string;
+  LockDelay: string;
+  Behavior: 'release' | 'delete';
+}
+
+/** A session as `/v1/session/list` and `/v1/session/info/:id` describe it (the fields Shoal reads). */
+export interface SessionEntry {
+  ID: string;
+  Name?: string;
+  Node?: string;
+  TTL?: string;
+  Behavior?: string;
+  LockDelay?: number;
+  CreateIndex?: number;
+}
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -160,9 +201,87 @@ export class ConsulClient {
     return { entries: body as HealthServiceEntry[], index: parseIndex(res?.headers['x-consul-index']) };
   }
 
+  /** `GET /v1/kv/:key`; undefined when the key does not exist (Consul's 404). */
+  async kvGet(key: string, options: CallOptions = {}): Promise<KvEntry | undefined> {
+    const [, body] = await this.call('kv.get', options, (ctx) =>
+      this.consul.kv.get({ key, ...this.dc(), ...this.common(ctx) } as never),
+    );
+    if (body === undefined || body === null) return undefined;
+    if (typeof body !== 'object' || typeof (body as KvEntry).Key !== 'string') {
+      throw new ConsulUnavailableError(
+        `consul kv.get at ${this.target} answered with something that is not a KV entry`,
+      );
+    }
+    return body as KvEntry;
+  }
+
+  /** `PUT /v1/kv/:key` with the value as its body; resolves Consul's true/false (false: a cas/acquire/release lost). */
+  async kvSet(key: string, value: string, flags: KvWriteFlags = {}, options: CallOptions = {}): Promise<boolean> {
+    const [, body] = await this.call('kv.set', options, (ctx) =>
+      this.consul.kv.set({ key, value, ...flags, ...this.dc(), ...this.common(ctx) } as never),
+    );
+    return body === true || body === 'true';
+  }
+
+  /** `PUT /v1/session/create`; resolves the new session's ID. */
+  async sessionCreate(body: SessionCreateBody, options: CallOptions = {}): Promise<string> {
+    const [, result] = await this.call('session.create', options, (ctx) =>
+      this.consul.session.create({
+        name: body.Name,
+        lockdelay: body.LockDelay,
+        behavior: body.Behavior,
+        ...(body.TTL !== undefined ? { ttl: body.TTL } : {}),
+        ...this.dc(),
+        ...this.common(ctx),
+      } as never),
+    );
+    const id = (result as { ID?: unknown } | undefined)?.ID;
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new ConsulUnavailableError(`consul session.create at ${this.target} answered without a session ID`);
+    }
+    return id;
+  }
+
+  /** `PUT /v1/session/renew/:id`; false when Consul no longer has the session (its 404). */
+  async sessionRenew(id: string, options: CallOptions = {}): Promise<boolean> {
+    try {
+      const [, body] = await this.call('session.renew', options, (ctx) =>
+        this.consul.session.renew({ id, ...this.dc(), ...this.common(ctx) } as never),
+      );
+      return Array.isArray(body) ? body.length > 0 : Boolean(body);
+    } catch (error) {
+      if (consulStatusCode(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  /** `PUT /v1/session/destroy/:id` (idempotent: an unknown session is fine). */
+  async sessionDestroy(id: string, options: CallOptions = {}): Promise<void> {
+    await this.call('session.destroy', options, (ctx) =>
+      this.consul.session.destroy({ id, ...this.dc(), ...this.common(ctx) } as never),
+    );
+  }
+
+  /** `GET /v1/session/list`: every session in the datacenter. */
+  async sessionList(options: CallOptions = {}): Promise<SessionEntry[]> {
+    const [, body] = await this.call('session.list', options, (ctx) =>
+      this.consul.session.list({ ...this.dc(), ...this.common(ctx) } as never),
+    );
+    if (!Array.isArray(body)) {
+      throw new ConsulUnavailableError(
+        `consul session.list at ${this.target} answered with a ${typeof body} instead of a JSON array`,
+      );
+    }
+    return body as SessionEntry[];
+  }
+
   /** Closes the keep-alive sockets. */
   destroy(): void {
     this.consul.destroy();
+  }
+
+  private dc(): { dc?: string } {
+    return this.conn.datacenter !== undefined ? { dc: this.conn.datacenter } : {};
   }
 
   private common(ctx: NodeEventEmitter | undefined): Record<string, unknown> {

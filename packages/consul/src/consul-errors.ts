@@ -39,6 +39,12 @@ function withStatus<E extends ShoalError>(error: E, status: number): E {
   return error;
 }
 
+/** True when the call never reached Consul: the TCP connection was refused (so nothing was applied). */
+export function isConnectionRefused(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
+  return cause?.code === 'ECONNREFUSED';
+}
+
 /** A short, single-line excerpt of a response body for an error message (bodies never hold the token). */
 export function bodyExcerpt(body: unknown, max = 200): string {
   let text: string;

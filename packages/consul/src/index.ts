@@ -21,6 +21,16 @@ export { ServiceWatcher, resolveServiceWatcherOptions, resolveWatchQuery } from 
 export type { ServiceWatcherOptions, ResolvedServiceWatcherOptions, WatchOptions } from './watcher.js';
 export type { WatchQuery } from './shared-watch.js';
 export type { Watch } from './watch.js';
+export { ConsulKv, resolveConsulKvOptions } from './kv.js';
+export type {
+  ConsulKvOptions,
+  ResolvedConsulKvOptions,
+  SessionOptions,
+  KvCallOptions,
+  KvEntry,
+  KvWriteFlags,
+  SessionEntry,
+} from './kv.js';
 export { instanceFromHealthEntry } from './instance-mapping.js';
 export { firstNonInternalIPv4, defaultInstanceId } from './default-address.js';
 export { classifyConsulError, consulStatusCode, CONSUL_ERROR_CODES } from './consul-errors.js';

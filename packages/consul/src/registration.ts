@@ -17,7 +17,7 @@ import {
   type TimerHandle,
 } from '@shoal/core';
 import { ConsulClient, type CheckStatus, type ServiceDefinition } from './consul-client.js';
-import { consulStatusCode } from './consul-errors.js';
+import { consulStatusCode, isConnectionRefused } from './consul-errors.js';
 import { consulMetrics, errorCode, REGISTRATION_STATES, type ConsulMetrics } from './metrics.js';
 import {
   goDuration,
@@ -359,11 +359,6 @@ function isForgotten(error: unknown): boolean {
   const status = consulStatusCode(error);
   if (status === 404) return true;
   return status === 500 && error instanceof Error && /unknown check/i.test(error.message);
-}
-
-function isConnectionRefused(error: unknown): boolean {
-  const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
-  return cause?.code === 'ECONNREFUSED';
 }
 
 function toShoalError(error: unknown): ShoalError {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { ConfigError, isShoalError } from '@shoal/core';
+import { DEFAULT_CONSUL_URL } from '@shoal/consul';
 import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, isMetricName, isServiceName } from '@shoal/protocol';
 
@@ -119,12 +120,19 @@ const serviceSchema = z
   })
   .refine((s) => !(s.token && s.tokenFile), { message: 'give "token" or "tokenFile", not both' });
 
-const consulSchema = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8500'),
-  token: z.string().min(1).optional(),
-  datacenter: z.string().min(1).optional(),
-  requestTimeoutMs: positiveMs.default(10_000),
-});
+const consulSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }).default(DEFAULT_CONSUL_URL),
+    token: z.string().min(1).optional(),
+    datacenter: z.string().min(1).optional(),
+    requestTimeoutMs: positiveMs.default(10_000),
+    /** PEM file of the CA(s) that signed Consul's certificate (an https url only). */
+    caFile: z.string().min(1).optional(),
+  })
+  .refine((c) => c.caFile === undefined || c.url.startsWith('https:'), {
+    message: 'caFile needs an https url',
+    path: ['caFile'],
+  });
 
 const haSchema = z.strictObject({
   enabled: z.boolean().default(true),

@@ -15,6 +15,7 @@ import {
   type Logger,
   type MetricsRegistry,
 } from '@shoal/core';
+import { ConsulKv } from '@shoal/consul';
 import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
@@ -26,7 +27,6 @@ import {
   type CoordinatorConfigInput,
   type ServiceConfig,
 } from './config.js';
-import { ConsulKv } from './consul-kv.js';
 import { ServiceController, type DecisionRecord } from './control-loop.js';
 import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './http-api.js';
 import { Ingest } from './ingest.js';
@@ -196,10 +196,15 @@ class CoordinatorImpl implements Coordinator {
     await this.startServers();
     if (config.consul) {
       this.kv = new ConsulKv({
-        url: config.consul.url,
-        requestTimeoutMs: config.consul.requestTimeoutMs,
-        ...(config.consul.token ? { token: config.consul.token } : {}),
-        ...(config.consul.datacenter ? { datacenter: config.consul.datacenter } : {}),
+        consul: {
+          url: config.consul.url,
+          requestTimeoutMs: config.consul.requestTimeoutMs,
+          ...(config.consul.token ? { token: config.consul.token } : {}),
+          ...(config.consul.datacenter ? { datacenter: config.consul.datacenter } : {}),
+          ...(config.consul.caFile ? { ca: readFileSync(config.consul.caFile) } : {}),
+        },
+        clock: this.clock,
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
       });
       this.stateStore = new ConsulStateStore(
         this.kv,
@@ -505,7 +510,7 @@ class CoordinatorImpl implements Coordinator {
       });
     }
     await Promise.all([...this.runtimes.values()].map((r) => r.actuator.close()));
-    this.kv?.destroy();
+    await this.kv?.close();
     this.log.info('coordinator stopped');
   }
 }

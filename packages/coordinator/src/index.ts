@@ -39,8 +39,6 @@ export type { ServiceStatus, SdTargetGroup } from './http-api.js';
 export type { InstanceView } from './service-window.js';
 export { LeaderElection } from './leader-election.js';
 export type { LeaderElectionOptions, LeaderInfo, LeadershipChange } from './leader-election.js';
-export { ConsulKv } from './consul-kv.js';
-export type { ConsulKvOptions } from './consul-kv.js';
 export { EXTERNAL_SCALER_PROTO_PATH, externalScalerService } from './keda-scaler.js';
 export { createCoordinatorMetrics } from './metrics.js';
 export type { CoordinatorMetrics } from './metrics.js';

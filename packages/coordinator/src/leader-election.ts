@@ -14,7 +14,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
-import type { ConsulKv } from './consul-kv.js';
+import type { ConsulKv } from '@shoal/consul';
 
 /** What the leader writes into the lock key, so followers can find it. */
 export interface LeaderInfo {
@@ -162,11 +162,12 @@ export class LeaderElection {
     while (!this.closed) {
       try {
         if (!this.session) {
-          this.session = await this.kv.createSession(
-            `shoal-coordinator ${this.options.self.id}`,
-            this.ttlMs,
-            this.lockDelayMs,
-          );
+          this.session = await this.kv.createSession({
+            name: `shoal-coordinator ${this.options.self.id}`,
+            ttlMs: this.ttlMs,
+            lockDelayMs: this.lockDelayMs,
+            behavior: 'release',
+          });
           this.lastRenewOk = this.clock.now();
           this.scheduleRenew();
         }

@@ -1,6 +1,6 @@
 import { componentLogger, errorFields, type Logger } from '@shoal/core';
 import { restoreState, type PolicyState } from '@shoal/policy';
-import type { ConsulKv } from './consul-kv.js';
+import type { ConsulKv } from '@shoal/consul';
 
 /** What is kept per service in Consul KV. */
 export interface PersistedServiceState {

@@ -1,3 +1,4 @@
+import { DEFAULT_CONSUL_URL } from '@shoal/consul';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,15 @@ describe('config', () => {
     const bad = service('c', { policy: { targets: [{ metric: 'cpu', value: -1 }] } });
     const lines = problems(() => parseConfig({ services: [service('a'), service('b'), bad] }));
     assert.deepEqual(lines, ['services[2].policy.targets[0].value: must be > 0, got -1']);
+  });
+
+  it("defaults consul.url to @shoal/consul's default, and takes a caFile only with an https url", () => {
+    const config = parseConfig({ consul: {}, services: [service('a')] });
+    assert.equal(config.consul?.url, DEFAULT_CONSUL_URL);
+    const lines = problems(() => parseConfig({ consul: { caFile: 'ca.pem' }, services: [service('a')] }));
+    assert.deepEqual(lines, ['consul.caFile: caFile needs an https url']);
+    const https = parseConfig({ consul: { url: 'https://consul:8501', caFile: 'ca.pem' }, services: [service('a')] });
+    assert.equal(https.consul?.caFile, 'ca.pem');
   });
 
   it('names a bad token or webhook secret without showing its value', () => {

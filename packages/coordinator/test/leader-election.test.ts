@@ -1,21 +1,29 @@
 import assert from 'node:assert/strict';
-import { ConsulKv, LeaderElection, type LeadershipChange } from '@shoal/coordinator';
+import { ConsulKv } from '@shoal/consul';
+import { LeaderElection, type LeadershipChange } from '@shoal/coordinator';
 import { startTestConsul, type TestConsul } from '../../../test/support/consul.js';
 import { waitFor } from './support/recording-logger.js';
 
 describe('LeaderElection (consul-dev)', () => {
   let consul: TestConsul;
   const elections: LeaderElection[] = [];
+  const kvs: ConsulKv[] = [];
+  const newKv = (url: string, requestTimeoutMs: number) => {
+    const kv = new ConsulKv({ consul: { url, requestTimeoutMs } });
+    kvs.push(kv);
+    return kv;
+  };
 
   beforeEach(async () => {
     consul = await startTestConsul();
   });
   afterEach(async () => {
     await Promise.all(elections.splice(0).map((e) => e.close()));
+    await Promise.all(kvs.splice(0).map((k) => k.close()));
     await consul.close();
   });
 
-  const elect = (id: string, kv = new ConsulKv({ url: consul.url, requestTimeoutMs: 2000 })) => {
+  const elect = (id: string, kv = newKv(consul.url, 2000)) => {
     const e = new LeaderElection({
       kv,
       key: 'test/leader',
@@ -51,12 +59,12 @@ describe('LeaderElection (consul-dev)', () => {
   });
 
   it('validates its options', () => {
-    const kv = new ConsulKv({ url: consul.url, requestTimeoutMs: 1000 });
+    const kv = newKv(consul.url, 1000);
     assert.throws(() => new LeaderElection({ kv, key: 'k', self: { id: 'a' }, sessionTtlMs: 5000 }), /sessionTtlMs/);
     assert.throws(() => new LeaderElection({ kv, key: '', self: { id: 'a' } }), /key/);
     assert.throws(
-      () => new ConsulKv({ url: 'not a url', requestTimeoutMs: 1000 }),
-      /url must be an http\(s\) URL, got "not a url"/,
+      () => new ConsulKv({ consul: { url: 'not a url', requestTimeoutMs: 1000 } }),
+      /consul\.url must be an http\(s\) URL such as http:\/\/127\.0\.0\.1:8500, got "not a url"/,
     );
   });
 
@@ -74,7 +82,7 @@ describe('LeaderElection (consul-dev)', () => {
     consul = { ...consul, close: () => again.close() };
     await waitFor(
       async () => {
-        const kv = new ConsulKv({ url: again.url, requestTimeoutMs: 1000 });
+        const kv = newKv(again.url, 1000);
         const item = await kv.get('test/leader').catch(() => undefined);
         return item?.Session !== undefined && a.isLeader;
       },

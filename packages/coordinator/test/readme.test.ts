@@ -37,6 +37,13 @@ describe('README', () => {
     }
     // withTimeout() throws TimeoutError on the coordinator's behalf.
     thrown.add('SHOAL_ERR_TIMEOUT');
+    // ConsulKv (@shoal/consul) throws these on the coordinator's behalf (KV, sessions, leader election).
+    for (const code of [
+      'SHOAL_ERR_CONSUL_UNAVAILABLE',
+      'SHOAL_ERR_CONSUL_PERMISSION_DENIED',
+      'SHOAL_ERR_CONSUL_REQUEST',
+    ])
+      thrown.add(code);
     assert.deepEqual([...table].sort(), [...thrown].sort());
     for (const code of table) assert.ok(code! in ERROR_CODES, `${code} is a known code`);
   });

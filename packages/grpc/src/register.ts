@@ -3,7 +3,7 @@
  * `@grpc/grpc-js` (a peer dependency: grpc-js keeps these registries in module-level maps, so registering into a
  * second copy would silently do nothing). Importing this package registers nothing.
  */
-import { ServiceWatcher, resolveConsulConnectionOptions } from '@shoal/consul';
+import { DEFAULT_CONSUL_URL, ServiceWatcher, resolveConsulConnectionOptions } from '@shoal/consul';
 import type { ConsulConnectionOptions } from '@shoal/consul';
 import {
   InvalidArgumentError,
@@ -35,7 +35,6 @@ export interface RegisterOptions {
 
 /** The URI scheme of the resolver. */
 export const CONSUL_SCHEME = 'consul';
-const DEFAULT_CONSUL_URL = 'http://127.0.0.1:8500';
 
 interface SharedWatcher {
   watcher: ServiceWatcher;
