@@ -5,6 +5,7 @@ import { ConfigError, isShoalError } from '@shoal/core';
 import { DEFAULT_CONSUL_URL } from '@shoal/consul';
 import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, isMetricName, isServiceName } from '@shoal/protocol';
+import { unknownMetricReason } from './metric-names.js';
 
 /**
  * The coordinator's configuration: a YAML file (`shoal-coordinator --config shoal.yaml`) or the same object passed
@@ -111,8 +112,22 @@ const serviceSchema = z
     reportIntervalMs: positiveMs.default(1000),
     syncPeriodMs: positiveMs.optional(),
     drainTimeoutMs: positiveMs.default(30_000),
+    /** Custom (business) metrics the service's agents report that its policy may target. */
+    customMetrics: z.array(metricName).max(100).default([]),
     policy: policySchema,
     actuator: actuatorSchema,
+  })
+  .superRefine((s, ctx) => {
+    // A target on a metric no report carries never has a value: the service would silently never scale.
+    const check = (metric: unknown, path: Array<string | number>) => {
+      if (typeof metric !== 'string' || !isMetricName(metric)) return; // the grammar already said why
+      const reason = unknownMetricReason(metric, s.customMetrics, 'customMetrics');
+      if (reason) ctx.addIssue({ code: 'custom', message: reason, path });
+    };
+    s.policy.targets?.forEach((t, i) => check(t.metric, ['policy', 'targets', i, 'metric']));
+    const loose = s.policy as { slo?: { metric?: unknown }; loadMetric?: unknown };
+    check(loose.slo?.metric, ['policy', 'slo', 'metric']);
+    check(loose.loadMetric, ['policy', 'loadMetric']);
   })
   .refine((s) => s.maxReplicas >= s.minReplicas, {
     message: 'maxReplicas must be >= minReplicas',

@@ -43,6 +43,7 @@ export { EXTERNAL_SCALER_PROTO_PATH, externalScalerService } from './keda-scaler
 export { createCoordinatorMetrics } from './metrics.js';
 export type { CoordinatorMetrics } from './metrics.js';
 export { ServiceWindow } from './service-window.js';
+export { BUILTIN_METRICS } from './metric-names.js';
 export type { ServiceWindowOptions } from './service-window.js';
 export { RateLimiter } from './rate-limiter.js';
 export { RingBuffer } from './ring-buffer.js';
