@@ -4,7 +4,8 @@
  * For 10, 100 and 1,000 endpoints: nanoseconds per `balancer.pick(ctx)` + `handle.complete('success', ms)` with
  * default options (outlier detection, slow start and retry budget on, the real clock), against a bare
  * `array[i++ % n]` in the same run. Each cell is the median of several timed rounds after a warm-up. Hashing
- * strategies get a key from a pre-built pool (no string building in the loop).
+ * strategies get a key from a pre-built pool (no string building in the loop). The rows "1 warming" have one
+ * endpoint in slow start for the whole cell (slow start is a weight in the strategy).
  *
  * Time is this process's CPU time (`process.cpuUsage()`, user + system), not wall time: on shared 2-core machines
  * wall time mostly measures how long the scheduler kept us off the CPU. Other processes still compete for caches.
@@ -57,9 +58,11 @@ function timeBaseline(n: number): number {
   return median(rounds);
 }
 
-async function timeStrategy(strategy: string, n: number, localZone?: string): Promise<number> {
+async function timeStrategy(strategy: string, n: number, localZone?: string, warming = false): Promise<number> {
   const list = instances(n).map((inst, i) => (localZone ? { ...inst, zone: i % 3 === 0 ? 'a' : 'b' } : inst));
   const balancer = new Balancer({ strategy, random: createRandom(1), ...(localZone ? { localZone } : {}) });
+  // Warming: the last endpoint joins after the others, so it is in slow start (30 s) for the whole cell.
+  if (warming) balancer.setEndpoints(list.slice(0, -1));
   balancer.setEndpoints(list);
   const rounds: number[] = [];
   for (let r = 0; r < ROUNDS + 1; r++) {
@@ -80,11 +83,19 @@ const rows: Array<{ strategy: string; ns: Record<string, number> }> = [];
 const baseline: Record<string, number> = {};
 for (const n of SIZES) baseline[n] = timeBaseline(n);
 rows.push({ strategy: 'baseline array[i++ % n]', ns: baseline });
-const cases: Array<[string, string, string | undefined]> = strategyNames().map((s) => [s, s, undefined]);
-cases.push(['zone_aware(peak_ewma)', 'peak_ewma', 'a']);
-for (const [label, strategy, zone] of cases) {
+const cases: Array<[string, string, string | undefined, boolean]> = strategyNames().map((s) => [
+  s,
+  s,
+  undefined,
+  false,
+]);
+cases.push(['zone_aware(peak_ewma)', 'peak_ewma', 'a', false]);
+for (const s of ['round_robin', 'least_connections', 'least_request', 'peak_ewma']) {
+  cases.push([`${s}, 1 warming`, s, undefined, true]);
+}
+for (const [label, strategy, zone, warming] of cases) {
   const ns: Record<string, number> = {};
-  for (const n of SIZES) ns[n] = await timeStrategy(strategy, n, zone);
+  for (const n of SIZES) ns[n] = await timeStrategy(strategy, n, zone, warming);
   rows.push({ strategy: label, ns });
 }
 
@@ -92,11 +103,11 @@ console.log(
   `\nCPU ns per pick + complete (median of ${ROUNDS} rounds × ${ITERATIONS.toLocaleString('en')}), Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`,
 );
 console.log(
-  `${'strategy'.padEnd(26)}${SIZES.map((n) => `n=${n}`.padStart(10)).join('')}${'× baseline @1000'.padStart(18)}`,
+  `${'strategy'.padEnd(32)}${SIZES.map((n) => `n=${n}`.padStart(10)).join('')}${'× baseline @1000'.padStart(18)}`,
 );
 for (const row of rows) {
   console.log(
-    `${row.strategy.padEnd(26)}${SIZES.map((n) => row.ns[n]!.toFixed(1).padStart(10)).join('')}${(row.ns[1000]! / baseline[1000]!).toFixed(1).padStart(18)}`,
+    `${row.strategy.padEnd(32)}${SIZES.map((n) => row.ns[n]!.toFixed(1).padStart(10)).join('')}${(row.ns[1000]! / baseline[1000]!).toFixed(1).padStart(18)}`,
   );
 }
 const at1000 = (s: string) => rows.find((r) => r.strategy === s)!.ns[1000]!;

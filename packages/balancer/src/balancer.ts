@@ -181,27 +181,7 @@ export class Balancer implements HandleOwner {
    */
   setEndpoints(instances: readonly Instance[]): void {
     if (this.closed) throw new ClosedError('balancer is closed');
-    if (!Array.isArray(instances)) {
-      throw new InvalidArgumentError(`instances must be an array of Instance, got ${describeValue(instances)}`);
-    }
-    const seen = new Map<string, number>();
-    instances.forEach((inst: Instance, i: number) => {
-      assertObject(`instances[${i}]`, inst);
-      assertString(`instances[${i}].id`, inst.id);
-      const w: unknown = inst.weight;
-      if (w !== undefined && !(typeof w === 'number' && Number.isFinite(w) && w > 0 && w <= MAX_INSTANCE_WEIGHT)) {
-        throw new InvalidArgumentError(
-          `instances[${i}].weight must be a finite number > 0 and <= ${MAX_INSTANCE_WEIGHT}, got ${describeValue(w)}`,
-        );
-      }
-      const dup = seen.get(inst.id);
-      if (dup !== undefined) {
-        throw new InvalidArgumentError(
-          `instances[${i}].id duplicates instances[${dup}].id, got ${describeValue(inst.id)}`,
-        );
-      }
-      seen.set(inst.id, i);
-    });
+    validateInstances(instances);
     this.refreshNow();
     const now = this.nowMs;
     const survivors = instances.some((inst) => this.byId.has(inst.id));
@@ -546,6 +526,31 @@ export class Balancer implements HandleOwner {
     }
     return expired > 0;
   }
+}
+
+/** An endpoint list as `setEndpoints()` accepts it: an array of instances with unique ids and sane weights. */
+function validateInstances(instances: readonly Instance[]): void {
+  if (!Array.isArray(instances)) {
+    throw new InvalidArgumentError(`instances must be an array of Instance, got ${describeValue(instances)}`);
+  }
+  const seen = new Map<string, number>();
+  instances.forEach((inst: Instance, i: number) => {
+    assertObject(`instances[${i}]`, inst);
+    assertString(`instances[${i}].id`, inst.id);
+    const w: unknown = inst.weight;
+    if (w !== undefined && !(typeof w === 'number' && Number.isFinite(w) && w > 0 && w <= MAX_INSTANCE_WEIGHT)) {
+      throw new InvalidArgumentError(
+        `instances[${i}].weight must be a finite number > 0 and <= ${MAX_INSTANCE_WEIGHT}, got ${describeValue(w)}`,
+      );
+    }
+    const dup = seen.get(inst.id);
+    if (dup !== undefined) {
+      throw new InvalidArgumentError(
+        `instances[${i}].id duplicates instances[${dup}].id, got ${describeValue(inst.id)}`,
+      );
+    }
+    seen.set(inst.id, i);
+  });
 }
 
 function validateLoad(load: LoadReport): void {
