@@ -97,6 +97,7 @@ async function measure(name: string, client: Client, durationMs: number, concurr
   );
   const latencies: number[] = [];
   let errors = 0;
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   const end = start + durationMs;
   await Promise.all(
@@ -112,7 +113,8 @@ async function measure(name: string, client: Client, durationMs: number, concurr
       }
     }),
   );
-  return loadResult(name, latencies, performance.now() - start, errors);
+  const elapsed = performance.now() - start;
+  return loadResult(name, latencies, elapsed, errors, undefined, process.cpuUsage(cpuStart));
 }
 
 /**
@@ -162,8 +164,9 @@ async function measurePaced(
   await run(Math.min(2000, durationMs / 3), false, [], { errors: 0, toSlow: 0 });
   const latencies: number[] = [];
   const counters = { errors: 0, toSlow: 0 };
+  const cpuStart = process.cpuUsage();
   const elapsed = await run(durationMs, true, latencies, counters);
-  return loadResult(name, latencies, elapsed, counters.errors, counters.toSlow);
+  return loadResult(name, latencies, elapsed, counters.errors, counters.toSlow, process.cpuUsage(cpuStart));
 }
 
 async function main(): Promise<void> {
@@ -236,13 +239,14 @@ async function main(): Promise<void> {
       for (const [name, c] of pair) phase1.push(await measure(name, c, durationMs, concurrency));
     }
     await stopServers(fast.child);
-    const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms') => {
+    const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms' | 'cpuUsPerCall') => {
       const rows = phase1.filter((r) => r.name === name);
       return rows.reduce((s, r) => s + r[key], 0) / rows.length;
     };
     const rrName = 'grpc-js round_robin (ipv4:)';
     const srrName = 'shoal_round_robin (consul:)';
     const qpsRatio = avg(srrName, 'qps') / avg(rrName, 'qps');
+    const cpuRatio = avg(srrName, 'cpuUsPerCall') / avg(rrName, 'cpuUsPerCall');
 
     // Phase 2: one slow server (50 ms on 20 % of its calls).
     const slow = await startServers(4, 50, 0.2);
@@ -291,7 +295,8 @@ async function main(): Promise<void> {
     );
     console.log('1. Overhead (all servers fast)');
     console.log(loadTable(phase1, 'client', 'calls'));
-    console.log(`QPS ratio shoal_round_robin / round_robin = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
+    console.log(`QPS ratio shoal_round_robin / round_robin = ${qpsRatio.toFixed(3)} (target >= 0.97)`);
+    console.log(`CPU per call ratio shoal_round_robin / round_robin = ${cpuRatio.toFixed(3)}\n`);
     console.log(
       `2. One server adds 50 ms to 20 % of its calls (offered load ${rate} calls/s, up to ${concurrency} in flight)` +
         (callerPauses ? ', with caller pauses' : ''),
@@ -316,6 +321,9 @@ async function main(): Promise<void> {
           roundRobinQps: Math.round(avg(rrName, 'qps')),
           shoalRoundRobinQps: Math.round(avg(srrName, 'qps')),
           qpsRatio: Number(qpsRatio.toFixed(3)),
+          roundRobinCpuUsPerCall: Number(avg(rrName, 'cpuUsPerCall').toFixed(2)),
+          shoalRoundRobinCpuUsPerCall: Number(avg(srrName, 'cpuUsPerCall').toFixed(2)),
+          cpuPerCallRatio: Number(cpuRatio.toFixed(3)),
           roundRobinP50Ms: Number(avg(rrName, 'p50Ms').toFixed(3)),
           roundRobinP99Ms: Number(avg(rrName, 'p99Ms').toFixed(3)),
           shoalRoundRobinP50Ms: Number(avg(srrName, 'p50Ms').toFixed(3)),

@@ -105,8 +105,9 @@ async function measure(
 ): Promise<LoadResult> {
   await drive(dispatcher, origin, Math.min(1500, durationMs / 3), concurrency, rate, undefined);
   const latencies: number[] = [];
+  const cpuStart = process.cpuUsage();
   const { elapsed, errors, toSlow } = await drive(dispatcher, origin, durationMs, concurrency, rate, latencies);
-  return loadResult(name, latencies, elapsed, errors, rate ? toSlow : undefined);
+  return loadResult(name, latencies, elapsed, errors, rate ? toSlow : undefined, process.cpuUsage(cpuStart));
 }
 
 async function main(): Promise<void> {
@@ -163,11 +164,12 @@ async function main(): Promise<void> {
       for (const [name, d, o] of pair) phase1.push(await measure(name, d, o, durationMs, concurrency));
     }
     await stopServers(fast.child);
-    const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms') => {
+    const avg = (name: string, key: 'qps' | 'p50Ms' | 'p99Ms' | 'cpuUsPerCall') => {
       const rows = phase1.filter((r) => r.name === name);
       return rows.reduce((s, r) => s + r[key], 0) / rows.length;
     };
     const qpsRatio = avg('shoal round_robin (consul)', 'qps') / avg('undici BalancedPool', 'qps');
+    const cpuRatio = avg('shoal round_robin (consul)', 'cpuUsPerCall') / avg('undici BalancedPool', 'cpuUsPerCall');
 
     const slow = await startServers(4, 50, 0.2);
     await registerAll('echo-slow', slow.ports);
@@ -198,7 +200,8 @@ async function main(): Promise<void> {
     );
     console.log('1. Overhead (all servers fast)');
     console.log(loadTable(phase1, 'dispatcher', 'requests'));
-    console.log(`QPS ratio shoal / BalancedPool = ${qpsRatio.toFixed(3)} (target >= 0.97)\n`);
+    console.log(`QPS ratio shoal / BalancedPool = ${qpsRatio.toFixed(3)} (target >= 0.97)`);
+    console.log(`CPU per call ratio shoal / BalancedPool = ${cpuRatio.toFixed(3)}\n`);
     console.log(
       `2. One server adds 50 ms to 20 % of its responses (offered load ${rate}/s, up to ${concurrency} in flight)`,
     );
@@ -217,6 +220,9 @@ async function main(): Promise<void> {
           balancedPoolQps: Math.round(avg('undici BalancedPool', 'qps')),
           shoalRoundRobinQps: Math.round(avg('shoal round_robin (consul)', 'qps')),
           qpsRatio: Number(qpsRatio.toFixed(3)),
+          balancedPoolCpuUsPerCall: Number(avg('undici BalancedPool', 'cpuUsPerCall').toFixed(2)),
+          shoalRoundRobinCpuUsPerCall: Number(avg('shoal round_robin (consul)', 'cpuUsPerCall').toFixed(2)),
+          cpuPerCallRatio: Number(cpuRatio.toFixed(3)),
           balancedPoolP99Ms: Number(avg('undici BalancedPool', 'p99Ms').toFixed(3)),
           shoalRoundRobinP99Ms: Number(avg('shoal round_robin (consul)', 'p99Ms').toFixed(3)),
           target: 0.97,

@@ -12,6 +12,8 @@ export interface LoadResult {
   qps: number;
   p50Ms: number;
   p99Ms: number;
+  /** Client process CPU (user + system) per call, microseconds (the servers run in a child process). */
+  cpuUsPerCall: number;
 }
 
 /** The p-th percentile (nearest rank, rounded down) of ascending `sorted`; NaN when empty. */
@@ -27,6 +29,7 @@ export function loadResult(
   elapsedMs: number,
   errors: number,
   toSlow?: number,
+  cpu?: NodeJS.CpuUsage,
 ): LoadResult {
   const sorted = Float64Array.from(latencies).sort();
   return {
@@ -37,6 +40,7 @@ export function loadResult(
     qps: (latencies.length * 1000) / elapsedMs,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
+    cpuUsPerCall: cpu && latencies.length ? (cpu.user + cpu.system) / latencies.length : NaN,
   };
 }
 
@@ -51,13 +55,14 @@ export function averageRuns(rows: LoadResult[]): LoadResult {
     qps: mean((r) => r.qps),
     p50Ms: mean((r) => r.p50Ms),
     p99Ms: mean((r) => r.p99Ms),
+    cpuUsPerCall: mean((r) => r.cpuUsPerCall),
   };
 }
 
 /** A plain-text table; `first` names the first column (client, dispatcher) and `unit` the count column. */
 export function loadTable(rows: LoadResult[], first: string, unit: string): string {
   const withShare = rows.some((r) => r.slowShare !== undefined);
-  const header = [first, unit, 'errors', 'QPS', 'p50 ms', 'p99 ms', ...(withShare ? ['to slow'] : [])];
+  const header = [first, unit, 'errors', 'QPS', 'p50 ms', 'p99 ms', 'CPU µs/call', ...(withShare ? ['to slow'] : [])];
   const lines = rows.map((r) => [
     r.name,
     String(r.calls),
@@ -65,6 +70,7 @@ export function loadTable(rows: LoadResult[], first: string, unit: string): stri
     r.qps.toFixed(0),
     r.p50Ms.toFixed(2),
     r.p99Ms.toFixed(2),
+    r.cpuUsPerCall.toFixed(1),
     ...(withShare ? [`${((r.slowShare ?? 0) * 100).toFixed(1)} %`] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
