@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
-import { freePort } from '../monitoring/prometheus-process.js';
+import { freePort, waitFor } from '../kit/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVER = join(root, 'examples', 'http-orders', 'dist', 'server.js');
@@ -39,14 +39,6 @@ async function passingIds(consul: TestConsul): Promise<string[]> {
   return entries.map((e) => e.Service.ID).sort();
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('examples/http-orders', function () {
   this.timeout(60_000);
   let consul: TestConsul;
@@ -73,11 +65,10 @@ describe('examples/http-orders', function () {
     const a = run(SERVER, [], { ...env, PORT: String(portA) });
     const b = run(SERVER, [], { ...env, PORT: String(portB) });
     procs.push(a, b);
-    await waitFor(
-      async () => (await passingIds(consul)).length === 2,
-      20_000,
-      `two passing instances (${a.output()}${b.output()})`,
-    );
+    await waitFor(async () => (await passingIds(consul)).length === 2, {
+      timeoutMs: 20_000,
+      what: () => `two passing instances (${a.output()}${b.output()})`,
+    });
     assert.deepEqual(await passingIds(consul), [`orders-127.0.0.1-${portA}`, `orders-127.0.0.1-${portB}`].sort());
 
     // The README's client run: both instances take orders.
@@ -111,10 +102,22 @@ describe('examples/http-orders', function () {
     assert.match(metrics, /^shoal_agent_requests_total \d+/m);
     assert.match(metrics, /^shoal_agent_app_metric\{name="orders_stored"\} \d+/m);
 
-    // Stop A while a longer client run is going on: it drains, nothing fails, B takes the rest.
+    // Stop A while a longer client run is going on: it drains, nothing fails, B takes the rest. A is stopped once
+    // it has taken orders from this run (not after a fixed sleep: a loaded machine may take longer than any fixed
+    // time to start the client, and A would then be gone before the client ever saw it).
+    const storedOnA = async () =>
+      Number(
+        /^shoal_agent_app_metric\{name="orders_stored"\} (\d+)/m.exec(
+          await (await fetch(`http://127.0.0.1:${portA}/metrics`, { signal: AbortSignal.timeout(2000) })).text(),
+        )?.[1] ?? NaN,
+      );
+    const beforeSecond = await storedOnA();
     const second = run(CLIENT, ['--requests', '3000', '--concurrency', '4', '--json'], env);
     procs.push(second);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(async () => (await storedOnA()) >= beforeSecond + 20 || second.child.exitCode !== null, {
+      timeoutMs: 30_000,
+      what: () => `A to take orders from the second client run (${second.output()})`,
+    });
     assert.equal(second.child.exitCode, null, 'the client is still running when A is stopped');
     a.child.kill('SIGTERM');
     const [aCode] = await a.exited;

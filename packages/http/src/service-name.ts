@@ -7,6 +7,10 @@ export interface ServiceRoute {
   dc?: string;
 }
 
+/** What an origin maps to: a service route, `'not-http'` (a service name on another scheme), or null (no service). */
+export type OriginTarget = ServiceRoute | 'not-http' | null;
+
+const ORIGIN_CACHE_SIZE = 1024;
 const SERVICE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /**
@@ -17,6 +21,8 @@ const SERVICE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export class ServiceNameResolver {
   private readonly explicit = new Map<string, ServiceRoute>();
   private readonly suffix: string | undefined;
+  /** Per origin string: parsing a URL per request is measurable at tens of thousands of requests per second. */
+  private readonly origins = new Map<string, OriginTarget>();
 
   constructor(services: Record<string, string | ServiceRoute> = {}, domain: string | false = 'service.consul') {
     assertObject('services', services);
@@ -47,5 +53,26 @@ export class ServiceNameResolver {
     if (labels.length === 1 && SERVICE_RE.test(labels[0]!)) return { service: labels[0]! };
     if (labels.length === 2 && SERVICE_RE.test(labels[1]!)) return { service: labels[1]!, tag: labels[0]! };
     return undefined;
+  }
+
+  /**
+   * The route for a request origin (`http://orders.service.consul`, a URL or a string), `'not-http'` when it names
+   * a service on another scheme, null when requests to it are not balanced. Cached per origin string.
+   */
+  resolveOrigin(origin: unknown): OriginTarget {
+    const key = typeof origin === 'string' ? origin : origin instanceof URL ? origin.origin : String(origin ?? '');
+    const cached = this.origins.get(key);
+    if (cached !== undefined) return cached;
+    let url: URL | undefined;
+    try {
+      url = new URL(key);
+    } catch {
+      url = undefined;
+    }
+    const route = url ? this.resolve(url.hostname) : undefined;
+    const target: OriginTarget = route === undefined ? null : url!.protocol === 'http:' ? route : 'not-http';
+    if (this.origins.size >= ORIGIN_CACHE_SIZE) this.origins.clear();
+    this.origins.set(key, target);
+    return target;
   }
 }
