@@ -1,40 +1,54 @@
 import { createRequire } from 'node:module';
 import type * as grpc from '@grpc/grpc-js';
 import type { Server, ServerInterceptor } from '@grpc/grpc-js';
+import {
+  GRPC_SERVER_FAULT_CODES,
+  isGrpcServerFault,
+  isUncountedGrpcMethod,
+  markGrpcCallCounted,
+  type GrpcCallCounter,
+} from '@shoal/core';
 import { finishRequest, type RequestGate } from './request-gate.js';
 
 /**
- * Status codes that count as the server's failure. Codes that describe the client's request (INVALID_ARGUMENT,
- * NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, OUT_OF_RANGE, ABORTED,
- * CANCELLED) do not, as a 4xx does not in HTTP.
+ * @deprecated Use `GRPC_SERVER_FAULT_CODES` (the same set, from `@shoal/core`, re-exported here): in
+ * `@shoal/grpc`, `GRPC_ERROR_CODES` names the table of that package's error codes.
  */
-export const GRPC_ERROR_CODES: ReadonlySet<number> = new Set([
-  2, // UNKNOWN
-  4, // DEADLINE_EXCEEDED
-  8, // RESOURCE_EXHAUSTED
-  12, // UNIMPLEMENTED
-  13, // INTERNAL
-  14, // UNAVAILABLE
-  15, // DATA_LOSS
-]);
+export const GRPC_ERROR_CODES: ReadonlySet<number> = GRPC_SERVER_FAULT_CODES;
 
 /**
  * A grpc-js server interceptor that counts every call: `new grpc.Server({ interceptors: [agent.grpcInterceptor()] })`.
- * A call ends when its status is sent, or when the client cancels it (counted as a failure only if the server had
- * not answered).
+ * A call ends when its status is sent (a failure when the code is a server fault, `isGrpcServerFault`), or when
+ * the client cancels it (a failure only if the server had not answered). `grpc.health.v1.Health` calls are not
+ * counted (a Watch stream is not work, and must not hold a drain). The calls it counts are marked
+ * (`markGrpcCallCounted`), so `@shoal/grpc`'s load reporter on the same server counts nothing more and reads its
+ * figures from the agent.
  */
 export function createGrpcInterceptor(gate: RequestGate): ServerInterceptor {
   // Loaded here, not at import: an application asking for the interceptor already has grpc-js (a peer dependency).
   const { ServerInterceptingCall } = createRequire(import.meta.url)('@grpc/grpc-js') as typeof grpc;
-  return (_method, call) => {
-    const start = gate.tracker.begin();
+  const tracker = gate.tracker;
+  const counter: GrpcCallCounter = {
+    get inFlight() {
+      return Math.max(0, tracker.inFlight);
+    },
+    get requests() {
+      return tracker.totals().requests;
+    },
+    get errors() {
+      return tracker.totals().errors;
+    },
+  };
+  return (method, call) => {
+    if (isUncountedGrpcMethod(method.path)) return new ServerInterceptingCall(call);
+    const start = tracker.begin();
     let done = false;
     const finish = (failed: boolean) => {
       if (done) return;
       done = true;
       finishRequest(gate, start, failed);
     };
-    return new ServerInterceptingCall(call, {
+    const intercepting = new ServerInterceptingCall(call, {
       start(next) {
         next({
           onCancel() {
@@ -43,10 +57,14 @@ export function createGrpcInterceptor(gate: RequestGate): ServerInterceptor {
         });
       },
       sendStatus(statusObject, next) {
-        finish(GRPC_ERROR_CODES.has(statusObject.code));
+        finish(isGrpcServerFault(statusObject.code));
         next(statusObject);
       },
     });
+    // Both sides: an instrumentation listed before this one sees `call`, one listed after sees `intercepting`.
+    markGrpcCallCounted(call, counter);
+    markGrpcCallCounted(intercepting, counter);
+    return intercepting;
   };
 }
 

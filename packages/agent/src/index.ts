@@ -16,5 +16,6 @@ export type { BreakerState } from './reporter.js';
 export type { ExpressMiddleware } from './http-instrumentation.js';
 export type { FastifyLike, FastifyPlugin, FastifyReplyLike } from './fastify-plugin.js';
 export { GRPC_ERROR_CODES } from './grpc-instrumentation.js';
+export { GRPC_SERVER_FAULT_CODES, isGrpcServerFault } from '@shoal/core';
 export { TRACKED } from './load-tracker.js';
 export { AGENT_META_KEY, METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from './consul-metadata.js';

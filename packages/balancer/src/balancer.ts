@@ -14,7 +14,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
-import { EndpointState, type Endpoint, type EndpointSnapshot, type LoadReport } from './endpoint.js';
+import { EndpointState, type Endpoint, type EndpointSnapshot, type EndpointLoad } from './endpoint.js';
 import { balancerMetrics, type BalancerMetrics, type BalancerMetricsSource } from './metrics.js';
 import {
   applyBalancerContext,
@@ -273,7 +273,7 @@ export class Balancer implements HandleOwner {
   }
 
   /** @internal Called by `PickHandle.complete()`. */
-  completeHandle(handle: Handle, outcome: PickOutcome, latencyMs: number, load: LoadReport | undefined): void {
+  completeHandle(handle: Handle, outcome: PickOutcome, latencyMs: number, load: EndpointLoad | undefined): void {
     let failure: boolean;
     if (outcome === 'success') failure = false;
     else if (outcome === 'failure') failure = true;
@@ -327,7 +327,7 @@ export class Balancer implements HandleOwner {
    * Records a load report from a server (e.g. ORCA trailers, a Shoal agent report). Unknown ids are ignored (the
    * instance may have just left). Used by `weighted_least_load` and shown in `endpoints()`.
    */
-  reportLoad(instanceId: string, load: LoadReport): void {
+  reportLoad(instanceId: string, load: EndpointLoad): void {
     assertString('instanceId', instanceId);
     validateLoad(load);
     const ep = this.byId.get(instanceId);
@@ -336,7 +336,7 @@ export class Balancer implements HandleOwner {
     this.applyLoad(ep, load);
   }
 
-  private applyLoad(ep: EndpointState, load: LoadReport): void {
+  private applyLoad(ep: EndpointState, load: EndpointLoad): void {
     const now = this.nowMs;
     if (load.utilization !== undefined) ep.utilization = load.utilization;
     if (load.cpu !== undefined) ep.cpu = load.cpu;
@@ -553,7 +553,7 @@ function validateInstances(instances: readonly Instance[]): void {
   });
 }
 
-function validateLoad(load: LoadReport): void {
+function validateLoad(load: EndpointLoad): void {
   assertObject('load', load);
   for (const key of ['utilization', 'rps', 'eps', 'cpu'] as const) {
     const v = load[key];

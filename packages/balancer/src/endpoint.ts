@@ -1,7 +1,10 @@
 import type { Instance } from '@shoal/core';
 
-/** Server-reported load, as a backend sends it (e.g. in ORCA trailers or a Shoal agent report). */
-export interface LoadReport {
+/**
+ * Server-reported load of one endpoint, as a backend sends it (e.g. in ORCA trailers). Not to be confused with
+ * `@shoal/protocol`'s `LoadReport`, the agent's report to the coordinator.
+ */
+export interface EndpointLoad {
   /** Application utilization, 0..1 (may exceed 1 when over capacity). */
   utilization?: number;
   /** Queries per second the backend served. */
@@ -11,6 +14,9 @@ export interface LoadReport {
   /** CPU utilization, 0..1 per the whole machine; used when `utilization` is not reported. */
   cpu?: number;
 }
+
+/** @deprecated Renamed `EndpointLoad` (`LoadReport` is `@shoal/protocol`'s agent report). */
+export type LoadReport = EndpointLoad;
 
 /**
  * What a strategy sees of an endpoint: read-only, live (the numbers change as calls start and finish). Strategies
@@ -71,7 +77,7 @@ export interface EndpointSnapshot {
   /** Times ejected so far (drives the growing ejection time). */
   readonly ejections: number;
   readonly slowStartFactor: number;
-  readonly load: Readonly<LoadReport> | undefined;
+  readonly load: Readonly<EndpointLoad> | undefined;
 }
 
 /** The balancer's mutable per-endpoint state. Internal: strategies see it through `Endpoint`. */
@@ -157,7 +163,7 @@ export class EndpointState implements Endpoint {
   snapshot(nowMs: number, decayMs: number): EndpointSnapshot {
     const dt = nowMs - this.ewmaStampMs;
     const hasLoad = !Number.isNaN(this.loadUpdatedMs);
-    const load: LoadReport = {};
+    const load: EndpointLoad = {};
     if (!Number.isNaN(this.utilization)) load.utilization = this.utilization;
     if (!Number.isNaN(this.rps)) load.rps = this.rps;
     if (!Number.isNaN(this.eps)) load.eps = this.eps;

@@ -1,5 +1,5 @@
 import type { Instance } from '@shoal/core';
-import type { EndpointState, LoadReport } from './endpoint.js';
+import type { EndpointState, EndpointLoad } from './endpoint.js';
 
 export type PickOutcome = 'success' | 'failure';
 
@@ -10,12 +10,12 @@ export interface PickHandle {
    * Reports the call's outcome and latency (ms), optionally with the load the server reported. Idempotent: only
    * the first call counts. Throws InvalidArgumentError for an unknown outcome or a negative/NaN latency.
    */
-  complete(outcome: PickOutcome, latencyMs: number, load?: LoadReport): void;
+  complete(outcome: PickOutcome, latencyMs: number, load?: EndpointLoad): void;
 }
 
 /** @internal What a handle reports back to. */
 export interface HandleOwner {
-  completeHandle(handle: Handle, outcome: PickOutcome, latencyMs: number, load: LoadReport | undefined): void;
+  completeHandle(handle: Handle, outcome: PickOutcome, latencyMs: number, load: EndpointLoad | undefined): void;
 }
 
 /** @internal The one object a pick allocates. */
@@ -28,7 +28,7 @@ export class Handle implements PickHandle {
     private readonly owner: HandleOwner,
   ) {}
 
-  complete(outcome: PickOutcome, latencyMs: number, load?: LoadReport): void {
+  complete(outcome: PickOutcome, latencyMs: number, load?: EndpointLoad): void {
     if (this.done) return;
     this.owner.completeHandle(this, outcome, latencyMs, load);
   }

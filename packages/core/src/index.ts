@@ -50,3 +50,12 @@ export {
   assertStringRecord,
   assertKnownKeys,
 } from './validate.js';
+export {
+  GRPC_SERVER_FAULT_CODES,
+  GRPC_CALL_COUNTER,
+  isGrpcServerFault,
+  isUncountedGrpcMethod,
+  markGrpcCallCounted,
+  grpcCallCounterOf,
+} from './grpc-calls.js';
+export type { GrpcCallCounter } from './grpc-calls.js';

@@ -1,11 +1,16 @@
 /**
- * Server side: a grpc-js server interceptor that counts in-flight calls, requests, errors and latency (for the
- * agent and for Prometheus), and attaches this server's load to every response as an ORCA
+ * Server side: a grpc-js server interceptor that counts in-flight calls, requests, errors (server faults, as
+ * `@shoal/core`'s `isGrpcServerFault` defines them) and latency for Prometheus, and attaches this server's load to every response as an ORCA
  * `endpoint-load-metrics-bin` trailer (CPU utilization, event-loop utilization as application utilization, request
  * and error rates, and in-flight calls as a named metric). Clients running `shoal_weighted_least_load` read it.
  *
  * CPU and event-loop utilization are sampled lazily when a call ends and the last sample is older than
  * `sampleIntervalMs`, so the reporter owns no timer.
+ *
+ * Installed on a server together with `@shoal/agent`'s interceptor (in either order), the call is counted once,
+ * by the agent: this reporter sees the agent's mark on the call (`GRPC_CALL_COUNTER`), counts nothing itself
+ * (its `shoal_grpc_server_*` metrics stay at zero; the agent's `shoal_agent_*` have the calls) and reads in-flight,
+ * requests and errors from the agent for its ORCA trailers and `stats()`.
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -20,10 +25,13 @@ import {
   assertKnownKeys,
   assertObject,
   assertPositiveInteger,
+  grpcCallCounterOf,
+  isGrpcServerFault,
+  isUncountedGrpcMethod,
   memoizeMetrics,
   realClock,
 } from '@shoal/core';
-import type { Clock, Event, MetricsRegistry } from '@shoal/core';
+import type { Clock, Event, GrpcCallCounter, MetricsRegistry } from '@shoal/core';
 import { ORCA_TRAILER } from './grpc-js-compat.js';
 import { encodeOrcaLoadReport } from './orca.js';
 import type { OrcaLoadReport } from './orca.js';
@@ -57,7 +65,7 @@ export interface LoadStats {
   inFlight: number;
   /** Calls finished since the reporter was created. */
   requests: number;
-  /** Calls that ended with a status other than OK. */
+  /** Calls that failed: a server-fault code (`isGrpcServerFault` in `@shoal/core`) or cancelled before an answer. */
   errors: number;
   /** Sum of call latencies, ms (divide by `requests` for the mean). */
   latencySumMs: number;
@@ -156,20 +164,29 @@ export function createLoadReporter(options: LoadReporterOptions = {}): LoadRepor
   let rps = 0;
   let eps = 0;
 
+  // Another Shoal instrumentation (the agent's interceptor) that already counts this server's calls: then this
+  // reporter counts nothing itself and takes in-flight, requests and errors from it, so each call is counted once.
+  let external: GrpcCallCounter | undefined;
+  const current = () =>
+    external !== undefined
+      ? { inFlight: external.inFlight, requests: external.requests, errors: external.errors }
+      : { inFlight, requests, errors };
+
   function sample(): void {
     const now = clock.monotonic();
     const elapsed = now - sampleAt;
     if (elapsed < opts.sampleIntervalMs) return;
+    const counts = current();
     const cpu = process.cpuUsage(cpuPrev);
     cpuUtilization = Math.min(1, (cpu.user + cpu.system) / 1000 / elapsed / opts.cpuCount);
     const elu = performance.eventLoopUtilization(eluPrev);
     eventLoopUtilization = elu.utilization;
-    rps = ((requests - reqPrev) * 1000) / elapsed;
-    eps = ((errors - errPrev) * 1000) / elapsed;
+    rps = (Math.max(0, counts.requests - reqPrev) * 1000) / elapsed;
+    eps = (Math.max(0, counts.errors - errPrev) * 1000) / elapsed;
     cpuPrev = process.cpuUsage();
     eluPrev = performance.eventLoopUtilization();
-    reqPrev = requests;
-    errPrev = errors;
+    reqPrev = counts.requests;
+    errPrev = counts.errors;
     sampleAt = now;
   }
 
@@ -179,37 +196,52 @@ export function createLoadReporter(options: LoadReporterOptions = {}): LoadRepor
       applicationUtilization: eventLoopUtilization,
       rpsFractional: rps,
       eps,
-      namedMetrics: { in_flight: inFlight },
+      namedMetrics: { in_flight: current().inFlight },
     };
     return opts.customReport ? { ...report, ...opts.customReport() } : report;
   }
 
   const interceptor: grpc.ServerInterceptor = (descriptor, call) => {
+    // Health checks are not work (a Watch stream lives as long as its client): not counted, no trailer.
+    if (isUncountedGrpcMethod(descriptor.path)) return new grpc.ServerInterceptingCall(call);
     let startedAt = -1;
     let finished = false;
-    const finish = (code: number): void => {
+    /** Counted by another instrumentation: this reporter only times it (for onCall) and adds the trailer. */
+    let countedElsewhere = false;
+    const finish = (code: number, cancelled: boolean): void => {
       if (finished || startedAt < 0) return;
       finished = true;
       const latencyMs = clock.monotonic() - startedAt;
-      inFlight--;
-      requests++;
-      if (code !== grpc.status.OK) errors++;
-      latencySumMs += latencyMs;
-      metrics.inFlight.dec();
-      metrics.calls.inc({ code: grpc.status[code] ?? String(code) });
-      metrics.duration.observe(latencyMs / 1000);
+      if (!countedElsewhere) {
+        inFlight--;
+        requests++;
+        if (cancelled || isGrpcServerFault(code)) errors++;
+        latencySumMs += latencyMs;
+        metrics.inFlight.dec();
+        metrics.calls.inc({ code: grpc.status[code] ?? String(code) });
+        metrics.duration.observe(latencyMs / 1000);
+      } else {
+        latencySumMs += latencyMs;
+      }
       sample();
       if (!closed) calls.emit({ method: descriptor.path, code, latencyMs });
     };
-    return new grpc.ServerInterceptingCall(call, {
+    const intercepting: grpc.ServerInterceptingCall = new grpc.ServerInterceptingCall(call, {
       start: (next) => {
+        // An instrumentation listed after this one marked `intercepting`; one listed before, `call`.
+        const other = grpcCallCounterOf(intercepting) ?? grpcCallCounterOf(call);
         startedAt = clock.monotonic();
-        inFlight++;
-        metrics.inFlight.inc();
-        next({ onCancel: () => finish(grpc.status.CANCELLED) });
+        if (other !== undefined) {
+          countedElsewhere = true;
+          external = other;
+        } else {
+          inFlight++;
+          metrics.inFlight.inc();
+        }
+        next({ onCancel: () => finish(grpc.status.CANCELLED, true) });
       },
       sendStatus: (status, next) => {
-        finish(status.code);
+        finish(status.code, false);
         if (opts.orca) {
           const metadata = status.metadata ?? new grpc.Metadata();
           metadata.set(ORCA_TRAILER, encodeOrcaLoadReport(currentReport()));
@@ -219,14 +251,15 @@ export function createLoadReporter(options: LoadReporterOptions = {}): LoadRepor
         next(status);
       },
     });
+    return intercepting;
   };
 
   return {
     interceptor,
-    inFlight: () => inFlight,
+    inFlight: () => current().inFlight,
     stats: () => {
       sample();
-      return { inFlight, requests, errors, latencySumMs, cpuUtilization, eventLoopUtilization, rps, eps };
+      return { ...current(), latencySumMs, cpuUtilization, eventLoopUtilization, rps, eps };
     },
     currentReport,
     onCall: calls.event,

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { ORCA_TRAILER, createLoadReporter, decodeOrcaLoadReport } from '@shoal/grpc';
 import type { CallRecord, LoadReporter } from '@shoal/grpc';
+import { waitFor } from '../../../test/kit/index.js';
 import { EchoClient, echo, startEchoServer } from './support/echo.js';
 import type { EchoClientInstance, EchoServer } from './support/echo.js';
 
@@ -48,10 +49,9 @@ describe('createLoadReporter', () => {
     const c = await setup({ registry });
     const records: CallRecord[] = [];
     reporter!.onCall((r) => records.push(r));
-    server!.delay = 50;
+    server!.delay = 300;
     const pending = echo(c);
-    await new Promise((r) => setTimeout(r, 25));
-    assert.equal(reporter!.inFlight(), 1);
+    await waitFor(() => reporter!.inFlight() === 1, { what: 'one call in flight' });
     await pending;
     assert.equal(reporter!.inFlight(), 0);
     server!.delay = 0;
@@ -60,7 +60,7 @@ describe('createLoadReporter', () => {
     const stats = reporter!.stats();
     assert.equal(stats.requests, 2);
     assert.equal(stats.errors, 1);
-    assert.ok(stats.latencySumMs >= 45, `latency sum ${stats.latencySumMs}`);
+    assert.ok(stats.latencySumMs >= 295, `latency sum ${stats.latencySumMs}`);
     assert.deepEqual(
       records.map((r) => [r.method, r.code]),
       [
@@ -87,6 +87,18 @@ describe('createLoadReporter', () => {
     const failed = await callWithTrailers(c);
     assert.equal(failed.error?.code, grpc.status.UNAVAILABLE);
     assert.ok(failed.trailers.get(ORCA_TRAILER)[0] instanceof Buffer);
+  });
+
+  it('counts only server faults as errors: NOT_FOUND is the client’s, UNAVAILABLE the server’s', async () => {
+    const c = await setup();
+    server!.failWith = grpc.status.NOT_FOUND;
+    await assert.rejects(echo(c), { code: grpc.status.NOT_FOUND });
+    server!.failWith = grpc.status.UNAVAILABLE;
+    await assert.rejects(echo(c), { code: grpc.status.UNAVAILABLE });
+    assert.deepEqual(
+      { requests: reporter!.stats().requests, errors: reporter!.stats().errors },
+      { requests: 2, errors: 1 },
+    );
   });
 
   it('sends no trailer with orca: false', async () => {
