@@ -151,6 +151,16 @@ const consulSchema = z
 
 const haSchema = z.strictObject({
   enabled: z.boolean().default(true),
+  /**
+   * This coordinator's identity in the election: unique among the coordinators sharing the lock, and stable across
+   * restarts, so that a coordinator restarted after a crash takes its lock back at once. Default: `<hostname>-<random>`.
+   */
+  id: z
+    .string()
+    .refine((v) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(v), {
+      message: 'must be letters, digits, ".", "_" and "-" (at most 128, starting with a letter or digit)',
+    })
+    .optional(),
   lockKey: z.string().min(1).default('shoal/coordinator/leader'),
   stateKeyPrefix: z.string().min(1).default('shoal/coordinator/state'),
   sessionTtlMs: z.number().int().min(10_000).max(86_400_000).default(15_000),

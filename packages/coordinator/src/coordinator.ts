@@ -142,7 +142,7 @@ class CoordinatorImpl implements Coordinator {
     private readonly options: CoordinatorOptions,
   ) {
     this.config = config;
-    this.id = options.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+    this.id = options.id ?? config.ha?.id ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
     this.log = componentLogger(options.logger, 'coordinator', { coordinator: this.id });
     this.clock = options.clock ?? realClock;
     this.registry = defaultRegistry(options.registry);

@@ -48,6 +48,11 @@ export interface LeaderElectionOptions {
  * with a TTL, `PUT kv/<key>?acquire=<session>`, renew the session every TTL/3. Followers read the key; once the
  * holder's session is gone (it closed, crashed, or lost Consul for a TTL) they acquire it, after Consul's lock
  * delay. A leader that cannot renew for 2/3 of the TTL steps down before Consul could give the lock to another.
+ *
+ * `close()` releases the lock and destroys the session, so another coordinator takes over at its next poll (an
+ * explicit release starts no lock-delay). A coordinator restarted after a crash with the same `self.id` destroys
+ * the session its previous run left (found by name) and takes the lock back at once instead of waiting for Consul to
+ * expire it. The id must therefore be unique among the coordinators sharing the lock, and stable across restarts.
  */
 export class LeaderElection {
   private readonly kv: ConsulKv;
@@ -66,6 +71,7 @@ export class LeaderElection {
   private renewTimer: TimerHandle | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private closed = false;
+  private reclaimPending = false;
 
   constructor(private readonly options: LeaderElectionOptions) {
     assertString('key', options.key);
@@ -156,6 +162,36 @@ export class LeaderElection {
     this.renewTimer.unref();
   }
 
+  /**
+   * A previous run of this coordinator (same id) that crashed left its session behind, holding the lock until Consul
+   * expires it (up to 2 × TTL, then lock-delay). Sessions carry the id in their name, so the new run finds them,
+   * releases the lock they hold (an explicit release starts no lock-delay) and destroys them. When the ACL token
+   * cannot list sessions, it says so and waits for the expiry as before.
+   */
+  private async reclaimPreviousSessions(current: string): Promise<void> {
+    const name = sessionName(this.options.self.id);
+    let previous: string[];
+    try {
+      previous = (await this.kv.listSessions()).filter((s) => s.Name === name && s.ID !== current).map((s) => s.ID);
+    } catch (error) {
+      this.log.warn(
+        errorFields(error),
+        'cannot list Consul sessions; a lock left by a previous run of this coordinator frees only when its session expires',
+      );
+      return;
+    }
+    if (previous.length === 0) return;
+    const holder = (await this.kv.get(this.options.key))?.Session;
+    for (const id of previous) {
+      if (holder === id) await this.kv.set(this.options.key, JSON.stringify({}), { release: id });
+      await this.kv.destroySession(id);
+      this.log.info(
+        { session: id, heldLock: holder === id },
+        'destroyed the session a previous run of this coordinator left behind',
+      );
+    }
+  }
+
   private async loop(): Promise<void> {
     const backoff = resolveBackoffOptions({ baseMs: 200, capMs: 5000, random: this.random });
     let failures = 0;
@@ -163,13 +199,20 @@ export class LeaderElection {
       try {
         if (!this.session) {
           this.session = await this.kv.createSession({
-            name: `shoal-coordinator ${this.options.self.id}`,
+            name: sessionName(this.options.self.id),
             ttlMs: this.ttlMs,
             lockDelayMs: this.lockDelayMs,
             behavior: 'release',
           });
           this.lastRenewOk = this.clock.now();
           this.scheduleRenew();
+          this.reclaimPending = true;
+        }
+        if (this.reclaimPending) {
+          // Retried with the loop's backoff until it worked (or found nothing to reclaim).
+          await this.reclaimPreviousSessions(this.session);
+          this.reclaimPending = false;
+          if (this.closed) return;
         }
         const session = this.session;
         const item = await this.kv.get(this.options.key);
@@ -202,6 +245,11 @@ export class LeaderElection {
       }
     }
   }
+}
+
+/** The name of a coordinator's session: how a restarted coordinator recognises the one its previous run left. */
+export function sessionName(id: string): string {
+  return `shoal-coordinator ${id}`;
 }
 
 function parseLeader(value: string | null | undefined): LeaderInfo | undefined {

@@ -160,6 +160,14 @@ describe('config', () => {
     assert.deepEqual(lines, ['ha: high availability needs a "consul" section']);
   });
 
+  it('takes a stable ha.id (the identity a restarted coordinator takes its lock back with) and checks its grammar', () => {
+    const config = parseConfig({ consul: {}, ha: { id: 'coord-1.eu' }, services: [service('a')] });
+    assert.equal(config.ha?.id, 'coord-1.eu');
+    const lines = problems(() => parseConfig({ consul: {}, ha: { id: 'a b' }, services: [service('a')] }));
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^ha\.id: must be letters, digits/);
+  });
+
   it('parses YAML and reports YAML syntax errors with the file name', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shoal-config-'));
     try {

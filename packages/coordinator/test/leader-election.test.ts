@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { ConsulKv } from '@shoal/consul';
 import { LeaderElection, type LeadershipChange } from '@shoal/coordinator';
+import { ManualClock } from '@shoal/core';
+import { startConsulDev, type ConsulDevServer } from '@shoal/consul-dev';
+import { waitFor as waitUntil } from '../../../test/kit/index.js';
 import { startTestConsul, type TestConsul } from '../../../test/support/consul.js';
 import { waitFor } from './support/recording-logger.js';
 
@@ -92,3 +95,98 @@ describe('LeaderElection (consul-dev)', () => {
     assert.deepEqual(changes, [true, false, true]);
   });
 });
+
+describe('LeaderElection: clean close and retake after a crash (consul-dev on a frozen clock)', () => {
+  // Consul's clock never moves here, so no session can expire and no lock-delay can end: whatever hands the lock
+  // over below does it without waiting for either.
+  let server: ConsulDevServer;
+  const elections: LeaderElection[] = [];
+  const kvs: ConsulKv[] = [];
+  const newKv = () => {
+    const kv = new ConsulKv({ consul: { url: server.url, requestTimeoutMs: 2000 } });
+    kvs.push(kv);
+    return kv;
+  };
+  const elect = (id: string) => {
+    const e = new LeaderElection({
+      kv: newKv(),
+      key: 'test/leader',
+      self: { id },
+      sessionTtlMs: 10_000,
+      lockDelayMs: 60_000,
+      pollIntervalMs: 50,
+    });
+    elections.push(e);
+    e.start();
+    return e;
+  };
+
+  beforeEach(async () => {
+    server = await startConsulDev({ port: 0, clock: new ManualClock(Date.now()) });
+  });
+  afterEach(async () => {
+    await Promise.all(elections.splice(0).map((e) => e.close()));
+    await Promise.all(kvs.splice(0).map((k) => k.close()));
+    await server.close();
+  });
+
+  it('close() releases the lock and destroys the session at once; a follower takes over without lock-delay', async () => {
+    const kv = newKv();
+    const a = elect('a');
+    await waitUntil(() => a.isLeader, { what: 'a to lead' });
+    const b = elect('b');
+    await waitUntil(() => b.leader?.id === 'a', { what: 'b to follow a' });
+    const aSession = await sessionOf(kv, 'a');
+    assert.equal((await kv.get('test/leader'))?.Session, aSession);
+    await a.close();
+    assert.notEqual((await kv.get('test/leader'))?.Session, aSession, 'the lock is released by close()');
+    assert.deepEqual(
+      (await kv.listSessions()).map((s) => s.Name),
+      ['shoal-coordinator b'],
+      "a's session is destroyed by close()",
+    );
+    const handover = Date.now();
+    await waitUntil(() => b.isLeader, { what: 'b to take over (a 60 s lock-delay would block it)' });
+    console.log(`      (leader handover after a clean close: ${Date.now() - handover} ms, poll interval 50 ms)`);
+  });
+
+  it('a coordinator restarted with the same id after a crash takes its lock back without waiting for its old session', async () => {
+    const kv = newKv();
+    // What a crashed "a" leaves: its session (named after its id) holding the lock, never renewed again.
+    const old = await kv.createSession({ name: sessionName('a'), ttlMs: 10_000, lockDelayMs: 60_000 });
+    assert.equal(await kv.set('test/leader', JSON.stringify({ id: 'a' }), { acquire: old }), true);
+    const b = elect('b');
+    await waitUntil(() => b.leader?.id === 'a', { what: 'b to see the crashed a as leader' });
+    const restartedAt = Date.now();
+    const again = elect('a');
+    await waitUntil(() => again.isLeader, { what: 'the restarted a to lead (its old session never expires here)' });
+    console.log(`      (lock retaken by the restarted coordinator: ${Date.now() - restartedAt} ms after its start)`);
+    assert.equal(b.isLeader, false);
+    const sessions = await kv.listSessions();
+    assert.equal(
+      sessions.some((s) => s.ID === old),
+      false,
+      'the old session is destroyed',
+    );
+    assert.deepEqual(sessions.map((s) => s.Name).sort(), ['shoal-coordinator a', 'shoal-coordinator b']);
+    await waitUntil(() => b.leader?.id === 'a' && !b.isLeader, { what: 'b to follow the restarted a' });
+  });
+
+  it('never touches the sessions of other ids', async () => {
+    const kv = newKv();
+    const other = await kv.createSession({ name: sessionName('b'), ttlMs: 10_000, lockDelayMs: 60_000 });
+    assert.equal(await kv.set('test/leader', JSON.stringify({ id: 'b' }), { acquire: other }), true);
+    const a = elect('a');
+    await waitUntil(() => a.leader?.id === 'b', { what: 'a to follow b' });
+    assert.equal(a.isLeader, false);
+    assert.ok((await kv.listSessions()).some((s) => s.ID === other));
+    assert.equal((await kv.get('test/leader'))?.Session, other);
+  });
+});
+
+/** The session name LeaderElection uses: how a restarted coordinator finds the one its previous run left. */
+const sessionName = (id: string) => `shoal-coordinator ${id}`;
+
+async function sessionOf(kv: ConsulKv, id: string): Promise<string | undefined> {
+  return (await kv.listSessions()).find((s) => s.Name === sessionName(id))?.ID;
+}
