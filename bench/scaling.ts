@@ -13,16 +13,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  decide,
-  parseTraceCsv,
-  rateAt,
-  renderSimulationSvg,
-  resolvePolicy,
-  simulate,
-  syntheticTrace,
-  traceDurationS,
-} from '@shoal/policy';
+import { decide, parseTraceCsv, renderSimulationSvg, resolvePolicy, simulate, syntheticTrace } from '@shoal/policy';
+import { rateAt, traceDurationS } from '@shoal/policy/internal';
 import type { Observation, PolicyInput, SimulationModelInput, SimulationResult, Trace } from '@shoal/policy';
 
 const quick = process.argv.includes('--quick');

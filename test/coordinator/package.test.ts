@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { findFreePort } from '@shoal/coordinator';
+import { findFreePort } from '@shoal/coordinator/internal';
 import { pinnedVersions } from '../kit/index.js';
 
 const run = promisify(execFile);

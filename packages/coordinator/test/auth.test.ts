@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { hasErrorCode } from '@shoal/core';
-import { TokenAuthenticator, parseBearer, parseConfig, resolveServiceTokens } from '@shoal/coordinator';
+import { parseConfig } from '@shoal/coordinator';
+import { TokenAuthenticator, parseBearer, resolveServiceTokens } from '@shoal/coordinator/internal';
 
 const ORDERS = 'orders-token-0123456789abcdef';
 const USERS = 'users-token-0123456789abcdef';

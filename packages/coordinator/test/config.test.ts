@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasErrorCode } from '@shoal/core';
-import { loadConfigFile, parseConfig, parseConfigYaml, servicePolicy } from '@shoal/coordinator';
+import { loadConfigFile, parseConfig, parseConfigYaml } from '@shoal/coordinator';
+import { servicePolicy } from '@shoal/coordinator/internal';
 import { isResolvedPolicy } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, validateHello } from '@shoal/protocol';
 

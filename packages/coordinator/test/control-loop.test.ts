@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { ManualClock } from '@shoal/core';
+import { parseConfig } from '@shoal/coordinator';
 import {
   MemoryStateStore,
   ServiceController,
   ServiceWindow,
   createCoordinatorMetrics,
-  parseConfig,
   servicePolicy,
   type ServiceControllerOptions,
-} from '@shoal/coordinator';
+} from '@shoal/coordinator/internal';
 import { RecordingActuator, hello, report } from './support/agent-client.js';
 
 function setup(options: { replicas?: number; downWindowS?: number; dryRun?: boolean } = {}) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ConsulKv } from '@shoal/consul';
-import { LeaderElection, type LeadershipChange } from '@shoal/coordinator';
+import { LeaderElection, type LeadershipChange } from '@shoal/coordinator/internal';
 import { ManualClock } from '@shoal/core';
 import { startConsulDev, type ConsulDevServer } from '@shoal/consul-dev';
 import { waitFor as waitUntil } from '../../../test/kit/index.js';

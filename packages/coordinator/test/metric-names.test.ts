@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { parseConfigYaml } from '@shoal/coordinator';
-import { BUILTIN_METRICS, ServiceWindow } from '@shoal/coordinator';
+import { BUILTIN_METRICS } from '@shoal/coordinator';
+import { ServiceWindow } from '@shoal/coordinator/internal';
 import { LATENCY_BUCKET_COUNT } from '@shoal/protocol';
 import { hello, report } from './support/agent-client.js';
 

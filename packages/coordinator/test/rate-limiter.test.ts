@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RateLimiter, RingBuffer } from '@shoal/coordinator';
+import { RateLimiter, RingBuffer } from '@shoal/coordinator/internal';
 
 describe('RateLimiter', () => {
   it('allows a burst, then the refill rate', () => {

@@ -50,7 +50,7 @@ describe('README', () => {
 
   it('lists every metric the coordinator registers', async () => {
     const { Registry } = await import('prom-client');
-    const { createCoordinatorMetrics } = await import('@shoal/coordinator');
+    const { createCoordinatorMetrics } = await import('@shoal/coordinator/internal');
     const registry = new Registry();
     createCoordinatorMetrics(registry);
     for (const m of registry.getMetricsAsArray()) assert.ok(readme.includes(`\`${m.name}\``), `${m.name} documented`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ServiceWindow } from '@shoal/coordinator';
+import { ServiceWindow } from '@shoal/coordinator/internal';
 import { hello, report } from './support/agent-client.js';
 
 describe('ServiceWindow', () => {

@@ -19,3 +19,24 @@ export type { SecondSample } from './simulator/reports.js';
 export { SimulationTally, countReversals } from './simulator/accounting.js';
 export type { SecondOutcome } from './simulator/accounting.js';
 export { initialReplicas } from './simulator/simulate.js';
+export { SHOAL_BEHAVIOR } from './policy.js';
+export { withinTolerance, HPA_DEFAULTS } from './hpa-replicas.js';
+export {
+  KUBERNETES_BEHAVIOR,
+  resolveBehavior,
+  stabilize,
+  scaleUpLimit,
+  scaleDownLimit,
+  limitRate,
+  stabilizeLegacy,
+  limitLegacy,
+  LEGACY_SCALE_UP_FACTOR,
+  LEGACY_SCALE_UP_MINIMUM,
+  LEGACY_DOWNSCALE_STABILIZATION_SECONDS,
+} from './behavior.js';
+export type { ScaleEvent, TimedRecommendation } from './behavior.js';
+export { parseCron, cronMatches, lastCronMatch, zoneOffsetMinutes } from './cron.js';
+export type { CronExpression, CronZone } from './cron.js';
+export { selectVictims } from './victims.js';
+export { rateAt, traceDurationS } from './simulator/trace.js';
+export { erlangC } from './simulator/queue-model.js';

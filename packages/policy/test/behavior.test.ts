@@ -1,8 +1,8 @@
 // HPA behavior: rate policies, their rounding, selectPolicy and stabilization, from the rules in
 // kubernetes/kubernetes pkg/controller/podautoscaler/horizontal.go and the autoscaling/v2 API defaults.
 import assert from 'node:assert/strict';
+import { decide } from '@shoal/policy';
 import {
-  decide,
   KUBERNETES_BEHAVIOR,
   limitLegacy,
   limitRate,
@@ -11,8 +11,9 @@ import {
   scaleUpLimit,
   stabilize,
   stabilizeLegacy,
-} from '@shoal/policy';
-import type { Behavior, Decision, ObservedInstance, PolicyState, ScaleEvent } from '@shoal/policy';
+} from '@shoal/policy/internal';
+import type { Behavior, Decision, ObservedInstance, PolicyState } from '@shoal/policy';
+import type { ScaleEvent } from '@shoal/policy/internal';
 
 const T = 1_700_000_000_000;
 const none: ScaleEvent[] = [];

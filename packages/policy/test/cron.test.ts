@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { cronMatches, lastCronMatch, parseCron, resolvePolicy, zoneOffsetMinutes } from '@shoal/policy';
+import { resolvePolicy } from '@shoal/policy';
+import { cronMatches, lastCronMatch, parseCron, zoneOffsetMinutes } from '@shoal/policy/internal';
 
 const at = (iso: string): number => Date.parse(iso);
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { erlangC } from '@shoal/policy';
+import { erlangC } from '@shoal/policy/internal';
 
 describe('queueing model', () => {
   it('Erlang C matches known values', () => {

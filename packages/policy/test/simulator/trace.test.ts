@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { hasErrorCode } from '@shoal/core';
-import { parseTraceCsv, rateAt, syntheticTrace, traceDurationS } from '@shoal/policy';
+import { parseTraceCsv, syntheticTrace } from '@shoal/policy';
+import { rateAt, traceDurationS } from '@shoal/policy/internal';
 
 const perMinute = [
   'minute_start_gmt,requests',
