@@ -15,6 +15,8 @@ const HELP = `Usage:
   shoal-coordinator --config shoal.yaml [options]
   shoal-coordinator simulate [args...]        run \`shoal simulate\` from @shoal/policy (same engine)
   shoal-coordinator healthcheck [--url URL]   exit 0 when the coordinator's /healthz answers 200
+  shoal-coordinator rollout status|pause|resume|undo SERVICE [--url URL] [--json]
+                                              show or steer a local actuator's rollout
 
 Runs the Shoal coordinator: ingests agent reports (gRPC and POST /v1/report), decides replica counts with
 @shoal/policy every sync period, and drives each service's actuator (local, kubernetes, command).
@@ -33,6 +35,12 @@ Options:
 
 healthcheck options:
       --url URL         Base URL of the HTTP API (default http://127.0.0.1:8080, or SHOAL_HEALTHCHECK_URL).
+
+rollout options (a change of a local actuator's command/args/env/cwd, applied by SIGHUP, is rolled out:
+new replicas start, count once ready, then old ones drain; a clear regression rolls back by itself):
+      --url URL         Base URL of the HTTP API (default http://127.0.0.1:8080, or SHOAL_COORDINATOR_HTTP_URL).
+      --json            Print the rollout as JSON instead of a summary.
+                        The api token (config api.token/api.tokenFile) is read from SHOAL_API_TOKEN.
 
 Signals: SIGTERM/SIGINT stop gracefully (loops, leader lock released, servers, local replicas stopped;
 a second signal exits at once). SIGHUP reloads the config file.
@@ -84,8 +92,76 @@ async function runHealthcheck(args: string[]): Promise<number> {
   }
 }
 
+interface RolloutAnswer {
+  service: string;
+  state: string;
+  paused: boolean;
+  from?: { version: string };
+  to?: { version: string };
+  replicas: { desired: number; old: number; oldReady: number; new: number; newReady: number; draining: number };
+  reason?: string;
+  comparison?: { verdict: string };
+  events: { atMs: number; message: string }[];
+}
+
+function formatRollout(r: RolloutAnswer): string {
+  const lines = [
+    `${r.service}: ${r.state}${r.paused ? ' (paused)' : ''}${r.from && r.to ? `  ${r.from.version} → ${r.to.version}` : ''}`,
+    `  replicas: desired ${r.replicas.desired}; new ${r.replicas.newReady}/${r.replicas.new} ready; old ${r.replicas.oldReady}/${r.replicas.old} ready; draining ${r.replicas.draining}`,
+  ];
+  if (r.reason) lines.push(`  reason: ${r.reason}`);
+  if (r.comparison?.verdict) lines.push(`  comparison: ${r.comparison.verdict}`);
+  for (const e of r.events.slice(-5)) lines.push(`  ${new Date(e.atMs).toISOString()}  ${e.message}`);
+  return lines.join('\n');
+}
+
+async function runRollout(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { url: { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${HELP}\n`);
+    return 64;
+  }
+  const [action, service, ...extra] = parsed.positionals;
+  if (!action || !['status', 'pause', 'resume', 'undo'].includes(action) || !service || extra.length > 0) {
+    process.stderr.write(`usage: shoal-coordinator rollout status|pause|resume|undo SERVICE [--url URL] [--json]\n`);
+    return 64;
+  }
+  const base = (parsed.values.url ?? process.env.SHOAL_COORDINATOR_HTTP_URL ?? 'http://127.0.0.1:8080').replace(
+    /\/$/,
+    '',
+  );
+  const token = process.env.SHOAL_API_TOKEN;
+  const path = `/v1/services/${encodeURIComponent(service)}/rollout${action === 'status' ? '' : `/${action}`}`;
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method: action === 'status' ? 'GET' : 'POST',
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    process.stderr.write(`cannot reach the coordinator at ${base}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const body = (await res.json().catch(() => ({}))) as RolloutAnswer & { error?: string };
+  if (res.status !== 200) {
+    process.stderr.write(`${action} ${service}: HTTP ${res.status}: ${body.error ?? 'no detail'}\n`);
+    return 1;
+  }
+  process.stdout.write(`${parsed.values.json ? JSON.stringify(body, null, 2) : formatRollout(body)}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
+  if (argv[0] === 'rollout') return runRollout(argv.slice(1));
   if (argv[0] === 'healthcheck') return runHealthcheck(argv.slice(1));
   let values;
   try {

@@ -101,6 +101,27 @@ const policySchema = z
     message: 'minReplicas/maxReplicas belong to the service, not its policy',
   });
 
+/** How a change of a `local` actuator's command/args/env/cwd is rolled out (see docs/operations.md). */
+const rolloutSchema = z.strictObject({
+  maxSurge: z.number().int().positive().default(1),
+  maxUnavailable: z.number().int().nonnegative().default(0),
+  bakeMs: z.number().int().nonnegative().default(30_000),
+  readyTimeoutMs: positiveMs.default(60_000),
+  crashLoopRestarts: z.number().int().positive().default(3),
+  autoRollback: z.boolean().default(true),
+  requireConsulPassing: z.boolean().default(true),
+  stepMs: z.number().int().min(50).max(60_000).default(500),
+  analysis: z
+    .strictObject({
+      minRequests: z.number().int().positive().default(50),
+      maxErrorRatioIncrease: z.number().positive().max(1).default(0.05),
+      minZ: z.number().nonnegative().default(3),
+      latencyRatio: z.number().min(1).default(2),
+      minLatencyIncreaseMs: z.number().nonnegative().default(50),
+    })
+    .default({ minRequests: 50, maxErrorRatioIncrease: 0.05, minZ: 3, latencyRatio: 2, minLatencyIncreaseMs: 50 }),
+});
+
 const serviceSchema = z
   .strictObject({
     name: serviceName,
@@ -116,6 +137,7 @@ const serviceSchema = z
     customMetrics: z.array(metricName).max(100).default([]),
     policy: policySchema,
     actuator: actuatorSchema,
+    rollout: rolloutSchema.optional(),
   })
   .superRefine((s, ctx) => {
     // A target on a metric no report carries never has a value: the service would silently never scale.
@@ -198,6 +220,17 @@ export const configSchema = z
     decisionLogSize: z.number().int().positive().max(10_000).default(200),
     consul: consulSchema.optional(),
     ha: haSchema.optional(),
+    /**
+     * The operator token of the HTTP API's rollout routes (`GET`/`POST /v1/services/:name/rollout...`) and the
+     * CLI's `rollout` commands. Without one, rollout writes are refused (except with insecureDev).
+     */
+    api: z
+      .strictObject({
+        token: z.string().min(16).optional(),
+        tokenFile: z.string().min(1).optional(),
+      })
+      .refine((a) => !(a.token && a.tokenFile), { message: 'give "token" or "tokenFile", not both' })
+      .optional(),
     limits: limitsSchema.default({
       maxMessageBytes: 64 * 1024,
       reportsPerSecondPerInstance: 5,
@@ -234,6 +267,7 @@ export type ActuatorConfig = ServiceConfig['actuator'];
 export type LocalActuatorConfig = z.output<typeof localActuatorSchema>;
 export type KubernetesActuatorConfig = z.output<typeof kubernetesActuatorSchema>;
 export type CommandActuatorConfig = z.output<typeof commandActuatorSchema>;
+export type RolloutConfig = z.output<typeof rolloutSchema>;
 
 /** `services[2].policy.targets[0].value` from a zod path. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {

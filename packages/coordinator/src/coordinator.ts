@@ -1,13 +1,16 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   ClosedError,
+  ConfigError,
   componentLogger,
   errorFields,
   realClock,
@@ -15,10 +18,11 @@ import {
   type Logger,
   type MetricsRegistry,
 } from '@shoal/core';
-import { ConsulKv } from '@shoal/consul';
+import { ConsulKv, ServiceWatcher, type Watch } from '@shoal/consul';
 import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
+import { LocalActuator } from './actuators/local.js';
 import { TokenAuthenticator, resolveServiceTokens } from './auth.js';
 import {
   parseConfig,
@@ -33,6 +37,10 @@ import { Ingest } from './ingest.js';
 import { kedaScalerHandlers, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
 import { LeaderElection, type LeaderInfo } from './leader-election.js';
 import { createCoordinatorMetrics, defaultRegistry, removeServiceSeries, startServiceSeries } from './metrics.js';
+import { isRolloutChange, specOf } from './rollout/replica-spec.js';
+import { createRolloutMetrics } from './rollout/rollout-metrics.js';
+import { ConsulRolloutStore, MemoryRolloutStore, type RolloutStore } from './rollout/rollout-store.js';
+import { RolloutError, RolloutManager, type RolloutOptions, type RolloutStatus } from './rollout/rollout.js';
 import { ServiceWindow } from './service-window.js';
 import { ConsulStateStore, MemoryStateStore, type StateStore } from './state-store.js';
 
@@ -77,6 +85,10 @@ export interface Coordinator {
   tick(service: string): Promise<DecisionRecord | undefined>;
   /** Applies a new config (SIGHUP). Throws ConfigError and keeps the running config when it is invalid. */
   reload(config: CoordinatorConfigInput | CoordinatorConfig): Promise<void>;
+  /** The service's rollout (local actuator only; undefined for others or an unknown service). */
+  rollout(service: string): RolloutStatus | undefined;
+  /** Pauses, resumes or undoes a service's rollout. Throws when it does not fit the rollout's state. */
+  rolloutAction(service: string, action: 'pause' | 'resume' | 'undo'): Promise<RolloutStatus>;
   readonly isLeader: boolean;
   actuator(service: string): Actuator | undefined;
 }
@@ -86,6 +98,12 @@ interface ServiceRuntime {
   window: ServiceWindow;
   actuator: Actuator;
   controller: ServiceController;
+  rollout?: RolloutManager;
+  consulWatch?: Watch;
+}
+
+function rolloutOptions(s: ServiceConfig): Partial<RolloutOptions> {
+  return s.rollout ?? {};
 }
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -132,6 +150,9 @@ class CoordinatorImpl implements Coordinator {
   private kv: ConsulKv | undefined;
   private election: LeaderElection | undefined;
   private stateStore: StateStore = new MemoryStateStore();
+  private rolloutStore: RolloutStore = new MemoryRolloutStore();
+  private consulWatcher: ServiceWatcher | undefined;
+  private apiToken: string | undefined;
   private addresses: CoordinatorUrls | undefined;
   private leading = false;
   private started = false;
@@ -178,6 +199,7 @@ class CoordinatorImpl implements Coordinator {
 
   private async startParts(): Promise<void> {
     const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
+    this.apiToken = await this.resolveApiToken(this.config);
     this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
     if (this.config.insecureDev)
       this.log.warn('--insecure-dev: agents of services without a token are not authenticated');
@@ -211,6 +233,22 @@ class CoordinatorImpl implements Coordinator {
         config.ha?.stateKeyPrefix ?? 'shoal/coordinator/state',
         this.options.logger,
       );
+      this.rolloutStore = new ConsulRolloutStore(
+        this.kv,
+        config.ha?.stateKeyPrefix ?? 'shoal/coordinator/state',
+        this.options.logger,
+      );
+      this.consulWatcher = new ServiceWatcher({
+        consul: {
+          url: config.consul.url,
+          requestTimeoutMs: config.consul.requestTimeoutMs,
+          ...(config.consul.token ? { token: config.consul.token } : {}),
+          ...(config.consul.datacenter ? { datacenter: config.consul.datacenter } : {}),
+          ...(config.consul.caFile ? { ca: readFileSync(config.consul.caFile) } : {}),
+        },
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+        clock: this.clock,
+      });
     }
     config.services.forEach((s, i) =>
       this.addService(
@@ -252,9 +290,23 @@ class CoordinatorImpl implements Coordinator {
     }
   }
 
+  private async resolveApiToken(config: CoordinatorConfig): Promise<string | undefined> {
+    if (config.api?.token) return config.api.token;
+    if (!config.api?.tokenFile) return undefined;
+    const path = resolvePath(this.options.baseDir ?? '.', config.api.tokenFile);
+    let text: string;
+    try {
+      text = (await readFile(path, 'utf8')).trim();
+    } catch (error) {
+      throw new ConfigError(`api.tokenFile: cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    if (text.length < 16) throw new ConfigError(`api.tokenFile: the token in ${path} must be at least 16 characters`);
+    return text;
+  }
+
   private addService(s: ServiceConfig, token: string | undefined, initialDelayMs = 0): void {
     const window = new ServiceWindow(s.name, windowOptions(this.config, s));
-    const actuator =
+    const base =
       this.options.actuatorFactory?.(s) ??
       createActuator(s.actuator, {
         service: s.name,
@@ -266,6 +318,35 @@ class CoordinatorImpl implements Coordinator {
         ...(this.options.logger ? { logger: this.options.logger } : {}),
         clock: this.clock,
       });
+    let rollout: RolloutManager | undefined;
+    let consulWatch: Watch | undefined;
+    if (base instanceof LocalActuator) {
+      consulWatch = this.consulWatcher?.watch(s.name);
+      const watch = consulWatch;
+      rollout = new RolloutManager({
+        service: s.name,
+        actuator: base,
+        options: rolloutOptions(s),
+        instances: () => window.views(this.clock.now()),
+        ...(watch
+          ? {
+              consulPassing: () => {
+                const list = watch.current();
+                return list ? new Set(list.map((i) => i.id)) : undefined;
+              },
+            }
+          : {}),
+        drain: (id, reason) => (this.ingest as Ingest).drain(s.name, id, s.drainTimeoutMs, reason),
+        store: this.rolloutStore,
+        metrics: createRolloutMetrics(this.registry),
+        id: this.id,
+        onEvent: (message, status) => this.rolloutDecision(s.name, message, status),
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+        clock: this.clock,
+      });
+      void rollout.restore();
+    }
+    const actuator: Actuator = rollout ?? base;
     const controller = new ServiceController({
       service: s,
       policy: servicePolicy(s),
@@ -282,7 +363,14 @@ class CoordinatorImpl implements Coordinator {
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       clock: this.clock,
     });
-    const runtime: ServiceRuntime = { config: s, window, actuator, controller };
+    const runtime: ServiceRuntime = {
+      config: s,
+      window,
+      actuator,
+      controller,
+      ...(rollout ? { rollout } : {}),
+      ...(consulWatch ? { consulWatch } : {}),
+    };
     this.runtimes.set(s.name, runtime);
     startServiceSeries(this.metrics, s.name);
     controller.start(initialDelayMs);
@@ -296,6 +384,39 @@ class CoordinatorImpl implements Coordinator {
     removeServiceSeries(this.metrics, name);
     await r.controller.stop();
     await r.actuator.close();
+    r.consulWatch?.close();
+  }
+
+  /** A rollout event as a line of the service's decision log. */
+  private rolloutDecision(service: string, message: string, status: RolloutStatus): void {
+    const r = this.runtimes.get(service);
+    if (!r) return;
+    const record: DecisionRecord = {
+      atMs: this.clock.now(),
+      service,
+      currentReplicas: status.replicas.old + status.replicas.new,
+      desiredReplicas: status.replicas.desired,
+      reasons: [`rollout (${status.state}${status.paused ? ', paused' : ''}): ${message}`],
+      applied: true,
+      dryRun: this.config.dryRun,
+      durationMs: 0,
+    };
+    r.controller.decisions.push(record);
+    this.hub.emit(service);
+  }
+
+  rollout(service: string): RolloutStatus | undefined {
+    return this.runtimes.get(service)?.rollout?.status();
+  }
+
+  async rolloutAction(service: string, action: 'pause' | 'resume' | 'undo'): Promise<RolloutStatus> {
+    const r = this.runtimes.get(service);
+    if (!r) throw new RolloutError(`no service "${service}"`);
+    if (!r.rollout)
+      throw new RolloutError(`service "${service}" has a ${r.actuator.type} actuator: rollouts are local-only`);
+    if (action === 'pause') return r.rollout.pause();
+    if (action === 'resume') return r.rollout.resume();
+    return r.rollout.undo();
   }
 
   private async startServers(): Promise<void> {
@@ -341,6 +462,9 @@ class CoordinatorImpl implements Coordinator {
       maxBodyBytes: limit,
       services: () => this.services(),
       decisions: (s) => this.decisions(s),
+      rollout: (s) => this.rollout(s),
+      rolloutAction: (s, action) => this.rolloutAction(s, action),
+      apiAccess: (authorization, write) => this.apiAccess(authorization, write),
       sd: () => this.sd(),
       ready: () => this.readiness(),
       info: () => ({
@@ -371,6 +495,17 @@ class CoordinatorImpl implements Coordinator {
       grpc: `${tls ? 'grpcs' : 'grpc'}://${hostForUrl(grpcHost)}:${grpcPort}`,
       keda: kedaAddress,
     };
+  }
+
+  /** Whether a request to the rollout routes may go on: the `api` token, compared in constant time. */
+  private apiAccess(authorization: string | undefined, write: boolean): 'ok' | 'unauthenticated' | 'forbidden' {
+    const token = this.apiToken;
+    if (!token) return !write || this.config.insecureDev ? 'ok' : 'forbidden';
+    const m = /^Bearer (.+)$/i.exec(authorization ?? '');
+    if (!m) return 'unauthenticated';
+    const a = Buffer.from(m[1] as string);
+    const b = Buffer.from(token);
+    return a.length === b.length && timingSafeEqual(a, b) ? 'ok' : 'unauthenticated';
   }
 
   private readiness(): { ready: boolean; reason: string } {
@@ -455,6 +590,7 @@ class CoordinatorImpl implements Coordinator {
   async reload(input: CoordinatorConfigInput | CoordinatorConfig): Promise<void> {
     const next = parseConfig(input, 'reloaded config');
     const tokens = await resolveServiceTokens(next, this.options.baseDir);
+    const apiToken = await this.resolveApiToken(next);
     const prev = this.config;
     if (
       JSON.stringify(prev.listen) !== JSON.stringify(next.listen) ||
@@ -477,18 +613,30 @@ class CoordinatorImpl implements Coordinator {
     } as CoordinatorConfig;
     this.auth = new TokenAuthenticator(tokens, next.insecureDev);
     this.ingest?.setAuth(this.auth);
+    this.apiToken = apiToken;
     const names = new Set(next.services.map((s) => s.name));
     for (const name of [...this.runtimes.keys()]) if (!names.has(name)) await this.removeService(name);
     for (const s of next.services) {
       const r = this.runtimes.get(s.name);
       if (!r) {
         this.addService(s, tokens.get(s.name));
+      } else if (
+        r.rollout &&
+        isRolloutChange(r.config.actuator as Record<string, unknown>, s.actuator as Record<string, unknown>) &&
+        s.actuator.type === 'local'
+      ) {
+        // A new version: roll it out over the running replicas instead of restarting the service.
+        r.config = s;
+        r.controller.update(s, servicePolicy(s), next.dryRun, s.syncPeriodMs ?? next.syncPeriodMs);
+        r.rollout.setOptions(rolloutOptions(s));
+        await r.rollout.begin(specOf(s.actuator), 'config reloaded with a new command/args/env/cwd');
       } else if (JSON.stringify(r.config.actuator) !== JSON.stringify(s.actuator)) {
         await this.removeService(s.name);
         this.addService(s, tokens.get(s.name));
       } else {
         r.config = s;
         r.controller.update(s, servicePolicy(s), next.dryRun, s.syncPeriodMs ?? next.syncPeriodMs);
+        r.rollout?.setOptions(rolloutOptions(s));
       }
     }
     this.log.info({ services: next.services.map((s) => s.name) }, 'config reloaded');
@@ -510,6 +658,8 @@ class CoordinatorImpl implements Coordinator {
       });
     }
     await Promise.all([...this.runtimes.values()].map((r) => r.actuator.close()));
+    for (const r of this.runtimes.values()) r.consulWatch?.close();
+    await this.consulWatcher?.close();
     await this.kv?.close();
     this.log.info('coordinator stopped');
   }

@@ -3,6 +3,7 @@ import { responseToJson } from '@shoal/protocol';
 import type { MetricsRegistry } from '@shoal/core';
 import type { DecisionRecord } from './control-loop.js';
 import { IngestRefusal, type Ingest } from './ingest.js';
+import type { RolloutStatus } from './rollout/rollout.js';
 import type { InstanceView } from './service-window.js';
 
 /** One service in `GET /v1/services`. */
@@ -29,6 +30,11 @@ export interface HttpApiDeps {
   maxBodyBytes: number;
   services(): ServiceStatus[];
   decisions(service: string): DecisionRecord[] | undefined;
+  /** The service's rollout; undefined when it has none (not a local actuator) or does not exist. */
+  rollout?(service: string): RolloutStatus | undefined;
+  rolloutAction?(service: string, action: 'pause' | 'resume' | 'undo'): Promise<RolloutStatus>;
+  /** Checks the operator token of the rollout routes (reads and writes). */
+  apiAccess?(authorization: string | undefined, write: boolean): 'ok' | 'unauthenticated' | 'forbidden';
   sd(): SdTargetGroup[];
   ready(): { ready: boolean; reason: string };
   info(): Record<string, unknown>;
@@ -152,6 +158,11 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     if (allow(['GET'])) send(res, 200, { coordinator: deps.info(), services: deps.services() });
     return;
   }
+  const ro = /^\/v1\/services\/([^/]+)\/rollout(?:\/(pause|resume|undo))?$/.exec(path);
+  if (ro) {
+    await handleRollout(deps, req, res, ro[1] as string, ro[2] as 'pause' | 'resume' | 'undo' | undefined);
+    return;
+  }
   const m = /^\/v1\/services\/([^/]+)(\/decisions)?$/.exec(path);
   if (m) {
     if (!allow(['GET'])) return;
@@ -174,6 +185,63 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     return;
   }
   send(res, 404, { error: `no route ${method} ${path}` });
+}
+
+/**
+ * `GET /v1/services/:name/rollout` and `POST .../rollout/{pause,resume,undo}`, behind the `api` token (writes are
+ * refused without one unless insecureDev).
+ */
+async function handleRollout(
+  deps: HttpApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawName: string,
+  action: 'pause' | 'resume' | 'undo' | undefined,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const allowed = action ? ['POST'] : ['GET'];
+  if (!allowed.includes(method)) {
+    send(res, 405, { error: `method ${method} not allowed here` }, { allow: allowed.join(', ') });
+    return;
+  }
+  req.resume(); // no body is read on these routes
+  const access = deps.apiAccess?.(headerValue(req.headers.authorization), action !== undefined) ?? 'forbidden';
+  if (access === 'unauthenticated') {
+    send(
+      res,
+      401,
+      { error: 'a valid api token is required (Authorization: Bearer ...)' },
+      { 'www-authenticate': 'Bearer' },
+    );
+    return;
+  }
+  if (access === 'forbidden') {
+    send(res, 403, { error: 'rollout writes need an api token in the config (api.token or api.tokenFile)' });
+    return;
+  }
+  let name: string;
+  try {
+    name = decodeURIComponent(rawName);
+  } catch {
+    send(res, 400, { error: 'invalid percent-escape in the service name' });
+    return;
+  }
+  if (!deps.services().some((s) => s.name === name)) {
+    send(res, 404, { error: `no service "${name}"` });
+    return;
+  }
+  if (!action) {
+    const status = deps.rollout?.(name);
+    if (!status) send(res, 404, { error: `service "${name}" has no rollouts (only the local actuator rolls out)` });
+    else send(res, 200, status);
+    return;
+  }
+  try {
+    if (!deps.rolloutAction) throw new Error('rollouts are not available');
+    send(res, 200, await deps.rolloutAction(name, action));
+  } catch (error) {
+    send(res, 409, { error: (error as Error).message });
+  }
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

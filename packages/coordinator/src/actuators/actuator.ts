@@ -10,6 +10,8 @@ export interface ReplicaInfo {
   readonly port?: number;
   readonly restarts?: number;
   readonly startedAtMs?: number;
+  /** What the replica runs, as a short hash of its actuator config (local replicas; see rollouts). */
+  readonly version?: string;
 }
 
 export interface ScaleOptions {

@@ -19,6 +19,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
+import { specVersion, type LocalReplicaSpec } from '../rollout/replica-spec.js';
 import type { Actuator, ReplicaInfo, ScaleOptions } from './actuator.js';
 
 export interface LocalActuatorOptions {
@@ -52,6 +53,11 @@ export interface LocalActuatorOptions {
 
 interface Replica {
   id: string;
+  /** What this replica runs (a rollout changes the spec new replicas get; a replica keeps its own). */
+  spec: LocalReplicaSpec;
+  version: string;
+  /** Set by `expectExit`: its exit is a stop, not a crash. */
+  exitExpected: boolean;
   port: number;
   child: ChildProcess | undefined;
   state: 'starting' | 'running' | 'stopping' | 'restarting';
@@ -97,6 +103,7 @@ export class LocalActuator implements Actuator {
   private readonly changes = new EventEmitter<number>();
   private closed = false;
   private lastCount = 0;
+  private currentSpec: LocalReplicaSpec;
 
   constructor(options: LocalActuatorOptions) {
     assertString('service', options.service);
@@ -118,6 +125,47 @@ export class LocalActuator implements Actuator {
     };
     this.log = componentLogger(options.logger, 'local-actuator', { service: options.service });
     this.clock = options.clock ?? realClock;
+    this.currentSpec = Object.freeze({
+      command: options.command,
+      args: [...this.opts.args],
+      env: { ...this.opts.env },
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    });
+  }
+
+  /** What new replicas run: command, args, env, cwd. */
+  get spec(): LocalReplicaSpec {
+    return this.currentSpec;
+  }
+
+  /** The version new replicas get: a hash of `spec`. */
+  get version(): string {
+    return specVersion(this.currentSpec);
+  }
+
+  /**
+   * Changes what replicas started from now on run (a rollout; running replicas keep theirs, and a crashed replica
+   * restarts with its own). Returns the new spec's version.
+   */
+  setSpec(spec: LocalReplicaSpec): string {
+    assertString('command', spec.command);
+    this.currentSpec = Object.freeze({ ...spec, args: [...spec.args], env: { ...spec.env } });
+    return this.version;
+  }
+
+  /** Starts one more replica of the current spec; resolves with its id once spawned. */
+  async start(): Promise<string> {
+    if (this.closed) throw new ClosedError('local actuator is closed');
+    return this.startReplica();
+  }
+
+  /**
+   * Marks a replica whose exit is coming (it was told to drain and may exit by itself): that exit stops it rather
+   * than counting as a crash to restart.
+   */
+  expectExit(id: string): void {
+    const r = this.live.get(id);
+    if (r) r.exitExpected = true;
   }
 
   async getReplicas(): Promise<number> {
@@ -128,6 +176,7 @@ export class LocalActuator implements Actuator {
     return [...this.live.values()].map((r) => ({
       id: r.id,
       state: r.state,
+      version: r.version,
       address: this.opts.host,
       port: r.port,
       restarts: r.restarts,
@@ -147,7 +196,7 @@ export class LocalActuator implements Actuator {
     }
     const active = [...this.live.values()].filter((r) => r.state !== 'stopping');
     if (replicas > active.length) {
-      const started: Promise<void>[] = [];
+      const started: Promise<string>[] = [];
       for (let i = active.length; i < replicas; i++) started.push(this.startReplica());
       await Promise.all(started);
     } else if (replicas < active.length) {
@@ -190,10 +239,14 @@ export class LocalActuator implements Actuator {
     }
   }
 
-  private async startReplica(): Promise<void> {
+  private async startReplica(): Promise<string> {
     const id = `${this.opts.service}-${randomBytes(4).toString('hex')}`;
+    const spec = this.currentSpec;
     const replica: Replica = {
       id,
+      spec,
+      version: specVersion(spec),
+      exitExpected: false,
       port: 0,
       child: undefined,
       state: 'starting',
@@ -210,6 +263,7 @@ export class LocalActuator implements Actuator {
     this.live.set(id, replica);
     this.emitCount();
     await this.spawn(replica);
+    return id;
   }
 
   private async spawn(replica: Replica): Promise<void> {
@@ -221,7 +275,7 @@ export class LocalActuator implements Actuator {
     if (replica.state === 'stopping' || this.closed) return;
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.opts.baseEnv ?? {})) if (v !== undefined) env[k] = v;
-    Object.assign(env, this.opts.env, {
+    Object.assign(env, replica.spec.env, {
       PORT: String(replica.port),
       HOST: this.opts.host,
       SHOAL_SERVICE: this.opts.service,
@@ -231,10 +285,10 @@ export class LocalActuator implements Actuator {
     if (this.opts.coordinatorToken) env.SHOAL_COORDINATOR_TOKEN = this.opts.coordinatorToken;
     const child = spawn(
       process.execPath,
-      [GUARD_PATH, String(this.opts.stopTimeoutMs), this.opts.command, ...this.opts.args],
+      [GUARD_PATH, String(this.opts.stopTimeoutMs), replica.spec.command, ...replica.spec.args],
       {
         env,
-        ...(this.opts.cwd ? { cwd: this.opts.cwd } : {}),
+        ...(replica.spec.cwd ? { cwd: replica.spec.cwd } : {}),
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         // Own process group, so SIGKILL reaches the guard and the replica together.
         detached: true,
@@ -290,7 +344,8 @@ export class LocalActuator implements Actuator {
   private onExit(replica: Replica, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (replica.child !== child) return;
     replica.child = undefined;
-    if (replica.state === 'stopping' || this.closed) {
+    if (replica.state === 'stopping' || replica.exitExpected || this.closed) {
+      replica.state = 'stopping';
       this.live.delete(replica.id);
       this.log.info({ replica: replica.id, code, signal }, 'replica stopped');
       this.emitCount();
