@@ -13,7 +13,20 @@ import { pinnedVersions } from '../kit/index.js';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DOCKERFILE = join(ROOT, 'packages/coordinator/Dockerfile');
-const PACKAGES = ['@shoal/core', '@shoal/protocol', '@shoal/policy', '@shoal/coordinator'];
+
+/** The Shoal packages the coordinator needs at run time: itself and its @shoal dependencies, transitively. */
+function shoalClosure(name: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(name)) return seen;
+  seen.add(name);
+  const pkg = JSON.parse(
+    readFileSync(join(ROOT, 'packages', name.slice('@shoal/'.length), 'package.json'), 'utf8'),
+  ) as {
+    dependencies?: Record<string, string>;
+  };
+  for (const dep of Object.keys(pkg.dependencies ?? {})) if (dep.startsWith('@shoal/')) shoalClosure(dep, seen);
+  return seen;
+}
+const PACKAGES = [...shoalClosure('@shoal/coordinator')].sort();
 
 /** The exec-form arrays of an instruction (`ENTRYPOINT ["node", ...]`) in the runtime stage. */
 function instruction(text: string, name: string): string[] {
@@ -39,6 +52,8 @@ describe('coordinator container: npm pack + production install + the image entry
 
   it('has a multi-stage, production-only, non-root Dockerfile with a HEALTHCHECK and SIGTERM', () => {
     const text = readFileSync(DOCKERFILE, 'utf8');
+    const packed = [...text.matchAll(/-w (@shoal\/[a-z-]+)/g)].map((m) => m[1]).sort();
+    assert.deepEqual(packed, PACKAGES, 'the image packs exactly the Shoal packages the coordinator depends on');
     assert.ok((text.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage');
     assert.match(text, /npm install --omit=dev/);
     assert.match(text, /^USER node$/m);
@@ -59,7 +74,7 @@ describe('coordinator container: npm pack + production install + the image entry
       cwd: ROOT,
     });
     const tarballs = (await readdir(app)).filter((f) => f.endsWith('.tgz'));
-    assert.equal(tarballs.length, 4);
+    assert.equal(tarballs.length, PACKAGES.length);
     await writeFile(
       join(app, 'package.json'),
       JSON.stringify({
