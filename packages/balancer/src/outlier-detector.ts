@@ -46,13 +46,10 @@ export class OutlierDetector {
       ep.windowRequests = 0;
       ep.windowFailures = 0;
     }
-    const ejectedBefore = new Set<EndpointState>();
-    for (const ep of all) if (ep.ejected) ejectedBefore.add(ep);
     if (this.config.successRateEjection !== false) this.successRate(all, eject);
     if (this.config.failurePercentageEjection !== false) this.failurePercentage(all, eject);
-    for (const ep of all) {
-      if (!ep.ejected && !ejectedBefore.has(ep) && ep.ejectionMultiplier > 0) ep.ejectionMultiplier--;
-    }
+    // Returns from ejection come after this (the balancer's tick), so an endpoint still ejected is skipped here.
+    for (const ep of all) if (!ep.ejected && ep.ejectionMultiplier > 0) ep.ejectionMultiplier--;
   }
 
   private successRate(all: readonly EndpointState[], eject: Eject): void {
