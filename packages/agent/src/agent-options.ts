@@ -1,10 +1,11 @@
-import { networkInterfaces } from 'node:os';
 import {
   InvalidArgumentError,
   assertInteger,
   assertKnownKeys,
   assertObject,
   assertString,
+  defaultInstanceAddress,
+  defaultInstanceId,
   describeValue,
   realClock,
   silentLogger,
@@ -13,7 +14,7 @@ import {
   type MetricsRegistry,
 } from '@shoal/core';
 import { INSTANCE_ID_PATTERN, LIMITS, SERVICE_NAME_PATTERN, type Capacity } from '@shoal/protocol';
-import type { ConsulConnectionOptions } from '@shoal/consul';
+import type { ConsulConnectionOptions, ServiceRegistrationOptions } from '@shoal/consul';
 import { loadShoalConsul } from './registration.js';
 
 /** TLS for the coordinator connection (PEM contents, not file names). */
@@ -126,7 +127,7 @@ export interface AgentOptions {
   port: number;
   /** Address clients use. Default: the first non-internal IPv4 address, else 127.0.0.1. */
   address?: string;
-  /** Unique instance id. Default `${service}-${address}-${port}`. */
+  /** Unique instance id. Default `<service>-<host name>-<port>-<8 hex random per process>` (`defaultInstanceId` of @shoal/core, as @shoal/consul's). */
   instanceId?: string;
   zone?: string;
   version?: string;
@@ -175,6 +176,8 @@ export interface ResolvedAgentOptions {
   readonly capacity?: Capacity;
   readonly consul: ConsulConnectionOptions | false;
   readonly registration: AgentRegistrationOptions;
+  /** With `consul`: the ServiceRegistration options, validated once by createAgent(). */
+  readonly consulRegistration?: ServiceRegistrationOptions;
   readonly coordinator?: ResolvedCoordinatorOptions;
   readonly reportIntervalMs: number;
   readonly minReportIntervalMs: number;
@@ -233,15 +236,6 @@ const COORDINATOR_KEYS = [
   'breaker',
   'keepaliveMs',
 ] as const;
-
-function defaultAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const iface of list ?? []) {
-      if (iface.family === 'IPv4' && !iface.internal) return iface.address;
-    }
-  }
-  return '127.0.0.1';
-}
 
 function exitProcess(): void {
   process.exit(0);
@@ -396,9 +390,10 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
   assertKnownKeys('options', input as unknown as Record<string, unknown>, AGENT_KEYS);
   assertString('service', input.service, { maxLength: LIMITS.maxServiceNameLength, pattern: SERVICE_NAME_PATTERN });
   assertInteger('port', input.port, 1, 65535);
-  const address = input.address ?? defaultAddress();
+  // The one default identity (@shoal/core), the same as @shoal/consul's ServiceRegistration uses.
+  const address = input.address ?? defaultInstanceAddress();
   assertString('address', address, { maxLength: LIMITS.maxAddressLength });
-  const instanceId = input.instanceId ?? `${input.service}-${address}-${input.port}`;
+  const instanceId = input.instanceId ?? defaultInstanceId(input.service, input.port);
   assertString('instanceId', instanceId, { maxLength: LIMITS.maxInstanceIdLength, pattern: INSTANCE_ID_PATTERN });
   const zone = optionalString('zone', input.zone, LIMITS.maxZoneLength);
   const version = optionalString('version', input.version, LIMITS.maxVersionLength);
@@ -419,8 +414,6 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
     capacity = { ...input.capacity };
   }
   const consul = input.consul ?? false;
-  // Validate now, naming the option (this is when @shoal/consul, and only if `consul` is set, gets loaded).
-  if (consul !== false) loadShoalConsul().resolveConsulConnectionOptions(consul, 'consul');
   const registration = input.registration ?? {};
   assertObject('registration', registration);
   assertKnownKeys('registration', registration as Record<string, unknown>, [
@@ -486,6 +479,36 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
     throw new InvalidArgumentError(`registry must be a prom-client Registry, got ${describeValue(input.registry)}`);
   }
 
+  // The registration, built and validated once here (this is when @shoal/consul, and only if `consul` is set, gets
+  // loaded); start() adds the scrape Meta and the registry.
+  let consulRegistration: ServiceRegistrationOptions | undefined;
+  if (consul !== false) {
+    const r = registration as AgentRegistrationOptions;
+    consulRegistration = Object.freeze({
+      consul,
+      service: input.service,
+      id: instanceId,
+      address,
+      port: input.port,
+      ...(r.tags !== undefined ? { tags: [...r.tags] } : {}),
+      meta: { ...r.meta },
+      ...(zone !== undefined ? { zone } : {}),
+      ...(version !== undefined ? { version } : {}),
+      ...(r.weight !== undefined ? { weight: r.weight } : {}),
+      check: { ttlMs: r.ttlMs ?? 15_000 },
+      ...(r.deregisterCriticalServiceAfterMs !== undefined
+        ? { deregisterCriticalServiceAfterMs: r.deregisterCriticalServiceAfterMs }
+        : {}),
+      logger: input.logger ?? silentLogger,
+      clock: input.clock ?? realClock,
+    });
+    // A Meta key of the agent's own stands in for the scrape Meta added at start, so its size limits count.
+    loadShoalConsul().resolveServiceRegistrationOptions({
+      ...consulRegistration,
+      meta: { ...consulRegistration.meta, shoal_metrics_port: '1' },
+    });
+  }
+
   return Object.freeze({
     service: input.service,
     port: input.port,
@@ -496,6 +519,7 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
     ...(capacity !== undefined ? { capacity } : {}),
     consul,
     registration: { ...registration },
+    ...(consulRegistration !== undefined ? { consulRegistration } : {}),
     ...(input.coordinator !== undefined ? { coordinator: resolveCoordinator(input.coordinator) } : {}),
     reportIntervalMs,
     minReportIntervalMs,

@@ -46,7 +46,7 @@ import {
 } from './http-instrumentation.js';
 import { LoadTracker } from './load-tracker.js';
 import { createMetricsHandler, startMetricsServer } from './metrics-endpoint.js';
-import { createRegistration, validateRegistration, type RegistrationHandle } from './registration.js';
+import { createRegistration, type RegistrationHandle } from './registration.js';
 import type { RequestGate } from './request-gate.js';
 import { RuntimeSampler } from './runtime-sampler.js';
 
@@ -104,7 +104,6 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.options = resolveAgentOptions(options);
     const o = this.options;
-    validateRegistration(o);
     this.service = o.service;
     this.instanceId = o.instanceId;
     this.interval = o.reportIntervalMs;
@@ -220,7 +219,9 @@ export class Agent {
         }
         this.metricsServer = server;
       }
-      this.registration = createRegistration(o, this.consulMeta(), this.registryInUse);
+      if (o.consulRegistration !== undefined) {
+        this.registration = createRegistration(o.consulRegistration, this.consulMeta(), this.registryInUse);
+      }
       if (o.coordinator !== undefined) {
         const deps = {
           clock: o.clock,

@@ -1,3 +1,4 @@
+import { defaultInstanceId } from '@shoal/consul';
 import assert from 'node:assert/strict';
 import { createAgent, resolveAgentOptions, type AgentOptions } from '@shoal/agent';
 
@@ -17,7 +18,9 @@ function rejects(extra: Record<string, unknown>, message: RegExp): void {
 describe('createAgent options', () => {
   it('applies documented defaults', () => {
     const o = resolveAgentOptions({ service: 'orders', port: 8080, address: '10.0.0.7' });
-    assert.equal(o.instanceId, 'orders-10.0.0.7-8080');
+    // One default identity: @shoal/consul's ServiceRegistration computes the same id for the same process.
+    assert.equal(o.instanceId, defaultInstanceId('orders', 8080));
+    assert.match(o.instanceId, /^orders-.+-8080-[0-9a-f]{8}$/);
     assert.equal(o.reportIntervalMs, 1000);
     assert.equal(o.minReportIntervalMs, 250);
     assert.equal(o.maxReportIntervalMs, 60000);

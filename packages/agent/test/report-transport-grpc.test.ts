@@ -100,7 +100,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     assert.equal(coordinator.hellos.length, 1);
     const hello = coordinator.hellos[0]!;
     assert.equal(hello.service, 'orders');
-    assert.equal(hello.instanceId, `orders-127.0.0.1-${port}`);
+    assert.match(hello.instanceId, new RegExp(`^orders-.+-${port}-[0-9a-f]{8}$`), 'the default id (@shoal/core)');
     assert.equal(hello.port, port);
     assert.ok(hello.startedAtMs > 0);
     assert.equal(hello.metricsPath, '/metrics', 'the hello says where Prometheus scrapes it');

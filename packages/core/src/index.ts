@@ -59,3 +59,4 @@ export {
   grpcCallCounterOf,
 } from './grpc-calls.js';
 export type { GrpcCallCounter } from './grpc-calls.js';
+export { defaultInstanceAddress, defaultInstanceId, firstNonInternalIPv4 } from './instance-identity.js';
