@@ -82,7 +82,11 @@ export interface ServiceRegistrationOptions {
   check?: CheckOptions;
   /** Consul removes the instance after its check has been critical this long, in ms (Consul's minimum: 60000). Default 60000. */
   deregisterCriticalServiceAfterMs?: number;
-  /** Backoff between register attempts while Consul is unreachable. Default { baseMs: 250, capMs: 30000 }. */
+  /**
+   * Backoff between register attempts and between heartbeat retries while Consul is unreachable or failing. Default
+   * { baseMs: 250, capMs: 2000 }: a registration notices within 2 s that Consul is back (a heartbeat answered 404
+   * "unknown check" by a Consul that lost its state) and registers again at once.
+   */
   backoff?: { baseMs?: number; capMs?: number; random?: () => number };
   /** close() gives up deregistering after this long, in ms. Default 5000. */
   closeTimeoutMs?: number;
@@ -226,7 +230,7 @@ export function resolveServiceRegistrationOptions(
   const deregisterCriticalServiceAfterMs = input.deregisterCriticalServiceAfterMs ?? 60_000;
   assertInteger('deregisterCriticalServiceAfterMs', deregisterCriticalServiceAfterMs, 1_000);
   if (input.backoff !== undefined) assertObject('backoff', input.backoff);
-  const backoff = resolveBackoffOptions({ baseMs: 250, capMs: 30_000, ...input.backoff });
+  const backoff = resolveBackoffOptions({ baseMs: 250, capMs: 2000, ...input.backoff });
   const closeTimeoutMs = input.closeTimeoutMs ?? 5_000;
   assertInteger('closeTimeoutMs', closeTimeoutMs, 1);
 

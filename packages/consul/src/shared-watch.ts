@@ -35,6 +35,7 @@ export interface SharedWatchSettings {
   minQueryIntervalMs: number;
   requestTimeoutMs: number;
   backoff: ResolvedBackoffOptions;
+  settleGraceMs: number;
 }
 
 /**
@@ -45,6 +46,13 @@ export interface SharedWatchSettings {
  * failure (a restarted Consul may have a lower index, and blocking on the old one would hang). Query starts are
  * at least `minQueryIntervalMs` apart, so an index that keeps moving (or keeps resetting) can never loop hot.
  * Errors keep the last good list (marked stale) and back off with full jitter.
+ *
+ * Settling: a Consul that restarted (an error, or an index that went backwards) first answers with whatever it has
+ * re-learned so far, often nothing, while its agents and the services re-register within seconds. For
+ * `settleGraceMs` after the first answer that follows such a reset, an answer that lacks an instance of a non-empty
+ * last list does not replace it; the list is held until an answer has everything it had (or more), or the grace
+ * ends, whichever comes first. Blocking queries during the grace wait at most until its end, so the held list is
+ * re-checked then.
  */
 export class SharedWatch implements WatchMetricsSource {
   readonly service: string;
@@ -72,6 +80,12 @@ export class SharedWatch implements WatchMetricsSource {
   private loop: Promise<void> | undefined;
   private stopped = false;
   private readonly skipped = new Set<string>();
+  /** A failure or an index reset happened since the list was last known settled. */
+  private unsettled = false;
+  /** Monotonic time until which a shrunken answer is held back (set by the first answer after a reset). */
+  private settleUntil: number | undefined;
+  /** Shrunken answers held back during the current grace (for the log). */
+  private held = 0;
 
   constructor(
     readonly query: WatchQuery,
@@ -148,6 +162,11 @@ export class SharedWatch implements WatchMetricsSource {
       if (gap > 0 && !(await this.pause(gap))) break;
       this.lastStart = clock.monotonic();
       const blocking = this.index > 0n;
+      // While a held list waits for Consul to settle, a blocking query returns by the end of the grace.
+      const wait =
+        this.settleUntil === undefined
+          ? waitMs
+          : Math.min(waitMs, Math.max(50, Math.ceil(this.settleUntil - clock.monotonic())));
       try {
         this.queries++;
         metrics.watchQueries.inc({ service: this.service });
@@ -159,12 +178,12 @@ export class SharedWatch implements WatchMetricsSource {
             ...(this.query.filter !== undefined ? { filter: this.query.filter } : {}),
             ...(this.query.dc !== undefined ? { datacenter: this.query.dc } : {}),
             index: this.index,
-            waitMs,
+            waitMs: wait,
           },
           {
             signal,
             // Consul adds up to wait/16 of jitter to a blocking wait; allow for it plus an ordinary request's time.
-            timeoutMs: blocking ? waitMs + Math.ceil(waitMs / 16) + requestTimeoutMs : requestTimeoutMs,
+            timeoutMs: blocking ? wait + Math.ceil(wait / 16) + requestTimeoutMs : requestTimeoutMs,
           },
         );
         if (this.stopped) break;
@@ -180,6 +199,7 @@ export class SharedWatch implements WatchMetricsSource {
             'consul index went backwards; starting over from index 0',
           );
           this.index = 0n;
+          this.unsettled = true;
         } else {
           this.index = result.index;
         }
@@ -188,6 +208,7 @@ export class SharedWatch implements WatchMetricsSource {
       } catch (error) {
         if (this.stopped) break;
         this.lastAdvanced = false;
+        this.unsettled = true;
         // After a failure the server may have restarted with a lower index; a blocking query with our old index
         // would then hang until its wait ran out. The first query after a failure therefore does not block.
         this.index = 0n;
@@ -229,6 +250,7 @@ export class SharedWatch implements WatchMetricsSource {
     }
     list.sort(compareInstances);
     const now = this.settings.clock.now();
+    const hold = this.holdForSettling(list);
     this.lastSuccessMs = now;
     this.lastError = undefined;
     if (this.stale) {
@@ -236,13 +258,48 @@ export class SharedWatch implements WatchMetricsSource {
       this.stale = false;
       this.staleSinceMs = undefined;
     }
-    if (this.current === undefined || !instanceSetsEqual(this.current, list)) {
+    if (!hold && (this.current === undefined || !instanceSetsEqual(this.current, list))) {
       this.current = Object.freeze(list);
       this.version++;
       this.log.debug({ instances: list.length }, 'service instances changed');
       this.changes.emit(this.current);
     }
     this.notify();
+  }
+
+  /** True when `list` must not replace the current one yet (see "Settling" above); ends the grace otherwise. */
+  private holdForSettling(list: readonly Instance[]): boolean {
+    const { clock, settleGraceMs } = this.settings;
+    const current = this.current;
+    if (this.unsettled) {
+      this.unsettled = false;
+      if (settleGraceMs > 0 && current !== undefined && current.length > 0) {
+        this.settleUntil = clock.monotonic() + settleGraceMs;
+        this.held = 0;
+      }
+    }
+    if (this.settleUntil === undefined) return false;
+    const ids = new Set(list.map((i) => i.id));
+    const missing = current === undefined ? 0 : current.filter((i) => !ids.has(i.id)).length;
+    const expired = clock.monotonic() >= this.settleUntil;
+    if (missing > 0 && !expired) {
+      if (this.held++ === 0) {
+        this.log.info(
+          { instances: current?.length ?? 0, answered: list.length, missing, settleGraceMs },
+          'consul answered without some instances right after a reset; keeping the last list while it settles',
+        );
+      }
+      return true;
+    }
+    if (this.held > 0) {
+      this.log.info(
+        { missing, heldAnswers: this.held },
+        missing > 0 ? 'consul settle grace over; taking its answer' : 'consul settled; every instance is back',
+      );
+    }
+    this.settleUntil = undefined;
+    this.held = 0;
+    return false;
   }
 
   /** Records a failure and returns the backoff delay before the next query. */

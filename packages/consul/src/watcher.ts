@@ -32,8 +32,16 @@ export interface ServiceWatcherOptions {
   waitMs?: number;
   /** Minimum time between the starts of two queries of one watch, in ms (stops hot loops). Default 100. */
   minQueryIntervalMs?: number;
-  /** Backoff after a failed query: full jitter in [0, min(capMs, baseMs·2^attempt)). Default {baseMs: 250, capMs: 30000}. */
+  /**
+   * Backoff after a failed query: full jitter in [0, min(capMs, baseMs·2^attempt)). Default {baseMs: 250, capMs: 2000},
+   * so a watch is back within 2 s of Consul coming back.
+   */
   backoff?: { baseMs?: number; capMs?: number; random?: () => number };
+  /**
+   * After an error or an index reset (a restarted Consul), how long an answer lacking some instances of the last
+   * non-empty list is held back, in ms (until an answer has them all, or this ends). 0 disables. Default 10000.
+   */
+  settleGraceMs?: number;
   logger?: Logger;
   registry?: MetricsRegistry;
   clock?: Clock;
@@ -57,15 +65,29 @@ export interface ResolvedServiceWatcherOptions {
   readonly waitMs: number;
   readonly minQueryIntervalMs: number;
   readonly backoff: ResolvedBackoffOptions;
+  readonly settleGraceMs: number;
   readonly logger: Logger;
   readonly registry: MetricsRegistry;
   readonly clock: Clock;
 }
 
-const WATCHER_KEYS = ['consul', 'waitMs', 'minQueryIntervalMs', 'backoff', 'logger', 'registry', 'clock'] as const;
+const WATCHER_KEYS = [
+  'consul',
+  'waitMs',
+  'minQueryIntervalMs',
+  'backoff',
+  'settleGraceMs',
+  'logger',
+  'registry',
+  'clock',
+] as const;
 const WATCH_KEYS = ['passing', 'tag', 'zone', 'dc', 'filter'] as const;
 const SERVICE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export const MAX_WAIT_MS = 600_000;
+/** The watcher's default retry cap: back within 2 s of Consul. */
+export const DEFAULT_WATCH_BACKOFF_CAP_MS = 2000;
+/** The default settle grace: longer than a default heartbeat interval (5 s), so re-registrations are in. */
+export const DEFAULT_SETTLE_GRACE_MS = 10_000;
 
 export function resolveServiceWatcherOptions(input: ServiceWatcherOptions = {}): ResolvedServiceWatcherOptions {
   assertObject('options', input as unknown);
@@ -76,12 +98,15 @@ export function resolveServiceWatcherOptions(input: ServiceWatcherOptions = {}):
   const minQueryIntervalMs = input.minQueryIntervalMs ?? 100;
   assertInteger('minQueryIntervalMs', minQueryIntervalMs, 0, 60_000);
   if (input.backoff !== undefined) assertObject('backoff', input.backoff);
-  const backoff = resolveBackoffOptions({ baseMs: 250, capMs: 30_000, ...input.backoff });
+  const backoff = resolveBackoffOptions({ baseMs: 250, capMs: DEFAULT_WATCH_BACKOFF_CAP_MS, ...input.backoff });
+  const settleGraceMs = input.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS;
+  assertInteger('settleGraceMs', settleGraceMs, 0, MAX_WAIT_MS);
   return Object.freeze({
     consul,
     waitMs,
     minQueryIntervalMs,
     backoff,
+    settleGraceMs,
     logger: componentLogger(input.logger, 'consul-watcher'),
     registry: input.registry ?? new Registry(),
     clock: input.clock ?? realClock,
@@ -154,6 +179,7 @@ export class ServiceWatcher {
         minQueryIntervalMs: this.options.minQueryIntervalMs,
         requestTimeoutMs: this.options.consul.requestTimeoutMs,
         backoff: this.options.backoff,
+        settleGraceMs: this.options.settleGraceMs,
       });
       entry = { watch, handles: new Set() };
       this.shared.set(key, entry);

@@ -35,6 +35,7 @@ describe('resolveServiceRegistrationOptions', () => {
     assert.equal(o.consul.url, 'http://127.0.0.1:8500');
     assert.equal(o.consul.requestTimeoutMs, 10000);
     assert.deepEqual(o.weights, { passing: 1, warning: 1 });
+    assert.equal(o.backoff.capMs, 2000, 'register attempts and heartbeat retries are at most 2 s apart');
     assert.ok(Object.isFrozen(o));
   });
 

@@ -14,7 +14,8 @@ describe('ServiceWatcher options', () => {
     assert.equal(o.waitMs, 300_000);
     assert.equal(o.minQueryIntervalMs, 100);
     assert.equal(o.backoff.baseMs, 250);
-    assert.equal(o.backoff.capMs, 30_000);
+    assert.equal(o.backoff.capMs, 2000);
+    assert.equal(o.settleGraceMs, 10_000);
     assert.equal(o.consul.url, 'http://127.0.0.1:8500');
   });
 
@@ -23,6 +24,7 @@ describe('ServiceWatcher options', () => {
       [{ waitMs: 500 }, /^waitMs must be an integer between 1000 and 600000, got 500$/],
       [{ waitMs: 700_000 }, /^waitMs must be an integer between 1000 and 600000, got 700000$/],
       [{ minQueryIntervalMs: -1 }, /^minQueryIntervalMs must be an integer between 0 and 60000, got -1$/],
+      [{ settleGraceMs: -1 }, /^settleGraceMs must be an integer between 0 and 600000, got -1$/],
       [{ backoff: { baseMs: 0 } }, /^baseMs must be a finite number > 0, got 0$/],
       [{ consul: { url: 'nope://' } }, /consul\.url must/],
       [{ wait: 5 }, /ServiceWatcher options has an unknown option "wait"/],
