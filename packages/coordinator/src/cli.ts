@@ -28,6 +28,9 @@ Options:
       --insecure-dev    Allow services without an agent token (laptops only). Without it the coordinator
                         refuses to start when a service has no token or tokenFile.
       --dry-run         Decide and log every decision, but never call an actuator.
+      --keep-replicas   On SIGTERM/SIGINT, leave local replicas running for the next coordinator with the
+                        same stateDir to adopt (a planned restart or upgrade); they stop by themselves if
+                        none comes within the local actuator's orphanGraceMs.
       --check           Validate the config (and token files), print the result, and exit.
       --log-level LEVEL trace, debug, info (default), warn, error, fatal; or SHOAL_LOG_LEVEL.
   -h, --help            Show this help.
@@ -42,8 +45,10 @@ new replicas start, count once ready, then old ones drain; a clear regression ro
       --json            Print the rollout as JSON instead of a summary.
                         The api token (config api.token/api.tokenFile) is read from SHOAL_API_TOKEN.
 
-Signals: SIGTERM/SIGINT stop gracefully (loops, leader lock released, servers, local replicas stopped;
-a second signal exits at once). SIGHUP reloads the config file.
+Signals: SIGTERM/SIGINT stop gracefully (loops, leader lock released, servers, local replicas stopped
+unless --keep-replicas; a second signal exits at once). SIGHUP reloads the config file. A coordinator that
+dies without stopping (crash, SIGKILL) leaves its local replicas running for orphanGraceMs; with a stateDir
+in the config, the restarted coordinator adopts them.
 
 Environment: local replicas inherit this process's environment plus PORT, SHOAL_INSTANCE_ID,
 SHOAL_COORDINATOR_URL and SHOAL_COORDINATOR_TOKEN.
@@ -171,6 +176,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         'insecure-dev': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
+        'keep-replicas': { type: 'boolean' },
         check: { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -284,7 +290,7 @@ async function main(argv: string[]): Promise<number> {
         resolveExit(1);
       }, 30_000);
       deadline.unref();
-      coordinator.close().then(
+      coordinator.close({ keepLocalReplicas: values['keep-replicas'] === true }).then(
         () => resolveExit(0),
         (error: unknown) => {
           logger.error({ err: { message: (error as Error).message } }, 'shutdown failed');

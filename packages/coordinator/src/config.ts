@@ -43,6 +43,8 @@ const localActuatorSchema = z.strictObject({
   cwd: z.string().min(1).optional(),
   host: z.string().min(1).default('127.0.0.1'),
   stopTimeoutMs: positiveMs.default(10_000),
+  /** How long a replica outlives its coordinator, waiting to be adopted by a restarted one. */
+  orphanGraceMs: positiveMs.default(30_000),
   restartBackoff: backoffSchema.default({ baseMs: 500, capMs: 30_000 }),
 });
 
@@ -213,6 +215,11 @@ export const configSchema = z
       .default({ http: '127.0.0.1:8080', grpc: '127.0.0.1:9090' }),
     /** URL replicas use to reach the coordinator's gRPC port (default: derived from listen.grpc). */
     advertiseUrl: z.string().min(1).optional(),
+    /**
+     * Directory where local replicas' guards keep their records (relative: to the config file's directory), so a
+     * restarted coordinator adopts them. Default: none (a private temporary directory; no adoption).
+     */
+    stateDir: z.string().min(1).optional(),
     tls: tlsSchema.optional(),
     insecureDev: z.boolean().default(false),
     dryRun: z.boolean().default(false),

@@ -76,8 +76,12 @@ export interface Coordinator {
   readonly config: CoordinatorConfig;
   /** Binds the ports, starts actuators, leader election and the control loops. */
   start(): Promise<void>;
-  /** Stops everything: loops, election (releasing the lock), servers, actuators (local replicas are stopped). */
-  close(): Promise<void>;
+  /**
+   * Stops everything: loops, election (releasing the lock), servers, actuators (local replicas are stopped). With
+   * `keepLocalReplicas` (a planned restart or upgrade), local replicas keep running for their `orphanGraceMs`, for
+   * the next coordinator with the same `stateDir` to adopt.
+   */
+  close(options?: { keepLocalReplicas?: boolean }): Promise<void>;
   urls(): CoordinatorUrls;
   services(): ServiceStatus[];
   decisions(service: string): DecisionRecord[] | undefined;
@@ -311,6 +315,7 @@ class CoordinatorImpl implements Coordinator {
       createActuator(s.actuator, {
         service: s.name,
         coordinatorUrl: this.config.advertiseUrl ?? this.urls().grpc,
+        ...(this.config.stateDir ? { stateDir: resolvePath(this.options.baseDir ?? '.', this.config.stateDir) } : {}),
         ...(token ? { coordinatorToken: token } : {}),
         ...(this.options.env ? { baseEnv: this.options.env } : {}),
         ...(this.options.kubeConfig ? { kubeConfig: this.options.kubeConfig } : {}),
@@ -642,7 +647,7 @@ class CoordinatorImpl implements Coordinator {
     this.log.info({ services: next.services.map((s) => s.name) }, 'config reloaded');
   }
 
-  async close(): Promise<void> {
+  async close(options: { keepLocalReplicas?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.runtimes.values()].map((r) => r.controller.stop()));
@@ -657,7 +662,11 @@ class CoordinatorImpl implements Coordinator {
         s.closeAllConnections();
       });
     }
-    await Promise.all([...this.runtimes.values()].map((r) => r.actuator.close()));
+    await Promise.all(
+      [...this.runtimes.values()].map((r) =>
+        options.keepLocalReplicas && r.actuator instanceof LocalActuator ? r.actuator.detach() : r.actuator.close(),
+      ),
+    );
     for (const r of this.runtimes.values()) r.consulWatch?.close();
     await this.consulWatcher?.close();
     await this.kv?.close();

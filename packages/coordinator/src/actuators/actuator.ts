@@ -5,7 +5,12 @@ export interface ReplicaInfo {
   /** The instance id the replica reports with (`SHOAL_INSTANCE_ID` for local replicas, the pod name on Kubernetes). */
   readonly id: string;
   readonly state: 'starting' | 'running' | 'stopping' | 'restarting';
+  /** Local replicas: the pid of the replica's guard (also the process group of guard and replica). */
   readonly pid?: number;
+  /** Local replicas: the replica process itself. */
+  readonly replicaPid?: number;
+  /** Local replicas: taken over from the coordinator that ran before this one. */
+  readonly adopted?: boolean;
   readonly address?: string;
   readonly port?: number;
   readonly restarts?: number;

@@ -10,6 +10,8 @@ export interface ActuatorContext {
   service: string;
   coordinatorUrl?: string;
   coordinatorToken?: string;
+  /** Where local replicas' guards keep their records, so a restarted coordinator adopts them (config `stateDir`). */
+  stateDir?: string;
   /** Environment local replicas and commands inherit (the CLI passes `process.env`). */
   baseEnv?: Readonly<Record<string, string | undefined>>;
   /** For the command actuator, the count to report before its first scale. */
@@ -35,8 +37,10 @@ export function createActuator(config: ActuatorConfig, ctx: ActuatorContext): Ac
         env: config.env,
         host: config.host,
         stopTimeoutMs: config.stopTimeoutMs,
+        orphanGraceMs: config.orphanGraceMs,
         restartBackoff: config.restartBackoff,
         ...(config.cwd ? { cwd: config.cwd } : {}),
+        ...(ctx.stateDir ? { stateDir: ctx.stateDir } : {}),
         ...(ctx.baseEnv ? { baseEnv: ctx.baseEnv } : {}),
         ...(ctx.coordinatorUrl ? { coordinatorUrl: ctx.coordinatorUrl } : {}),
         ...(ctx.coordinatorToken ? { coordinatorToken: ctx.coordinatorToken } : {}),

@@ -1,8 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   ActuatorError,
   Backoff,
@@ -21,6 +18,8 @@ import {
 } from '@shoal/core';
 import { specVersion, type LocalReplicaSpec } from '../rollout/replica-spec.js';
 import type { Actuator, ReplicaInfo, ScaleOptions } from './actuator.js';
+import { launchGuard, type GuardHandle } from './guard-handle.js';
+import { adoptGuards, openStateDirectory, stopStrayGuards, type StateDirectory } from './replica-adoption.js';
 
 export interface LocalActuatorOptions {
   /** Service name (used in instance ids and logs). */
@@ -41,8 +40,19 @@ export interface LocalActuatorOptions {
   coordinatorUrl?: string;
   /** Token replicas present (`SHOAL_COORDINATOR_TOKEN`). */
   coordinatorToken?: string;
-  /** SIGTERM → SIGKILL deadline when stopping a replica, and the guard's grace when the coordinator dies. Default 10000. */
+  /** SIGTERM → SIGKILL deadline when stopping a replica. Default 10000. */
   stopTimeoutMs?: number;
+  /**
+   * Directory where each replica's guard keeps a record (`<stateDir>/<service>/`), so the next coordinator adopts
+   * the replicas of this one after a crash, SIGKILL or upgrade. Default: a private temporary directory (replicas
+   * cannot be adopted; they still stop `orphanGraceMs` after the coordinator is gone).
+   */
+  stateDir?: string;
+  /**
+   * How long a replica keeps running without a coordinator, waiting for a restarted one to adopt it; then its guard
+   * stops it (SIGTERM, SIGKILL after `stopTimeoutMs`). Default 30000.
+   */
+  orphanGraceMs?: number;
   restartBackoff?: { baseMs?: number; capMs?: number };
   /** A replica that ran this long resets its restart backoff. Default 10000. */
   stableAfterMs?: number;
@@ -59,7 +69,7 @@ interface Replica {
   /** Set by `expectExit`: its exit is a stop, not a crash. */
   exitExpected: boolean;
   port: number;
-  child: ChildProcess | undefined;
+  guard: GuardHandle | undefined;
   state: 'starting' | 'running' | 'stopping' | 'restarting';
   restarts: number;
   backoff: Backoff;
@@ -67,8 +77,6 @@ interface Replica {
   restartTimer: TimerHandle | undefined;
   exited: Promise<void>;
 }
-
-const GUARD_PATH = fileURLToPath(new URL('./replica-guard.js', import.meta.url));
 
 /** Picks a free TCP port on `host` by binding port 0 (the replica binds it a moment later). */
 export function findFreePort(host = '127.0.0.1'): Promise<number> {
@@ -88,13 +96,17 @@ export function findFreePort(host = '127.0.0.1'): Promise<number> {
  * The `local` actuator: a process supervisor that runs N replicas of a command on this machine, each on a free
  * port, with `PORT`, `SHOAL_INSTANCE_ID`, `SHOAL_COORDINATOR_URL` and `SHOAL_COORDINATOR_TOKEN` in its environment.
  * Crashed replicas restart with backoff; victims get SIGTERM, then SIGKILL after `stopTimeoutMs`; their output goes
- * through the logger. Each replica runs under a small guard process tied to the coordinator by an IPC channel, so
- * replicas exit when the coordinator dies, even by SIGKILL.
+ * through the logger. Each replica runs under a small guard process (`replica-guard.ts`) that outlives the
+ * coordinator by `orphanGraceMs`: a restarted coordinator with the same `stateDir` adopts it and its replica;
+ * otherwise the guard stops the replica.
  */
 export class LocalActuator implements Actuator {
   readonly type = 'local';
   private readonly opts: Required<
-    Omit<LocalActuatorOptions, 'cwd' | 'coordinatorUrl' | 'coordinatorToken' | 'baseEnv' | 'logger' | 'clock'>
+    Omit<
+      LocalActuatorOptions,
+      'cwd' | 'coordinatorUrl' | 'coordinatorToken' | 'baseEnv' | 'logger' | 'clock' | 'stateDir'
+    >
   > &
     LocalActuatorOptions;
   private readonly log: Logger;
@@ -103,6 +115,8 @@ export class LocalActuator implements Actuator {
   private readonly changes = new EventEmitter<number>();
   private closed = false;
   private lastCount = 0;
+  private stateDir: StateDirectory | undefined;
+  private adopting: Promise<void> | undefined;
   private currentSpec: LocalReplicaSpec;
 
   constructor(options: LocalActuatorOptions) {
@@ -113,12 +127,16 @@ export class LocalActuator implements Actuator {
     }
     const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     assertPositiveInteger('stopTimeoutMs', stopTimeoutMs);
+    const orphanGraceMs = options.orphanGraceMs ?? 30_000;
+    assertPositiveInteger('orphanGraceMs', orphanGraceMs);
+    if (options.stateDir !== undefined) assertString('stateDir', options.stateDir);
     this.opts = {
       ...options,
       args: options.args ?? [],
       env: options.env ?? {},
       host: options.host ?? '127.0.0.1',
       stopTimeoutMs,
+      orphanGraceMs,
       restartBackoff: options.restartBackoff ?? {},
       stableAfterMs: options.stableAfterMs ?? 10_000,
       random: options.random ?? Math.random,
@@ -156,6 +174,7 @@ export class LocalActuator implements Actuator {
   /** Starts one more replica of the current spec; resolves with its id once spawned. */
   async start(): Promise<string> {
     if (this.closed) throw new ClosedError('local actuator is closed');
+    await this.adopt();
     return this.startReplica();
   }
 
@@ -169,6 +188,7 @@ export class LocalActuator implements Actuator {
   }
 
   async getReplicas(): Promise<number> {
+    await this.adopt();
     return this.count();
   }
 
@@ -181,7 +201,8 @@ export class LocalActuator implements Actuator {
       port: r.port,
       restarts: r.restarts,
       startedAtMs: r.startedAtMs,
-      ...(r.child?.pid !== undefined ? { pid: r.child.pid } : {}),
+      ...(r.guard ? { pid: r.guard.pid, adopted: r.guard.adopted } : {}),
+      ...(r.guard?.replicaPid !== undefined ? { replicaPid: r.guard.replicaPid } : {}),
     }));
   }
 
@@ -194,6 +215,7 @@ export class LocalActuator implements Actuator {
     if (!Number.isInteger(replicas) || replicas < 0) {
       throw new InvalidArgumentError(`replicas must be an integer >= 0, got ${replicas}`);
     }
+    await this.adopt();
     const active = [...this.live.values()].filter((r) => r.state !== 'stopping');
     if (replicas > active.length) {
       const started: Promise<string>[] = [];
@@ -214,6 +236,7 @@ export class LocalActuator implements Actuator {
 
   /** Stops one replica (SIGTERM, SIGKILL after the deadline) without replacing it. */
   async stop(id: string): Promise<void> {
+    await this.adopt();
     const r = this.live.get(id);
     if (r) await this.stopReplica(r);
   }
@@ -221,8 +244,70 @@ export class LocalActuator implements Actuator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.adopting?.catch(() => undefined);
     await Promise.all([...this.live.values()].map((r) => this.stopReplica(r)));
+    if (this.stateDir && !this.stateDir.temporary) {
+      await stopStrayGuards(this.stateDir.dir, this.opts.service, new Set(), this.opts.stopTimeoutMs, this.clock);
+    }
     this.changes.clear();
+    this.stateDir?.release();
+  }
+
+  /**
+   * Closes without stopping the replicas (an upgrade or planned restart of the coordinator): each guard keeps its
+   * replica running for `orphanGraceMs`, for the next coordinator with the same `stateDir` to adopt.
+   */
+  async detach(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.adopting?.catch(() => undefined);
+    for (const r of this.live.values()) {
+      this.clock.clearTimeout(r.restartTimer);
+      r.guard?.detach();
+    }
+    this.live.clear();
+    this.changes.clear();
+    this.stateDir?.release();
+    this.log.info('detached from the local replicas; they wait for the next coordinator');
+  }
+
+  /** Once, before anything else: opens the state directory and adopts the replicas recorded there. */
+  private adopt(): Promise<void> {
+    this.adopting ??= (async () => {
+      this.stateDir = openStateDirectory(this.opts.stateDir, this.opts.service, this.log);
+      if (this.stateDir.temporary) return;
+      const adopted = await adoptGuards(this.stateDir.dir, {
+        service: this.opts.service,
+        stopTimeoutMs: this.opts.stopTimeoutMs,
+        clock: this.clock,
+        log: this.log,
+        onLog: (id, stream, line) => this.logLine(id, stream, line),
+      });
+      for (const { record, guard } of adopted) {
+        if (this.closed) {
+          guard.detach();
+          continue;
+        }
+        // A replica keeps the version it was started with; if it crashes it restarts with the current spec.
+        const replica = this.newReplica(record.id, this.currentSpec, record.specVersion ?? this.version);
+        Object.assign(replica, {
+          port: record.port,
+          guard,
+          state: 'running',
+          restarts: record.restarts,
+          startedAtMs: record.startedAtMs,
+        });
+        this.live.set(record.id, replica);
+        this.watchExit(replica, guard);
+      }
+      this.emitCount();
+    })().catch((error: unknown) => {
+      this.log.error(errorFields(error), 'cannot open the state directory');
+      throw new ActuatorError(`cannot open the local actuator's state directory: ${(error as Error).message}`, {
+        cause: error,
+      });
+    });
+    return this.adopting;
   }
 
   private count(): number {
@@ -240,15 +325,21 @@ export class LocalActuator implements Actuator {
   }
 
   private async startReplica(): Promise<string> {
-    const id = `${this.opts.service}-${randomBytes(4).toString('hex')}`;
-    const spec = this.currentSpec;
-    const replica: Replica = {
+    const replica = this.newReplica(`${this.opts.service}-${randomBytes(4).toString('hex')}`, this.currentSpec);
+    this.live.set(replica.id, replica);
+    this.emitCount();
+    await this.spawn(replica);
+    return replica.id;
+  }
+
+  private newReplica(id: string, spec: LocalReplicaSpec, version = specVersion(spec)): Replica {
+    return {
       id,
       spec,
-      version: specVersion(spec),
+      version,
       exitExpected: false,
       port: 0,
-      child: undefined,
+      guard: undefined,
       state: 'starting',
       restarts: 0,
       backoff: new Backoff({
@@ -260,10 +351,6 @@ export class LocalActuator implements Actuator {
       restartTimer: undefined,
       exited: Promise.resolve(),
     };
-    this.live.set(id, replica);
-    this.emitCount();
-    await this.spawn(replica);
-    return id;
   }
 
   private async spawn(replica: Replica): Promise<void> {
@@ -283,67 +370,66 @@ export class LocalActuator implements Actuator {
     });
     if (this.opts.coordinatorUrl) env.SHOAL_COORDINATOR_URL = this.opts.coordinatorUrl;
     if (this.opts.coordinatorToken) env.SHOAL_COORDINATOR_TOKEN = this.opts.coordinatorToken;
-    const child = spawn(
-      process.execPath,
-      [GUARD_PATH, String(this.opts.stopTimeoutMs), replica.spec.command, ...replica.spec.args],
-      {
-        env,
-        ...(replica.spec.cwd ? { cwd: replica.spec.cwd } : {}),
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        // Own process group, so SIGKILL reaches the guard and the replica together.
-        detached: true,
-      },
+    const launching = launchGuard({
+      dir: (this.stateDir as StateDirectory).dir,
+      service: this.opts.service,
+      id: replica.id,
+      host: this.opts.host,
+      port: replica.port,
+      startedAtMs: this.clock.now(),
+      restarts: replica.restarts,
+      specVersion: replica.version,
+      command: replica.spec.command,
+      args: replica.spec.args,
+      env,
+      ...(replica.spec.cwd ? { cwd: replica.spec.cwd } : {}),
+      graceMs: this.opts.orphanGraceMs,
+      stopTimeoutMs: this.opts.stopTimeoutMs,
+      clock: this.clock,
+      onLog: (stream, line) => this.logLine(replica.id, stream, line),
+    });
+    // Whoever stops this replica while its guard starts waits for that guard too.
+    replica.exited = launching.then(
+      (guard) => guard.exited.then(() => undefined),
+      () => undefined,
     );
-    replica.child = child;
-    replica.startedAtMs = this.clock.now();
-    child.unref();
-    (child.channel as { unref?: () => void } | undefined)?.unref?.();
-    this.pipeLogs(replica, child);
-    replica.exited = new Promise<void>((resolve) => {
-      let done = false;
-      const exited = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (done) return;
-        done = true;
-        resolve();
-        this.onExit(replica, child, code, signal);
-      };
-      child.once('exit', exited);
-      // A process that never started (e.g. a missing cwd) gets 'error' and no 'exit': it crashed all the same.
-      child.once('error', () => {
-        if (child.pid === undefined) exited(child.exitCode, null);
-      });
-    });
-    child.once('error', (error) => {
+    let guard: GuardHandle;
+    try {
+      guard = await launching;
+    } catch (error) {
       this.log.error({ replica: replica.id, ...errorFields(error) }, 'replica failed to start');
-    });
-    await new Promise<void>((resolve) => {
-      child.once('spawn', () => resolve());
-      child.once('error', () => resolve());
-    });
-    if (replica.child !== child) return; // it never started: onExit already scheduled the restart
-    if (replica.state === 'starting' || replica.state === 'restarting') replica.state = 'running';
-    this.log.info({ replica: replica.id, pid: child.pid, port: replica.port }, 'replica started');
-  }
-
-  private pipeLogs(replica: Replica, child: ChildProcess): void {
-    for (const [name, stream] of [
-      ['stdout', child.stdout],
-      ['stderr', child.stderr],
-    ] as const) {
-      if (!stream) continue;
-      const lines = createInterface({ input: stream, crlfDelay: Infinity });
-      lines.on('line', (line) => {
-        const text = line.length > 8192 ? `${line.slice(0, 8192)}…` : line;
-        if (name === 'stderr') this.log.warn({ replica: replica.id, stream: name }, text);
-        else this.log.info({ replica: replica.id, stream: name }, text);
-      });
-      lines.on('error', () => {});
+      if (!this.isStopping(replica)) this.crashed(replica, null, null);
+      else this.live.delete(replica.id);
+      return;
     }
+    replica.guard = guard;
+    replica.startedAtMs = this.clock.now();
+    this.watchExit(replica, guard);
+    if (this.isStopping(replica)) {
+      this.terminate(replica, guard); // stopped while it started
+      return;
+    }
+    if (replica.state === 'starting' || replica.state === 'restarting') replica.state = 'running';
+    this.log.info({ replica: replica.id, pid: guard.pid, port: replica.port }, 'replica started');
   }
 
-  private onExit(replica: Replica, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (replica.child !== child) return;
-    replica.child = undefined;
+  /** Stopped (or closed) meanwhile: a method, so TypeScript does not narrow `state` across an await. */
+  private isStopping(replica: Replica): boolean {
+    return replica.state === 'stopping' || this.closed;
+  }
+
+  private watchExit(replica: Replica, guard: GuardHandle): void {
+    replica.exited = guard.exited.then(({ code, signal }) => this.onExit(replica, guard, code, signal));
+  }
+
+  private logLine(id: string, stream: 'stdout' | 'stderr', line: string): void {
+    if (stream === 'stderr') this.log.warn({ replica: id, stream }, line);
+    else this.log.info({ replica: id, stream }, line);
+  }
+
+  private onExit(replica: Replica, guard: GuardHandle, code: number | null, signal: NodeJS.Signals | null): void {
+    if (replica.guard !== guard) return;
+    replica.guard = undefined;
     if (replica.state === 'stopping' || replica.exitExpected || this.closed) {
       replica.state = 'stopping';
       this.live.delete(replica.id);
@@ -351,6 +437,11 @@ export class LocalActuator implements Actuator {
       this.emitCount();
       return;
     }
+    this.crashed(replica, code, signal);
+  }
+
+  /** Restarts a replica that exited on its own (or never started), with backoff, under the same id. */
+  private crashed(replica: Replica, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.clock.now() - replica.startedAtMs >= this.opts.stableAfterMs) replica.backoff.reset();
     const delay = replica.backoff.next() ?? 30_000;
     replica.restarts++;
@@ -374,38 +465,30 @@ export class LocalActuator implements Actuator {
     replica.state = 'stopping';
     this.clock.clearTimeout(replica.restartTimer);
     replica.restartTimer = undefined;
-    const child = replica.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      if (!child) this.live.delete(replica.id);
+    const guard = replica.guard;
+    if (!guard) {
+      this.live.delete(replica.id);
       this.emitCount();
       await replica.exited;
       return;
     }
     this.emitCount();
-    if (!wasStopping) {
-      this.log.info({ replica: replica.id, pid: child.pid }, 'stopping replica (SIGTERM)');
-      signalGroup(child, 'SIGTERM');
-    }
+    if (!wasStopping) this.terminate(replica, guard);
+    await replica.exited;
+  }
+
+  /** SIGTERM (the guard forwards it to the replica), SIGKILL to the guard's group after `stopTimeoutMs`. */
+  private terminate(replica: Replica, guard: GuardHandle): void {
+    this.log.info({ replica: replica.id, pid: guard.pid }, 'stopping replica (SIGTERM)');
+    guard.signal('SIGTERM');
     const killTimer = this.clock.setTimeout(() => {
       this.log.warn(
-        { replica: replica.id, pid: child.pid, afterMs: this.opts.stopTimeoutMs },
+        { replica: replica.id, pid: guard.pid, afterMs: this.opts.stopTimeoutMs },
         'replica ignored SIGTERM; SIGKILL',
       );
-      signalGroup(child, 'SIGKILL');
+      guard.signal('SIGKILL');
     }, this.opts.stopTimeoutMs);
     killTimer.unref();
-    await replica.exited;
-    this.clock.clearTimeout(killTimer);
-  }
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    // The guard forwards SIGTERM to the replica; SIGKILL goes to the whole group (the guard cannot forward it).
-    if (signal === 'SIGKILL') process.kill(-child.pid, signal);
-    else child.kill(signal);
-  } catch {
-    // already gone
+    void guard.exited.then(() => this.clock.clearTimeout(killTimer));
   }
 }

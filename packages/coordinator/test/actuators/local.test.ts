@@ -124,10 +124,14 @@ describe('LocalActuator', () => {
   });
 
   it('leaves no orphan when the coordinator is SIGKILLed', async () => {
-    parent = spawn(process.execPath, [SUPERVISOR, REPLICA, '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    parent = spawn(process.execPath, [SUPERVISOR, REPLICA, '1', '2', '', '500'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const lines = createInterface({ input: parent.stdout! });
     const started = await new Promise<{ replicaPids: number[]; guardPids: number[] }>((resolve, reject) => {
-      lines.once('line', (l) => resolve(JSON.parse(l) as { replicaPids: number[]; guardPids: number[] }));
+      lines.on('line', (l) => {
+        if (l.startsWith('{')) resolve(JSON.parse(l) as { replicaPids: number[]; guardPids: number[] });
+      });
       parent!.once('exit', (code) => reject(new Error(`supervisor exited early (${code})`)));
     });
     const all = [...started.replicaPids, ...started.guardPids];
@@ -135,7 +139,8 @@ describe('LocalActuator', () => {
     assert.equal(all.length, 4);
     assert.ok(all.every(isAlive));
     parent.kill('SIGKILL');
-    // The replicas ignore SIGTERM here, so this also proves the guard's SIGKILL after its grace (500 ms).
+    // No coordinator comes back within orphanGraceMs (500 ms); the replicas ignore SIGTERM, so this also proves the
+    // guard's SIGKILL after stopTimeoutMs (500 ms).
     await waitFor(() => all.every((pid) => !isAlive(pid)), 10_000, 'every replica and guard to exit');
   });
 
