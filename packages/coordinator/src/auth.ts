@@ -34,6 +34,33 @@ export class TokenAuthenticator {
   }
 
   /**
+   * Who a stream's token belongs to, before it says anything (a stream is authenticated when it opens, so an
+   * anonymous one never counts against a limit). `service` is undefined under --insecure-dev without a token: such
+   * a stream may only say hello for a service without a token.
+   */
+  identify(
+    authorization: string | undefined,
+  ): { ok: true; service: string | undefined } | (AuthResult & { ok: false }) {
+    const token = parseBearer(authorization);
+    if (token === undefined) {
+      if (this.insecureDev) return { ok: true, service: undefined };
+      return { ok: false, status: 'unauthenticated', reason: 'missing "authorization: Bearer <token>"' };
+    }
+    const owner = this.owner(token);
+    if (owner === undefined) return { ok: false, status: 'unauthenticated', reason: 'the bearer token is not valid' };
+    return { ok: true, service: owner };
+  }
+
+  private owner(token: string): string | undefined {
+    const presented = digest(token);
+    let owner: string | undefined;
+    for (const [name, d] of this.digests) {
+      if (timingSafeEqual(d, presented) && owner === undefined) owner = name;
+    }
+    return owner;
+  }
+
+  /**
    * `authorization` is the raw header value (`Bearer <token>`), or undefined. `service` is the service the request
    * claims to report for.
    */
@@ -44,11 +71,7 @@ export class TokenAuthenticator {
     if (token === undefined) {
       return { ok: false, status: 'unauthenticated', reason: 'missing "authorization: Bearer <token>"' };
     }
-    const presented = digest(token);
-    let owner: string | undefined;
-    for (const [name, d] of this.digests) {
-      if (timingSafeEqual(d, presented) && owner === undefined) owner = name;
-    }
+    const owner = this.owner(token);
     if (owner === undefined) {
       return { ok: false, status: 'unauthenticated', reason: 'the bearer token is not valid' };
     }
@@ -78,19 +101,7 @@ export async function resolveServiceTokens(
   for (const [i, s] of config.services.entries()) {
     if (s.token) tokens.set(s.name, s.token);
     else if (s.tokenFile) {
-      const path = resolve(baseDir, s.tokenFile);
-      let text: string;
-      try {
-        text = (await readFile(path, 'utf8')).trim();
-      } catch (error) {
-        throw new ConfigError(`services[${i}].tokenFile: cannot read ${path}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-      if (text.length < 16) {
-        throw new ConfigError(`services[${i}].tokenFile: the token in ${path} must be at least 16 characters`);
-      }
-      tokens.set(s.name, text);
+      tokens.set(s.name, await readTokenFile(`services[${i}].tokenFile`, baseDir, s.tokenFile));
     }
   }
   if (!config.insecureDev) {
@@ -104,6 +115,45 @@ export async function resolveServiceTokens(
     }
   }
   return tokens;
+}
+
+/** Reads a token file (trimmed, at least 16 characters). Errors name the field and the path, never the content. */
+export async function readTokenFile(field: string, baseDir: string, file: string): Promise<string> {
+  const path = resolve(baseDir, file);
+  let text: string;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    // The value is not shown: a token pasted where its file's path belongs would be printed otherwise.
+    throw new ConfigError(
+      `${field}: cannot read the file it names (${(error as NodeJS.ErrnoException).code ?? 'error'}; a path of ` +
+        `${file.length} characters relative to ${baseDir}; the value is not shown in case it is the token itself)`,
+    );
+  }
+  if (text.length < 16) {
+    throw new ConfigError(`${field}: the token in the file must be at least 16 characters`);
+  }
+  return text;
+}
+
+/** The HTTP API's tokens: the operator token (`api.token[File]`) and the read token (`api.readToken[File]`). */
+export async function resolveApiTokens(
+  config: CoordinatorConfig,
+  baseDir = process.cwd(),
+): Promise<{ operator: string | undefined; read: string | undefined }> {
+  const api = config.api;
+  const operator =
+    api?.token ?? (api?.tokenFile ? await readTokenFile('api.tokenFile', baseDir, api.tokenFile) : undefined);
+  const read =
+    api?.readToken ??
+    (api?.readTokenFile ? await readTokenFile('api.readTokenFile', baseDir, api.readTokenFile) : undefined);
+  return { operator, read };
+}
+
+/** A constant-time check of `authorization` against one token. */
+export function bearerMatches(token: string, authorization: string | undefined): boolean {
+  const presented = parseBearer(authorization);
+  return presented !== undefined && timingSafeEqual(digest(presented), digest(token));
 }
 
 /** Resolves a config file's directory for relative `tokenFile`s. */

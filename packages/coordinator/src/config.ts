@@ -235,8 +235,16 @@ export const configSchema = z
       .strictObject({
         token: z.string().min(16).optional(),
         tokenFile: z.string().min(1).optional(),
+        /**
+         * The read token: everything on the HTTP port but /healthz, /readyz and POST /v1/report (agents' own
+         * tokens) needs it or the operator `token` — status, decisions, rollouts, /metrics, /v1/sd. With neither
+         * set, the read API is open (a warning at start).
+         */
+        readToken: z.string().min(16).optional(),
+        readTokenFile: z.string().min(1).optional(),
       })
       .refine((a) => !(a.token && a.tokenFile), { message: 'give "token" or "tokenFile", not both' })
+      .refine((a) => !(a.readToken && a.readTokenFile), { message: 'give "readToken" or "readTokenFile", not both' })
       .optional(),
     limits: limitsSchema.default({
       maxMessageBytes: 64 * 1024,
@@ -297,12 +305,14 @@ function describe(value: unknown): string {
 type Issue = z.core.$ZodIssue & { input?: unknown };
 
 /** Fields whose values are credentials: a problem with one names the field, never the value. */
-const SECRET_KEYS = new Set(['token', 'secret']);
+const SECRET_KEYS = new Set(['token', 'secret', 'readToken']);
 
 function issueText(issue: Issue): string[] {
   const at = formatPath(issue.path);
   const last = issue.path[issue.path.length - 1];
-  const secret = typeof last === 'string' && SECRET_KEYS.has(last);
+  // A webhook URL may carry a credential (userinfo, a query token, or a secret pasted into the wrong field).
+  const secret =
+    typeof last === 'string' && (SECRET_KEYS.has(last) || (last === 'url' && issue.path.includes('webhook')));
   const got = `got ${
     secret && typeof issue.input === 'string'
       ? `a string of length ${issue.input.length} (not shown)`

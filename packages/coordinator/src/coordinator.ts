@@ -23,7 +23,7 @@ import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
 import { LocalActuator } from './actuators/local.js';
-import { TokenAuthenticator, resolveServiceTokens } from './auth.js';
+import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveServiceTokens } from './auth.js';
 import {
   parseConfig,
   servicePolicy,
@@ -147,6 +147,7 @@ class CoordinatorImpl implements Coordinator {
   private readonly runtimes = new Map<string, ServiceRuntime>();
   private readonly hub = new UpdateHub();
   private auth = new TokenAuthenticator(new Map());
+  private readToken: string | undefined;
   private ingest: Ingest | undefined;
   private grpcServer: grpc.Server | undefined;
   private kedaServer: grpc.Server | undefined;
@@ -203,8 +204,11 @@ class CoordinatorImpl implements Coordinator {
 
   private async startParts(): Promise<void> {
     const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
-    this.apiToken = await this.resolveApiToken(this.config);
+    ({ operator: this.apiToken, read: this.readToken } = await resolveApiTokens(this.config, this.options.baseDir));
     this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
+    if (!this.readToken && !this.apiToken) {
+      this.log.warn('no api.readToken: the read API (/v1/services, /metrics, /v1/sd) is open');
+    }
     if (this.config.insecureDev)
       this.log.warn('--insecure-dev: agents of services without a token are not authenticated');
     const { config } = this;
@@ -214,6 +218,7 @@ class CoordinatorImpl implements Coordinator {
       metrics: this.metrics,
       reportsPerSecondPerInstance: config.limits.reportsPerSecondPerInstance,
       maxStreams: config.limits.maxStreams,
+      maxInstancesPerService: config.limits.maxInstancesPerService,
       helloTimeoutMs: config.limits.helloTimeoutMs,
       ...(this.options.onReportAccepted ? { onAccepted: this.options.onReportAccepted } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
@@ -292,20 +297,6 @@ class CoordinatorImpl implements Coordinator {
     for (const r of this.runtimes.values()) {
       r.controller.lead(isLeader).catch((error: unknown) => this.log.warn(errorFields(error), 'lead() failed'));
     }
-  }
-
-  private async resolveApiToken(config: CoordinatorConfig): Promise<string | undefined> {
-    if (config.api?.token) return config.api.token;
-    if (!config.api?.tokenFile) return undefined;
-    const path = resolvePath(this.options.baseDir ?? '.', config.api.tokenFile);
-    let text: string;
-    try {
-      text = (await readFile(path, 'utf8')).trim();
-    } catch (error) {
-      throw new ConfigError(`api.tokenFile: cannot read ${path}: ${(error as Error).message}`, { cause: error });
-    }
-    if (text.length < 16) throw new ConfigError(`api.tokenFile: the token in ${path} must be at least 16 characters`);
-    return text;
   }
 
   private addService(s: ServiceConfig, token: string | undefined, initialDelayMs = 0): void {
@@ -472,6 +463,7 @@ class CoordinatorImpl implements Coordinator {
       apiAccess: (authorization, write) => this.apiAccess(authorization, write),
       sd: () => this.sd(),
       ready: () => this.readiness(),
+      checkRead: (authorization) => this.readAccess(authorization),
       info: () => ({
         id: this.id,
         leader: this.leading,
@@ -500,6 +492,15 @@ class CoordinatorImpl implements Coordinator {
       grpc: `${tls ? 'grpcs' : 'grpc'}://${hostForUrl(grpcHost)}:${grpcPort}`,
       keda: kedaAddress,
     };
+  }
+
+  /** The read API: open without a read or operator token; else either token. */
+  private readAccess(authorization: string | undefined): boolean {
+    if (this.readToken === undefined && this.apiToken === undefined) return true;
+    return (
+      (this.readToken !== undefined && bearerMatches(this.readToken, authorization)) ||
+      (this.apiToken !== undefined && bearerMatches(this.apiToken, authorization))
+    );
   }
 
   /** Whether a request to the rollout routes may go on: the `api` token, compared in constant time. */
@@ -595,7 +596,7 @@ class CoordinatorImpl implements Coordinator {
   async reload(input: CoordinatorConfigInput | CoordinatorConfig): Promise<void> {
     const next = parseConfig(input, 'reloaded config');
     const tokens = await resolveServiceTokens(next, this.options.baseDir);
-    const apiToken = await this.resolveApiToken(next);
+    const { operator: apiToken, read: readToken } = await resolveApiTokens(next, this.options.baseDir);
     const prev = this.config;
     if (
       JSON.stringify(prev.listen) !== JSON.stringify(next.listen) ||
@@ -617,6 +618,7 @@ class CoordinatorImpl implements Coordinator {
       ...(prev.ha ? { ha: prev.ha } : {}),
     } as CoordinatorConfig;
     this.auth = new TokenAuthenticator(tokens, next.insecureDev);
+    this.readToken = readToken;
     this.ingest?.setAuth(this.auth);
     this.apiToken = apiToken;
     const names = new Set(next.services.map((s) => s.name));

@@ -38,6 +38,11 @@ export interface HttpApiDeps {
   sd(): SdTargetGroup[];
   ready(): { ready: boolean; reason: string };
   info(): Record<string, unknown>;
+  /**
+   * Checks the read token of a request (`authorization: Bearer <readToken>`) for everything but `/healthz`,
+   * `/readyz` and `POST /v1/report` (agents' own tokens). Undefined: the read API is open (no `readToken` set).
+   */
+  checkRead?(authorization: string | undefined): boolean;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -90,8 +95,11 @@ export function createHttpHandler(deps: HttpApiDeps): (req: IncomingMessage, res
 }
 
 async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://coordinator');
-  const path = url.pathname.replace(/\/+$/, '') || '/';
+  // The path is taken as sent, never parsed as a URL: `//evil.example/v1/services` is a path that matches no route
+  // (not `/v1/services` on another host), and nothing about it can throw.
+  const raw = req.url ?? '/';
+  const query = raw.indexOf('?');
+  const path = (query < 0 ? raw : raw.slice(0, query)).replace(/(?<=.)\/+$/, '');
   const method = req.method ?? 'GET';
   const allow = (methods: string[]): boolean => {
     if (methods.includes(method)) return true;
@@ -109,45 +117,26 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', reason: r.reason });
     return;
   }
+  if (path === '/v1/report') {
+    await handleReport(deps, req, res, allow);
+    return;
+  }
+  if (deps.checkRead && !deps.checkRead(headerValue(req.headers.authorization))) {
+    send(
+      res,
+      401,
+      { error: 'this endpoint needs the read token ("authorization: Bearer <readToken>")' },
+      {
+        'www-authenticate': 'Bearer realm="shoal-coordinator"',
+      },
+    );
+    return;
+  }
   if (path === '/metrics') {
     if (!allow(['GET'])) return;
     const text = await deps.registry.metrics();
     res.writeHead(200, { 'content-type': deps.registry.contentType });
     res.end(text);
-    return;
-  }
-  if (path === '/v1/report') {
-    if (!allow(['POST'])) return;
-    try {
-      const type = req.headers['content-type'] ?? '';
-      if (!/^application\/json\b/i.test(type)) {
-        throw new IngestRefusal(3, 415, 'invalid', 'content-type must be application/json');
-      }
-      const body = await readBody(req, deps.maxBodyBytes);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new IngestRefusal(3, 400, 'invalid', 'body is not valid JSON');
-      }
-      const { reportFromJson } = await import('@shoal/protocol');
-      let request;
-      try {
-        request = reportFromJson(parsed);
-      } catch (error) {
-        throw new IngestRefusal(3, 400, 'invalid', (error as Error).message);
-      }
-      const response = await deps.ingest.acceptUnary(request, headerValue(req.headers.authorization), 'http', false);
-      send(res, 200, responseToJson(response));
-    } catch (error) {
-      if (error instanceof IngestRefusal) {
-        // A refused body may still be arriving: answer, then close the connection rather than read it all.
-        const close: Record<string, string> = error.httpStatus === 413 ? { connection: 'close' } : {};
-        send(res, error.httpStatus, { error: error.message, reason: error.reason }, close);
-      } else {
-        send(res, 500, { error: 'internal error' });
-      }
-    }
     return;
   }
   if (path === '/v1/sd') {
@@ -241,6 +230,45 @@ async function handleRollout(
     send(res, 200, await deps.rolloutAction(name, action));
   } catch (error) {
     send(res, 409, { error: (error as Error).message });
+  }
+}
+
+async function handleReport(
+  deps: HttpApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  allow: (methods: string[]) => boolean,
+): Promise<void> {
+  if (!allow(['POST'])) return;
+  try {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(type)) {
+      throw new IngestRefusal(3, 415, 'invalid', 'content-type must be application/json');
+    }
+    const body = await readBody(req, deps.maxBodyBytes);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new IngestRefusal(3, 400, 'invalid', 'body is not valid JSON');
+    }
+    const { reportFromJson } = await import('@shoal/protocol');
+    let request;
+    try {
+      request = reportFromJson(parsed);
+    } catch (error) {
+      throw new IngestRefusal(3, 400, 'invalid', (error as Error).message);
+    }
+    const response = await deps.ingest.acceptUnary(request, headerValue(req.headers.authorization), 'http', false);
+    send(res, 200, responseToJson(response));
+  } catch (error) {
+    if (error instanceof IngestRefusal) {
+      // A refused body may still be arriving: answer, then close the connection rather than read it all.
+      const close: Record<string, string> = error.httpStatus === 413 ? { connection: 'close' } : {};
+      send(res, error.httpStatus, { error: error.message, reason: error.reason }, close);
+    } else {
+      send(res, 500, { error: 'internal error' });
+    }
   }
 }
 

@@ -21,7 +21,7 @@ import { refuse, toRefusal, type IngestRefusal, type Transport } from './ingest/
 import { LeaderRelay } from './ingest/relay.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
-import { CapacityError, type ServiceWindow } from './service-window.js';
+import { CapacityError, StaleSequenceError, type ServiceWindow } from './service-window.js';
 
 export { IngestRefusal, type Transport } from './ingest/refusal.js';
 
@@ -31,6 +31,8 @@ export interface IngestOptions {
   metrics: CoordinatorMetrics;
   reportsPerSecondPerInstance: number;
   maxStreams: number;
+  /** Instances one service may have (its streams are bounded at twice this). Default 1000. */
+  maxInstancesPerService?: number;
   /** A stream must say hello within this time. Default 10000. */
   helloTimeoutMs?: number;
   /** Called with the receipt→window latency of each accepted report, in ms, and the report (benchmarks). */
@@ -58,11 +60,16 @@ export class Ingest {
   private local = true;
   private leaderAddress: string | undefined;
   private readonly counters = new Map<string, { inc(): void }>();
+  /** Open authenticated streams per service (a token's streams are bounded by its service's instance limit). */
+  private readonly streamsPerService = new Map<string, number>();
+  private readonly maxStreamsPerService: number;
 
   constructor(private options: IngestOptions) {
     this.log = componentLogger(options.logger, 'ingest');
     this.clock = options.clock ?? realClock;
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+    // Room for every instance plus a reconnect overlap each (an old stream ends after its replacement opened).
+    this.maxStreamsPerService = Math.max(1, (options.maxInstancesPerService ?? 1000) * 2);
     // Burst of 3 so an agent reconnecting (hello + catch-up) is not refused; keys bounded by maxStreams × 2.
     this.limiter = new RateLimiter(
       options.reportsPerSecondPerInstance,
@@ -107,6 +114,28 @@ export class Ingest {
 
   readonly connect = (call: grpc.ServerDuplexStream<WireAgentMessage, CoordinatorMessage>): void => {
     const session = new AgentSession(call, metadataValue(call.metadata, AUTHORIZATION_KEY));
+    // Authenticated when it opens, before it counts against any limit or holds a timer: an anonymous stream costs
+    // one refusal and nothing else.
+    const identity = this.options.auth.identify(session.authorization);
+    if (!identity.ok) {
+      this.refuseStream(session, this.count(refuse.unauthenticated(identity.reason), 'stream'));
+      return;
+    }
+    if (identity.service !== undefined) {
+      const streams = this.streamsPerService.get(identity.service) ?? 0;
+      if (streams >= this.maxStreamsPerService) {
+        this.refuseStream(
+          session,
+          this.count(
+            refuse.capacity(`too many streams for service "${identity.service}" (${this.maxStreamsPerService})`),
+            'stream',
+          ),
+        );
+        return;
+      }
+      session.owner = identity.service;
+      this.streamsPerService.set(identity.service, streams + 1);
+    }
     if (this.allStreams.size >= this.options.maxStreams) {
       this.refuseStream(session, refuse.capacity(`too many agent streams (${this.options.maxStreams})`));
       return;
@@ -320,7 +349,12 @@ export class Ingest {
   private localReport(hello: Hello, report: LoadReport, transport: Transport, receivedAt: number): void {
     const window = this.options.windows(hello.service);
     if (!window) return;
-    window.report(hello.instanceId, report, this.clock.now());
+    try {
+      window.report(hello.instanceId, report, this.clock.now());
+    } catch (error) {
+      if (error instanceof StaleSequenceError) throw this.count(refuse.invalid(error.message), transport);
+      throw error;
+    }
     this.receivedCounter(hello.service, transport).inc();
     this.options.onAccepted?.(this.clock.monotonic() - receivedAt, report);
     if (!report.ready && report.inFlight === 0 && window.isDraining(hello.instanceId)) {
@@ -333,8 +367,13 @@ export class Ingest {
     session.closed = true;
     this.clock.clearTimeout(session.helloTimer);
     this.relay.close(session);
-    this.allStreams.delete(session);
-    this.options.metrics.streams.set(this.allStreams.size);
+    if (this.allStreams.delete(session)) this.options.metrics.streams.set(this.allStreams.size);
+    if (session.owner !== undefined) {
+      const n = (this.streamsPerService.get(session.owner) ?? 1) - 1;
+      if (n > 0) this.streamsPerService.set(session.owner, n);
+      else this.streamsPerService.delete(session.owner);
+      session.owner = undefined;
+    }
     const key = session.key;
     if (session.hello && key !== undefined && this.sessions.get(key) === session) {
       this.sessions.delete(key);

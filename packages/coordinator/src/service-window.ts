@@ -66,6 +66,8 @@ class InstanceState {
   readySince: number | undefined;
   draining = false;
   connections = 0;
+  /** Highest `seq` accepted from this process (its hello's `startedAtMs`); 0 = none yet. */
+  lastSeq = 0;
 
   constructor(
     public hello: Hello,
@@ -78,6 +80,9 @@ class InstanceState {
 }
 
 export class CapacityError extends Error {}
+
+/** A report whose `seq` is lower than one already accepted from the same process (replayed or forged). */
+export class StaleSequenceError extends Error {}
 
 const EMPTY: readonly number[] = Object.freeze([]);
 const EMPTY_CUSTOM: Readonly<Record<string, number>> = Object.freeze({});
@@ -117,12 +122,15 @@ export class ServiceWindow {
   hello(hello: Hello, now: number): void {
     const existing = this.instances.get(hello.instanceId);
     if (existing) {
+      // A new process under the same id (restart) starts its sequence again.
+      if (existing.hello.startedAtMs !== hello.startedAtMs) existing.lastSeq = 0;
       existing.hello = hello;
       existing.lastActivityAt = now;
       return;
     }
     if (this.instances.size >= this.options.maxInstances) {
       this.prune(now);
+      if (this.instances.size >= this.options.maxInstances) this.evictSilent(now);
       if (this.instances.size >= this.options.maxInstances) {
         throw new CapacityError(`service "${this.service}" already has ${this.options.maxInstances} instances`);
       }
@@ -135,10 +143,20 @@ export class ServiceWindow {
     if (s) s.connections = Math.max(0, s.connections + delta);
   }
 
-  /** Adds a validated report for an instance that said hello. Returns false for an unknown instance. */
+  /**
+   * Adds a validated report for an instance that said hello. Returns false for an unknown instance. Throws
+   * `StaleSequenceError` when `seq` went backwards (the same `seq` again is a retried report and is taken; 0 means
+   * not set and is not checked).
+   */
   report(id: string, report: LoadReport, now: number): boolean {
     const s = this.instances.get(id);
     if (!s) return false;
+    if (report.seq !== 0) {
+      if (report.seq < s.lastSeq) {
+        throw new StaleSequenceError(`report.seq went backwards (${report.seq} after ${s.lastSeq})`);
+      }
+      s.lastSeq = report.seq;
+    }
     const seconds = report.intervalMs / 1000;
     s.samples.push({
       at: now,
@@ -187,6 +205,21 @@ export class ServiceWindow {
       }
     }
     return gone;
+  }
+
+  /**
+   * At capacity, a new instance takes the place of the one silent longest, if any is disconnected and missing
+   * (no report for `missingAfterIntervals` intervals): ids a token invented and stopped feeding cannot keep an
+   * honest new replica out. Instances that keep reporting are never evicted (docs/security.md).
+   */
+  private evictSilent(now: number): void {
+    let oldest: [string, InstanceState] | undefined;
+    for (const entry of this.instances) {
+      const s = entry[1];
+      if (s.connections > 0 || s.draining || !this.isMissing(s, now)) continue;
+      if (!oldest || s.lastActivityAt < oldest[1].lastActivityAt) oldest = entry;
+    }
+    if (oldest) this.instances.delete(oldest[0]);
   }
 
   private isMissing(s: InstanceState, now: number): boolean {

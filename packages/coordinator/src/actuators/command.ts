@@ -14,6 +14,8 @@ import {
   type Disposable,
   type Logger,
 } from '@shoal/core';
+import { isInstanceId } from '@shoal/protocol';
+import { redactSecrets } from '../redact.js';
 import type { Actuator, ReplicaInfo, ScaleOptions } from './actuator.js';
 
 export interface CommandActuatorOptions {
@@ -110,7 +112,12 @@ export class CommandActuator implements Actuator {
       throw new InvalidArgumentError(`replicas must be an integer >= 0, got ${replicas}`);
     }
     if (this.closing.signal.aborted) throw new ClosedError('command actuator is closed');
-    const victims = [...(options.victims ?? [])];
+    // Only ids of the one grammar reach the command (never an option, a path or a second list item) or the webhook.
+    const victims = (options.victims ?? []).filter((id) => {
+      if (isInstanceId(id)) return true;
+      this.log.warn({ victim: JSON.stringify(id).slice(0, 80) }, 'victim id outside the instance grammar; not passed');
+      return false;
+    });
     const call = this.options.webhook ? this.callWebhook(replicas, victims) : this.runCommand(replicas, victims);
     this.pending.add(call);
     try {
@@ -130,6 +137,14 @@ export class CommandActuator implements Actuator {
     for (const child of this.running) child.kill('SIGTERM');
     await Promise.allSettled([...this.pending]);
     this.changes.clear();
+  }
+
+  /** Command output as it may appear in logs and errors (and so in the decision log and the API). */
+  private redact(text: string): string {
+    return redactSecrets(
+      text,
+      [this.options.webhook?.secret ?? ''].filter((x) => x.length > 0),
+    );
   }
 
   private runCommand(replicas: number, victims: string[]): Promise<void> {
@@ -174,12 +189,12 @@ export class CommandActuator implements Actuator {
         this.running.delete(child);
         this.clock.clearTimeout(timer);
         if (code === 0) {
-          this.log.info({ replicas, output: output.trim().slice(0, 500) }, 'command ran');
+          this.log.info({ replicas, output: this.redact(output.trim().slice(0, 500)) }, 'command ran');
           resolve();
         } else {
           reject(
             new ActuatorError(
-              `command "${command}" failed (${signal ? `signal ${signal}` : `exit code ${code}`}): ${output.trim().slice(-500)}`,
+              `command "${command}" failed (${signal ? `signal ${signal}` : `exit code ${code}`}): ${this.redact(output.trim().slice(-500))}`,
             ),
           );
         }

@@ -8,6 +8,8 @@ export class AgentSession {
   lastReport: LoadReport | undefined;
   helloTimer: TimerHandle | undefined;
   closed = false;
+  /** The service the stream's token belongs to (undefined under --insecure-dev without a token). */
+  owner: string | undefined;
   constructor(
     readonly call: grpc.ServerDuplexStream<WireAgentMessage, CoordinatorMessage>,
     readonly authorization: string | undefined,
