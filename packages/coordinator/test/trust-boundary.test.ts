@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
+import { ServiceWindow } from '@shoal/coordinator/internal';
 import {
   CommandActuator,
-  ServiceWindow,
   createCoordinator,
   parseConfig,
   type Coordinator,
