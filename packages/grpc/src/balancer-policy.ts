@@ -42,6 +42,9 @@ import type { OrcaLoadReport } from './orca.js';
 import { resolvePolicyConfig } from './policy-config.js';
 import type { ResolvedPolicyConfig, ShoalPolicyName } from './policy-config.js';
 
+/** Metadata grpc-js adds to every retry and hedge attempt after the first (gRFC A6). */
+const PREVIOUS_ATTEMPTS = 'grpc-previous-rpc-attempts';
+
 /** What every policy instance shares: set by `register()`. */
 export interface PolicyEnvironment {
   readonly logger: Logger;
@@ -164,10 +167,8 @@ export function createPolicyClass(
       if (!this.balancer || key !== this.balancerKey) {
         const previous = this.balancer;
         try {
-          this.balancer = new Balancer({
-            ...config.balancer,
+          this.balancer = new Balancer(config.balancer, {
             ...(localZone !== undefined ? { localZone } : {}),
-            retryBudget: false,
             name,
             logger: env.logger,
             ...(env.registry ? { registry: env.registry } : {}),
@@ -278,6 +279,11 @@ export function createPolicyClass(
       const balancer = this.balancer;
       const config = this.config;
       if (!balancer || !config) return queuePick();
+      // grpc-js marks its retry and hedge attempts (gRFC A6): each takes one retry from the budget, or fails at once
+      // without reaching any server. The budget's own pick below counts the attempt as a request.
+      if (args.metadata.get(PREVIOUS_ATTEMPTS).length > 0 && !balancer.tryRetry()) {
+        return failPick(Status.UNAVAILABLE, `${name}: retry budget spent, attempt not sent`);
+      }
       let key: string | Buffer | undefined;
       if (config.hashHeader !== undefined) {
         const value = args.metadata.get(config.hashHeader)[0];

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   InvalidArgumentError,
+  assertInteger,
   assertKnownKeys,
   assertObject,
   assertOneOf,
@@ -11,7 +12,20 @@ import { POLICY_NAMES } from './policy-config.js';
 import type { ShoalPolicyConfigJson, ShoalPolicyName } from './policy-config.js';
 import { isRegistered, register } from './register.js';
 import { buildServiceConfig } from './service-config.js';
-import type { RetryConfig } from './service-config.js';
+import type { HedgingConfig, RetryConfig } from './service-config.js';
+
+/** HTTP/2 keepalive of the client's connections (gRFC A8): a peer that stops answering pings is dropped. */
+export interface KeepaliveConfig {
+  /** Ping after this long without activity, ms. Default 30000. */
+  timeMs?: number;
+  /** Drop the connection when a ping is not answered within this time, ms. Default 10000. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_KEEPALIVE: Readonly<Required<KeepaliveConfig>> = Object.freeze({
+  timeMs: 30_000,
+  timeoutMs: 10_000,
+});
 
 export interface CreateClientOptions {
   /** The Shoal policy. Default `shoal_peak_ewma`. */
@@ -20,6 +34,14 @@ export interface CreateClientOptions {
   policyConfig?: ShoalPolicyConfigJson;
   /** gRPC retry policy for the client's methods; `false` = only grpc-js's transparent retries. Default `false`. */
   retry?: RetryConfig | false;
+  /**
+   * Hedging of idempotent methods (listed in `hedging.methods`): grpc-js starts another attempt after
+   * `delayMs` without an answer; the first answer wins. Each extra attempt takes one retry from the policy's retry
+   * budget. Default `false`.
+   */
+  hedging?: HedgingConfig | false;
+  /** HTTP/2 keepalive; `false` = grpc-js's default (none). Default `{ timeMs: 30000, timeoutMs: 10000 }`. */
+  keepalive?: KeepaliveConfig | false;
   /** Extra channel options (`grpc.service_config` is set by this helper and must not be given). */
   channelOptions?: grpc.ChannelOptions;
   /** Default `grpc.credentials.createInsecure()`. */
@@ -46,6 +68,8 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
     'policy',
     'policyConfig',
     'retry',
+    'hedging',
+    'keepalive',
     'channelOptions',
     'credentials',
   ]);
@@ -58,9 +82,27 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
       'channelOptions["grpc.service_config"] must not be set: createClient builds it from policy, policyConfig and retry',
     );
   }
-  const serviceConfig = buildServiceConfig(policy, options.policyConfig ?? {}, options.retry ?? false);
+  const serviceConfig = buildServiceConfig(
+    policy,
+    options.policyConfig ?? {},
+    options.retry ?? false,
+    options.hedging ?? false,
+  );
+  const keepalive: Record<string, number> = {};
+  if (options.keepalive !== false) {
+    const k = options.keepalive ?? {};
+    assertObject('keepalive', k as unknown);
+    assertKnownKeys('keepalive', k as Record<string, unknown>, ['timeMs', 'timeoutMs']);
+    const timeMs = k.timeMs ?? DEFAULT_KEEPALIVE.timeMs;
+    const timeoutMs = k.timeoutMs ?? DEFAULT_KEEPALIVE.timeoutMs;
+    assertInteger('keepalive.timeMs', timeMs, 1000, 86_400_000);
+    assertInteger('keepalive.timeoutMs', timeoutMs, 100, 86_400_000);
+    keepalive['grpc.keepalive_time_ms'] = timeMs;
+    keepalive['grpc.keepalive_timeout_ms'] = timeoutMs;
+  }
   if (!isRegistered()) register();
   return new ctor(target, options.credentials ?? grpc.credentials.createInsecure(), {
+    ...keepalive,
     ...channelOptions,
     'grpc.service_config': serviceConfig,
   });

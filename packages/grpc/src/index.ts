@@ -1,8 +1,8 @@
 // Public API of @shoal/grpc. Importing registers nothing: call register() (or createClient(), which does).
 export { register, isRegistered, openConsulWatchers, CONSUL_SCHEME } from './register.js';
 export type { RegisterOptions } from './register.js';
-export { createClient } from './create-client.js';
-export type { CreateClientOptions } from './create-client.js';
+export { createClient, DEFAULT_KEEPALIVE } from './create-client.js';
+export type { CreateClientOptions, KeepaliveConfig } from './create-client.js';
 export { parseConsulTarget, parseConsulTargetString } from './consul-target.js';
 export type { ConsulTarget } from './consul-target.js';
 export { POLICY_NAMES, POLICY_STRATEGIES, DEFAULT_FAILURE_CODES, resolvePolicyConfig } from './policy-config.js';
@@ -14,8 +14,13 @@ export type {
   OutlierDetectionConfig,
   PolicyBalancerOptions,
 } from './policy-config.js';
-export { buildServiceConfig, resolveRetryConfig, validateServiceConfigJson } from './service-config.js';
-export type { RetryConfig } from './service-config.js';
+export {
+  buildServiceConfig,
+  resolveRetryConfig,
+  resolveHedgingConfig,
+  validateServiceConfigJson,
+} from './service-config.js';
+export type { RetryConfig, HedgingConfig } from './service-config.js';
 export { encodeOrcaLoadReport, decodeOrcaLoadReport } from './orca.js';
 export type { OrcaLoadReport } from './orca.js';
 export { createLoadReporter, resolveLoadReporterOptions } from './load-reporter.js';

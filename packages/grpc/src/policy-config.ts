@@ -1,5 +1,12 @@
 import { resolveBalancerOptions } from '@shoal/balancer';
-import type { BalancerOptions, OutlierDetectionOptions, SlowStartOptions, ZoneAwareOptions } from '@shoal/balancer';
+import type {
+  BalancerOptions,
+  OutlierDetectionOptions,
+  ResolvedBalancerOptions,
+  RetryBudgetOptions,
+  SlowStartOptions,
+  ZoneAwareOptions,
+} from '@shoal/balancer';
 import {
   InvalidArgumentError,
   assertKnownKeys,
@@ -39,6 +46,12 @@ export interface ShoalPolicyConfigJson {
   slowStart?: SlowStartConfig | false;
   /** Eject endpoints that keep failing. Default: the balancer's (gRPC A50 values); `false` turns it off. */
   outlierDetection?: OutlierDetectionConfig | false;
+  /**
+   * Budget for the retry and hedge attempts grpc-js makes under a service config `retryPolicy`/`hedgingPolicy` (an
+   * attempt past the budget fails at once with UNAVAILABLE, sending nothing). Default: the balancer's (20 % of
+   * calls + 10/s over 10 s); `false` turns it off.
+   */
+  retryBudget?: RetryBudgetOptions | false;
   /** Options passed to the `@shoal/balancer` strategy (e.g. `{ decayMs: 10000 }` for peak EWMA). */
   strategyOptions?: Record<string, unknown>;
   /** Decay time of the per-endpoint latency EWMA, ms. Default: the balancer's (10000). */
@@ -52,13 +65,21 @@ export interface ShoalPolicyConfigJson {
 /** Balancer options a policy passes to `new Balancer()` (logger, registry and clock are added by the policy). */
 export type PolicyBalancerOptions = Pick<
   BalancerOptions,
-  'strategy' | 'strategyOptions' | 'slowStart' | 'outlierDetection' | 'localZone' | 'zoneAware' | 'ewmaDecayMs'
+  | 'strategy'
+  | 'strategyOptions'
+  | 'slowStart'
+  | 'outlierDetection'
+  | 'retryBudget'
+  | 'localZone'
+  | 'zoneAware'
+  | 'ewmaDecayMs'
 >;
 
 export interface ResolvedPolicyConfig {
   readonly policy: ShoalPolicyName;
   readonly strategy: string;
-  readonly balancer: Readonly<PolicyBalancerOptions>;
+  /** Resolved once here; the policy adds its context (name, zone from the target, logger, registry, clock). */
+  readonly balancer: ResolvedBalancerOptions;
   readonly localZone?: string;
   readonly hashHeader?: string;
   readonly failureCodes: ReadonlySet<number>;
@@ -78,6 +99,7 @@ const KNOWN_KEYS = [
   'zoneAware',
   'slowStart',
   'outlierDetection',
+  'retryBudget',
   'strategyOptions',
   'ewmaDecayMs',
   'hashHeader',
@@ -109,14 +131,16 @@ export function resolvePolicyConfig(policy: ShoalPolicyName, json: unknown): Res
     'strategyOptions',
     'slowStart',
     'outlierDetection',
+    'retryBudget',
     'localZone',
     'zoneAware',
     'ewmaDecayMs',
   ] as const) {
     if (raw[key] !== undefined) (balancer as Record<string, unknown>)[key] = raw[key];
   }
+  let resolved: ResolvedBalancerOptions;
   try {
-    resolveBalancerOptions(balancer);
+    resolved = resolveBalancerOptions(balancer);
   } catch (error) {
     if (isShoalError(error)) throw new InvalidArgumentError(`${p}.${error.message}`, { cause: error });
     throw error;
@@ -144,7 +168,7 @@ export function resolvePolicyConfig(policy: ShoalPolicyName, json: unknown): Res
   return Object.freeze({
     policy,
     strategy,
-    balancer: Object.freeze(balancer),
+    balancer: resolved,
     ...(typeof raw.localZone === 'string' ? { localZone: raw.localZone } : {}),
     ...(hashHeader !== undefined ? { hashHeader } : {}),
     failureCodes,

@@ -56,7 +56,57 @@ export interface RetryConfig {
   methods?: Array<{ service?: string; method?: string }>;
 }
 
+/**
+ * Hedging settings `createClient` puts in the service config's `methodConfig` (gRPC hedging policy, gRFC A6, which
+ * grpc-js implements): after `delayMs` without an answer another attempt starts, up to `maxAttempts` in all; the
+ * first answer wins and the others are cancelled. Only for idempotent methods: list them in `methods`.
+ */
+export interface HedgingConfig {
+  /** The idempotent methods to hedge (`{ service: 'pkg.Svc', method?: 'Get' }`). Required. */
+  methods: Array<{ service?: string; method?: string }>;
+  /** Total attempts including the first (2-5). Default 2. */
+  maxAttempts?: number;
+  /** Time without an answer before the next attempt starts, ms. Default 100. */
+  delayMs?: number;
+  /** Status codes after which the next attempt starts at once instead of failing the call. Default `['UNAVAILABLE']`. */
+  nonFatalStatusCodes?: string[];
+}
+
 const STATUS_NAMES = Object.keys(Status).filter((k) => Number.isNaN(Number(k)));
+
+function methodList(path: string, methods: unknown): void {
+  if (!Array.isArray(methods) || methods.length === 0) {
+    throw new InvalidArgumentError(
+      `${path} must be a non-empty array of { service, method? }, got ${describeValue(methods)}`,
+    );
+  }
+  methods.forEach((m: unknown, i) => {
+    assertObject(`${path}[${i}]`, m);
+    assertKnownKeys(`${path}[${i}]`, m, ['service', 'method']);
+  });
+}
+
+/** Validates a hedging config; errors name the field (`hedging.delayMs must be ...`). */
+export function resolveHedgingConfig(hedging: HedgingConfig): void {
+  assertObject('hedging', hedging as unknown);
+  assertKnownKeys('hedging', hedging as unknown as Record<string, unknown>, [
+    'methods',
+    'maxAttempts',
+    'delayMs',
+    'nonFatalStatusCodes',
+  ]);
+  methodList('hedging.methods', hedging.methods);
+  if (hedging.maxAttempts !== undefined) assertInteger('hedging.maxAttempts', hedging.maxAttempts, 2, 5);
+  if (hedging.delayMs !== undefined) assertInteger('hedging.delayMs', hedging.delayMs, 1, 3_600_000);
+  if (hedging.nonFatalStatusCodes !== undefined) {
+    if (!Array.isArray(hedging.nonFatalStatusCodes)) {
+      throw new InvalidArgumentError(
+        `hedging.nonFatalStatusCodes must be an array of status names, got ${describeValue(hedging.nonFatalStatusCodes)}`,
+      );
+    }
+    hedging.nonFatalStatusCodes.forEach((c, i) => assertOneOf(`hedging.nonFatalStatusCodes[${i}]`, c, STATUS_NAMES));
+  }
+}
 
 /** Validates a retry config; errors name the field (`retry.maxAttempts must be an integer between 2 and 5, got 1`). */
 export function resolveRetryConfig(retry: RetryConfig): void {
@@ -91,24 +141,37 @@ export function buildServiceConfig(
   policy: ShoalPolicyName,
   policyConfig: ShoalPolicyConfigJson = {},
   retry?: RetryConfig | false,
+  hedging?: HedgingConfig | false,
 ): string {
   const config: Record<string, unknown> = { loadBalancingConfig: [{ [policy]: policyConfig }] };
+  const methodConfig: unknown[] = [];
+  if (hedging) {
+    resolveHedgingConfig(hedging);
+    methodConfig.push({
+      name: hedging.methods,
+      hedgingPolicy: {
+        maxAttempts: hedging.maxAttempts ?? 2,
+        hedgingDelay: `${(hedging.delayMs ?? 100) / 1000}s`,
+        nonFatalStatusCodes: hedging.nonFatalStatusCodes ?? ['UNAVAILABLE'],
+      },
+    });
+  }
   if (retry) {
     resolveRetryConfig(retry);
     const maxAttempts = retry.maxAttempts ?? 3;
-    config.methodConfig = [
-      {
-        name: retry.methods ?? [{}],
-        retryPolicy: {
-          maxAttempts,
-          initialBackoff: `${(retry.initialBackoffMs ?? 50) / 1000}s`,
-          maxBackoff: `${(retry.maxBackoffMs ?? 1000) / 1000}s`,
-          backoffMultiplier: retry.backoffMultiplier ?? 2,
-          retryableStatusCodes: retry.retryableStatusCodes ?? ['UNAVAILABLE'],
-        },
+    // A method has a retry policy or a hedging policy, not both (A6): hedged methods keep their hedging policy.
+    methodConfig.push({
+      name: retry.methods ?? [{}],
+      retryPolicy: {
+        maxAttempts,
+        initialBackoff: `${(retry.initialBackoffMs ?? 50) / 1000}s`,
+        maxBackoff: `${(retry.maxBackoffMs ?? 1000) / 1000}s`,
+        backoffMultiplier: retry.backoffMultiplier ?? 2,
+        retryableStatusCodes: retry.retryableStatusCodes ?? ['UNAVAILABLE'],
       },
-    ];
+    });
   }
+  if (methodConfig.length > 0) config.methodConfig = methodConfig;
   validateServiceConfigJson(config);
   return JSON.stringify(config);
 }

@@ -36,8 +36,8 @@ export class BalancedService {
   ) {
     this.tally = new ServiceTally(route.service);
     this.untrack = metrics.track(this.tally);
-    this.balancer = new Balancer({
-      ...opts.balancer,
+    // Resolved once by the dispatcher; each service adds only its context.
+    this.balancer = new Balancer(opts.balancer, {
       name: route.service,
       logger: opts.logger,
       registry: opts.registry,
