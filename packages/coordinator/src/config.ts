@@ -115,13 +115,13 @@ const rolloutSchema = z.strictObject({
   stepMs: z.number().int().min(50).max(60_000).default(500),
   analysis: z
     .strictObject({
-      minRequests: z.number().int().positive().default(50),
+      minRequests: z.number().int().positive().default(30),
       maxErrorRatioIncrease: z.number().positive().max(1).default(0.05),
       minZ: z.number().nonnegative().default(3),
       latencyRatio: z.number().min(1).default(2),
       minLatencyIncreaseMs: z.number().nonnegative().default(50),
     })
-    .default({ minRequests: 50, maxErrorRatioIncrease: 0.05, minZ: 3, latencyRatio: 2, minLatencyIncreaseMs: 50 }),
+    .default({ minRequests: 30, maxErrorRatioIncrease: 0.05, minZ: 3, latencyRatio: 2, minLatencyIncreaseMs: 50 }),
 });
 
 const serviceSchema = z

@@ -77,6 +77,7 @@ export class RolloutHarness {
   private running = false;
   private loops: Promise<void>[] = [];
   private env: Record<ServiceName, Record<string, string>>;
+  private stopTimeoutMs = 15_000;
 
   constructor(private readonly options: HarnessOptions = {}) {
     this.env = { rollgrpc: versionEnv('v1'), rollhttp: versionEnv('v1') };
@@ -110,7 +111,7 @@ export class RolloutHarness {
             MODE: name === 'rollgrpc' ? 'grpc' : 'http',
             CONSUL_URL: this.consul.url,
           },
-          stopTimeoutMs: 15_000,
+          stopTimeoutMs: this.stopTimeoutMs,
         },
         ...(this.options.rollout ? { rollout: this.options.rollout } : {}),
       })),
@@ -217,9 +218,14 @@ export class RolloutHarness {
     }
   }
 
-  /** Changes both services' version (a reloaded config, as SIGHUP does). */
-  async deploy(version: string, extra: Record<string, string> = {}): Promise<void> {
+  /**
+   * Changes both services' version (a reloaded config, as SIGHUP does). `restart` also changes a field a rollout
+   * does not cover (stopTimeoutMs), which replaces the actuator: every replica stops, new ones start (the
+   * behaviour before rollouts, kept as the benchmark's baseline).
+   */
+  async deploy(version: string, extra: Record<string, string> = {}, restart = false): Promise<void> {
     for (const s of SERVICES) this.env[s] = versionEnv(version, extra);
+    if (restart) this.stopTimeoutMs++;
     await this.coordinator.reload(this.config());
   }
 

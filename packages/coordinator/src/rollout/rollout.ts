@@ -737,5 +737,5 @@ interface Classified {
 
 /** A rollout request that does not fit the rollout's state (no rollout, nothing to undo). */
 export class RolloutError extends Error {
-  readonly code = 'SHOAL_ERR_ROLLOUT';
+  override readonly name = 'RolloutError';
 }

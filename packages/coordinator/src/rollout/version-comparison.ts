@@ -15,7 +15,7 @@ export interface ComparisonThresholds {
 }
 
 export const DEFAULT_THRESHOLDS: ComparisonThresholds = Object.freeze({
-  minRequests: 50,
+  minRequests: 30,
   maxErrorRatioIncrease: 0.05,
   minZ: 3,
   latencyRatio: 2,
