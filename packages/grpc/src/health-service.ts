@@ -17,9 +17,19 @@ export interface HealthStatusSource {
   status(): ServingStatus;
   /** Subscribe to changes; returns a function that unsubscribes. */
   onChange(listener: (status: ServingStatus) => void): Disposable;
+  /** True once the process is going away (draining): Watch streams are then ended after NOT_SERVING. */
+  ending?(): boolean;
 }
 
-/** The part of `@shoal/consul`'s `ServiceRegistration` the health service uses. */
+const SERVING_STATES = new Set(['registered', 'ready']);
+const ENDING_STATES = new Set(['draining', 'drained', 'closed']);
+
+/**
+ * What the health service follows through `state` and `onStateChange`: `@shoal/consul`'s `ServiceRegistration`
+ * (SERVING while `registered`) or `@shoal/agent`'s `Agent` (SERVING while `ready`). The states `draining`,
+ * `drained` and `closed` end the service's life: open Watch streams get NOT_SERVING and are ended (status OK),
+ * and a later Watch gets NOT_SERVING and ends at once, so a drain never waits for health watchers.
+ */
 export interface RegistrationLike {
   readonly instance?: { readonly service: string };
   readonly state?: string;
@@ -111,15 +121,19 @@ export class HealthService {
   >();
   private unbind: Disposable | undefined;
   private closed = false;
+  /** The source is going away: Watch streams get the current status and end. */
+  private ending = false;
 
   constructor(source?: HealthStatusSource | RegistrationLike, options: HealthServiceOptions = {}) {
     const names = new Set(['', ...(options.services ?? [])]);
     if (source && isRegistration(source) && source.instance) names.add(source.instance.service);
     const status = source ? toSource(source) : undefined;
     for (const name of names) this.statuses.set(name, status ? status.status() : 'SERVING');
+    this.ending = status?.ending?.() ?? false;
     if (status) {
       this.unbind = status.onChange((s) => {
         for (const name of names) this.setStatus(name, s);
+        if (!this.ending && status.ending?.() === true) this.endWatches();
       });
     }
   }
@@ -158,6 +172,11 @@ export class HealthService {
         call.end();
         return;
       }
+      if (this.ending) {
+        call.write({ status: this.statuses.get(service) ?? 'SERVICE_UNKNOWN' });
+        call.end();
+        return;
+      }
       let set = this.watchers.get(service);
       if (!set) this.watchers.set(service, (set = new Set()));
       set.add(call);
@@ -173,6 +192,13 @@ export class HealthService {
   addTo(server: grpc.Server): this {
     server.addService(HEALTH_SERVICE_DEFINITION, this.implementation);
     return this;
+  }
+
+  /** Ends every open Watch stream (status OK) after the status it already got; later Watches end at once. */
+  private endWatches(): void {
+    this.ending = true;
+    for (const set of this.watchers.values()) for (const call of set) call.end();
+    this.watchers.clear();
   }
 
   /** Stops following the source and ends open Watch streams (so a server can shut down gracefully). */
@@ -198,12 +224,17 @@ function toSource(source: HealthStatusSource | RegistrationLike): HealthStatusSo
     }
     return source;
   }
-  let current: ServingStatus = source.state === 'registered' ? 'SERVING' : 'NOT_SERVING';
+  const serving = (state: string | undefined): ServingStatus =>
+    state !== undefined && SERVING_STATES.has(state) ? 'SERVING' : 'NOT_SERVING';
+  let current = serving(source.state);
+  let ending = source.state !== undefined && ENDING_STATES.has(source.state);
   return {
     status: () => current,
+    ending: () => ending,
     onChange: (listener) =>
       source.onStateChange((state) => {
-        current = state === 'registered' ? 'SERVING' : 'NOT_SERVING';
+        current = serving(state);
+        ending ||= ENDING_STATES.has(state);
         listener(current);
       }),
   };
@@ -211,7 +242,8 @@ function toSource(source: HealthStatusSource | RegistrationLike): HealthStatusSo
 
 /**
  * Adds `grpc.health.v1.Health` to `server`, answering from `source` (a `ServiceRegistration`: SERVING while
- * registered, NOT_SERVING otherwise; or any `HealthStatusSource`). Without a source everything is SERVING until
+ * registered; an `Agent`: SERVING while ready, and Watch streams end when its drain starts; NOT_SERVING
+ * otherwise; or any `HealthStatusSource`). Without a source everything is SERVING until
  * `setStatus` says otherwise.
  */
 export function addHealthService(
