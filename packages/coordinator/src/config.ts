@@ -130,7 +130,17 @@ const serviceSchema = z
     /** Bearer token the service's agents present. */
     token: z.string().min(16).optional(),
     tokenFile: z.string().min(1).optional(),
-    minReplicas: z.number().int().nonnegative().default(1),
+    // 0 is refused: with no instance left there is no agent and no report, so nothing could ever scale it back up
+    // (scale-from-zero is not built).
+    minReplicas: z
+      .number()
+      .int()
+      .nonnegative()
+      .refine((n) => n !== 0, {
+        message:
+          'minReplicas 0 is not supported: at 0 replicas no agent reports, so nothing can wake the service again (scale-from-zero is not built); use minReplicas >= 1',
+      })
+      .default(1),
     maxReplicas: z.number().int().positive().default(10),
     reportIntervalMs: positiveMs.default(1000),
     syncPeriodMs: positiveMs.optional(),

@@ -91,6 +91,17 @@ describe('config', () => {
     assert.ok(lines.includes('services[0].actuator.comand: unknown key'), lines.join('\n'));
   });
 
+  it('refuses minReplicas 0 and says why (nothing could wake the service)', () => {
+    const lines = problems(() => parseConfig({ services: [service('a', { minReplicas: 0 })] }));
+    assert.ok(
+      lines.some(
+        (l) =>
+          l.startsWith('services[0].minReplicas: minReplicas 0 is not supported') && l.includes('nothing can wake'),
+      ),
+      lines.join('\n'),
+    );
+  });
+
   it('reports every problem at once, with types and enums', () => {
     const lines = problems(() =>
       parseConfig({
