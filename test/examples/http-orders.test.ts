@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
@@ -69,7 +70,19 @@ describe('examples/http-orders', function () {
       timeoutMs: 20_000,
       what: () => `two passing instances (${a.output()}${b.output()})`,
     });
-    assert.deepEqual(await passingIds(consul), [`orders-127.0.0.1-${portA}`, `orders-127.0.0.1-${portB}`].sort());
+    // The default instance id (core's defaultInstanceId): <service>-<hostname>-<port>-<8 hex per process>.
+    const ids = await passingIds(consul);
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9.-]/g, '-')
+        .slice(0, 63) || 'host';
+    const idOf = (port: number): string => {
+      const pattern = new RegExp(`^orders-${host.replace(/[.]/g, '\\.')}-${port}-[0-9a-f]{8}$`);
+      const matching = ids.filter((id) => pattern.test(id));
+      assert.equal(matching.length, 1, `one id like ${pattern} in ${ids.join(', ')}`);
+      return matching[0]!;
+    };
+    const [idA, idB] = [idOf(portA), idOf(portB)];
 
     // The README's client run: both instances take orders.
     const first = run(CLIENT, ['--requests', '40', '--json'], env);
@@ -81,10 +94,7 @@ describe('examples/http-orders', function () {
       byInstance: Record<string, number>;
     };
     assert.equal(summary.failed, 0);
-    assert.deepEqual(
-      Object.keys(summary.byInstance).sort(),
-      [`orders-127.0.0.1-${portA}`, `orders-127.0.0.1-${portB}`].sort(),
-    );
+    assert.deepEqual(Object.keys(summary.byInstance).sort(), ids);
     assert.ok(
       Object.values(summary.byInstance).every((n) => n >= 5),
       JSON.stringify(summary.byInstance),
@@ -131,8 +141,8 @@ describe('examples/http-orders', function () {
     assert.equal(after.failed, 0, second.output());
     assert.equal(secondCode, 0);
     // A served its share until it drained; B took the rest.
-    assert.ok((after.byInstance[`orders-127.0.0.1-${portA}`] ?? 0) > 0, JSON.stringify(after.byInstance));
-    assert.ok((after.byInstance[`orders-127.0.0.1-${portB}`] ?? 0) > 1500, JSON.stringify(after.byInstance));
-    assert.deepEqual(await passingIds(consul), [`orders-127.0.0.1-${portB}`]);
+    assert.ok((after.byInstance[idA] ?? 0) > 0, JSON.stringify(after.byInstance));
+    assert.ok((after.byInstance[idB] ?? 0) > 1500, JSON.stringify(after.byInstance));
+    assert.deepEqual(await passingIds(consul), [idB]);
   });
 });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { isAlive, waitFor } from '../kit/index.js';
-import { RolloutHarness, SERVICES } from './support/harness.js';
+import { API_TOKEN, RolloutHarness, SERVICES } from './support/harness.js';
 
 describe('rolling deploys with the local actuator (real processes)', function () {
   this.timeout(240_000);
@@ -64,7 +64,9 @@ describe('rolling deploys with the local actuator (real processes)', function ()
       log.some((r) => /completed/.test(r)),
       'the decision log says the rollout completed',
     );
-    const text = await (await fetch(`${harness.coordinator.urls().http}/metrics`)).text();
+    const text = await (
+      await fetch(`${harness.coordinator.urls().http}/metrics`, { headers: { authorization: `Bearer ${API_TOKEN}` } })
+    ).text();
     assert.match(text, /shoal_coordinator_rollouts_total\{service="rollgrpc",outcome="completed"\} 1/);
   });
 
