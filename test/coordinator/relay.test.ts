@@ -5,7 +5,7 @@ import { createCoordinator, type Coordinator, type CoordinatorConfigInput } from
 import { loadCoordinatorService } from '@shoal/protocol';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
 import { RecordingActuator, TestAgent, hello, report } from '../../packages/coordinator/test/support/agent-client.js';
-import { waitFor } from '../../packages/coordinator/test/support/recording-logger.js';
+import { waitFor } from '../kit/index.js';
 
 const TOKEN = 'orders-token-0123456789abcdef';
 
@@ -64,14 +64,13 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
     actuatorA = new RecordingActuator(4);
     a = createCoordinator(config(consul.url), { id: 'a', actuatorFactory: () => actuatorA });
     await a.start();
-    await waitFor(() => a!.isLeader, 10_000, 'a to lead');
+    await waitFor(() => a!.isLeader, { timeoutMs: 10_000, what: 'a to lead' });
     b = createCoordinator(config(consul.url), { id: 'b', actuatorFactory: () => new RecordingActuator(4) });
     await b.start();
     await waitFor(
       async () =>
         ((await (await fetch(`${b!.urls().http}/readyz`)).json()) as { reason: string }).reason === 'following a',
-      10_000,
-      'b to follow a',
+      { timeoutMs: 10_000, what: 'b to follow a' },
     );
 
     const onB = new TestAgent(b.urls().grpc, TOKEN).open();
@@ -104,15 +103,17 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
         const inst = a!.services()[0]!.instances.filter((i) => i.lastReport);
         return inst.length === 4 ? inst.map((i) => i.id).sort() : undefined;
       },
-      10_000,
-      'all four instances in the leader window',
+      { timeoutMs: 10_000, what: 'all four instances in the leader window' },
     );
     assert.deepEqual(ids, ['http-via-b', 'on-a', 'on-b', 'unary-via-b']);
     assert.equal(b.services()[0]!.instances.length, 0, 'the follower keeps no window of its own');
 
     // The leader scales 4 → 3 and drains the least loaded instance, whose stream is held by the follower.
     const pending = a.tick('orders');
-    await waitFor(() => onB.directives.some((d) => d.drain), 10_000, 'the drain to reach the agent on b');
+    await waitFor(() => onB.directives.some((d) => d.drain), {
+      timeoutMs: 10_000,
+      what: 'the drain to reach the agent on b',
+    });
     onB.stream!.end();
     const record = await pending;
     assert.deepEqual(record?.victims, ['on-b']);
@@ -167,17 +168,19 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
       await waitFor(
         async () =>
           ((await (await fetch(`${b!.urls().http}/readyz`)).json()) as { reason: string }).reason === 'following ghost',
-        10_000,
-        'b to follow the ghost',
+        { timeoutMs: 10_000, what: 'b to follow the ghost' },
       );
       const agent = new TestAgent(b.urls().grpc, TOKEN).open();
       agents.push(agent);
       agent.send({ hello: hello('orders', 'relayed') });
       for (let i = 0; i < 7; i++) {
-        await waitFor(() => relayDelays.length > i, 10_000, `relay retry ${i + 1} to be scheduled`);
+        await waitFor(() => relayDelays.length > i, {
+          timeoutMs: 10_000,
+          what: `relay retry ${i + 1} to be scheduled`,
+        });
         clock.advance(relayDelays[i]!);
       }
-      await waitFor(() => refused >= 8, 10_000, `the eighth relay attempt (${refused} so far)`);
+      await waitFor(() => refused >= 8, { timeoutMs: 10_000, what: `the eighth relay attempt (${refused} so far)` });
       // 500 ms doubling up to 15 s, upper half jittered: at least 250, 500, 1000, ... 7500, never more than 15 s.
       relayDelays.slice(0, 7).forEach((ms, i) => {
         assert.ok(
@@ -193,7 +196,7 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
   it('a leader that loses the lock stops deciding even when the new leader advertises an unusable address', async () => {
     a = createCoordinator(config(consul.url), { id: 'a', actuatorFactory: () => new RecordingActuator(4) });
     await a.start();
-    await waitFor(() => a!.isLeader, 10_000, 'a to lead');
+    await waitFor(() => a!.isLeader, { timeoutMs: 10_000, what: 'a to lead' });
     const headers: Record<string, string> = consul.token ? { 'x-consul-token': consul.token } : {};
     const put = async (path: string, body?: string) =>
       (await fetch(`${consul.url}${path}`, { method: 'PUT', headers, ...(body !== undefined ? { body } : {}) })).json();
@@ -208,10 +211,9 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
         if (item?.Session && item.Session !== ghost) await put(`/v1/kv/relay/leader?release=${item.Session}`, '{}');
         return (await put(`/v1/kv/relay/leader?acquire=${ghost}`, value)) === true;
       },
-      10_000,
-      'the ghost to take the lock',
+      { timeoutMs: 10_000, what: 'the ghost to take the lock' },
     );
-    await waitFor(() => !a!.isLeader, 10_000, 'a to step down');
+    await waitFor(() => !a!.isLeader, { timeoutMs: 10_000, what: 'a to step down' });
     assert.equal(await a.tick('orders'), undefined, 'a still decides after losing the lock');
   });
 });

@@ -21,7 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../monitoring/prometheus-process.js';
+import { freePort } from '../kit/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

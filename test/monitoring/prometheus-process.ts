@@ -6,9 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../kit/index.js';
 
 /** The `prometheus` binary on PATH, or undefined. */
 export function findPrometheus(pathEnv = process.env.PATH ?? ''): string | undefined {
@@ -23,17 +23,6 @@ export function findPrometheus(pathEnv = process.env.PATH ?? ''): string | undef
     }
   }
   return undefined;
-}
-
-/** A port that was free a moment ago (Prometheus takes an address, not port 0). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export interface PrometheusTarget {
@@ -123,27 +112,4 @@ export async function startPrometheus(binary: string, configYaml: string): Promi
     log: () => stderr,
     close,
   };
-}
-
-/** Polls `check` until it returns a value (not undefined) or the deadline passes; then throws `describe()`. */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  describe: () => string | Promise<string>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const why = await describe();
-      throw new Error(`${why}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { dashboardExpressions } from './promql-names.js';
-import { findPrometheus, freePort, startPrometheus, waitFor, type RunningPrometheus } from './prometheus-process.js';
+import { findPrometheus, startPrometheus, type RunningPrometheus } from './prometheus-process.js';
 import { root, startRunningStack, type RunningStack } from './running-stack.js';
+import { freePort, waitFor } from '../kit/index.js';
 
 const MONITORING = join(root, 'examples', 'monitoring');
 const prometheusBinary = findPrometheus();
@@ -93,7 +94,12 @@ describe('monitoring: the real Prometheus discovers and scrapes every replica', 
       return { groups, targets };
     };
 
-    const before = await waitFor(() => allScraped(1), 60_000, describeTargets);
+    const before = await waitFor(() => allScraped(1), {
+      timeoutMs: 60_000,
+      what: describeTargets,
+      intervalMs: 250,
+      retryErrors: true,
+    });
     assert.equal(before.groups.length, 2, 'the coordinator and one replica');
     assert.ok(before.groups.some((g) => g.labels.service === 'shoal-coordinator'));
     assert.equal(first!.labels.service, 'orders');
@@ -108,21 +114,24 @@ describe('monitoring: the real Prometheus discovers and scrapes every replica', 
     await waitFor(
       async () =>
         (await query(`shoal_agent_ready{instance="${first!.labels.instance}"}`)).length === 1 ? true : undefined,
-      30_000,
-      describeTargets,
+      { timeoutMs: 30_000, what: describeTargets, intervalMs: 250, retryErrors: true },
     );
     // honor_labels keeps the coordinator's own `service` label on its series (no exported_service).
     await waitFor(
       async () =>
         (await query('shoal_coordinator_desired_replicas{service="orders"}')).length === 1 ? true : undefined,
-      30_000,
-      describeTargets,
+      { timeoutMs: 30_000, what: describeTargets, intervalMs: 250, retryErrors: true },
     );
 
     // Scale up: the coordinator adds a replica (min replicas raised, as an operator would), which registers,
     // reports, appears in /v1/sd and is scraped.
     await stack.coordinator.reload(stack.config(2));
-    const after = await waitFor(() => allScraped(2), 60_000, describeTargets);
+    const after = await waitFor(() => allScraped(2), {
+      timeoutMs: 60_000,
+      what: describeTargets,
+      intervalMs: 250,
+      retryErrors: true,
+    });
     const added = after.groups.find(
       (g) => g.labels.service === 'orders' && g.labels.instance !== first!.labels.instance,
     );
@@ -130,8 +139,7 @@ describe('monitoring: the real Prometheus discovers and scrapes every replica', 
     await waitFor(
       async () =>
         (await query(`shoal_agent_ready{instance="${added.labels.instance}"}`)).length === 1 ? true : undefined,
-      30_000,
-      describeTargets,
+      { timeoutMs: 30_000, what: describeTargets, intervalMs: 250, retryErrors: true },
     );
     const up = await query('sum(up{job="shoal", service="orders"})');
     assert.equal(up[0]?.value[1], '2');
@@ -212,8 +220,12 @@ describe('monitoring: the relabelling of prometheus-consul.yml, on what Consul d
         const list = (await res.json()) as Entry[];
         return list.length > 0 && list[0]!.Checks.every((c) => c.Status === 'passing') ? list : undefined;
       },
-      30_000,
-      () => 'the demo replica did not register as passing',
+      {
+        timeoutMs: 30_000,
+        what: () => 'the demo replica did not register as passing',
+        intervalMs: 250,
+        retryErrors: true,
+      },
     );
     const entry = entries[0]!;
     assert.notEqual(entry.Service.Meta.shoal_metrics_port, String(port), 'metrics are on a port of their own');
@@ -261,11 +273,12 @@ describe('monitoring: the relabelling of prometheus-consul.yml, on what Consul d
     prometheus = await startPrometheus(binary, stringify(shipped));
     const p = prometheus;
 
-    const target = await waitFor(
-      async () => (await p.activeTargets()).find((t) => t.health === 'up'),
-      30_000,
-      async () => `no healthy target: ${JSON.stringify(await p.activeTargets())}\n${p.log().slice(-1500)}`,
-    );
+    const target = await waitFor(async () => (await p.activeTargets()).find((t) => t.health === 'up'), {
+      timeoutMs: 30_000,
+      what: async () => `no healthy target: ${JSON.stringify(await p.activeTargets())}\n${p.log().slice(-1500)}`,
+      intervalMs: 250,
+      retryErrors: true,
+    });
     assert.equal(
       target.scrapeUrl,
       `http://${entry.Service.Address}:${entry.Service.Meta.shoal_metrics_port}${entry.Service.Meta.shoal_metrics_path}`,

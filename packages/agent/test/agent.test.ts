@@ -6,7 +6,7 @@ import { createAgent, type Agent, type AgentState, type DrainResult } from '@sho
 import { startTestConsul, type TestConsul } from '../../../test/support/consul.js';
 import { startTestCoordinator, type TestCoordinator } from './support/coordinator.js';
 import { closeServer, get, listen } from './support/http.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../../../test/kit/index.js';
 
 describe('Agent', () => {
   const agents: Agent[] = [];
@@ -60,7 +60,7 @@ describe('Agent', () => {
     coordinator = await startTestCoordinator({ token: 't' });
     const a = await service('a', { coordinator: { url: coordinator.url, token: 't', confirmAfterMs: 100 } });
     const b = await service('b');
-    await waitFor(() => coordinator!.openStreams() === 1, 'a connected');
+    await waitFor(() => coordinator!.openStreams() === 1, { what: 'a connected' });
     const keepAlive = { a: new http.Agent({ keepAlive: true }), b: new http.Agent({ keepAlive: true }) };
     const outcome = { a: 0, b: 0, retried: 0, failures: [] as string[] };
     let stop = false;
@@ -83,12 +83,12 @@ describe('Agent', () => {
       }
     };
     const workers = Array.from({ length: 16 }, worker);
-    await waitFor(() => outcome.a >= 100, 'load on a');
+    await waitFor(() => outcome.a >= 100, { what: 'load on a' });
     const inFlightAtDrain = a.agent.inFlight;
     assert.equal(coordinator.send({ drain: { deadlineMs: 5000, reason: 'scale-down' } }), 1);
     const result = await a.drained;
     const servedByAAtDrain = outcome.a;
-    await waitFor(() => outcome.b >= 100, 'load moved to b');
+    await waitFor(() => outcome.b >= 100, { what: 'load moved to b' });
     stop = true;
     await Promise.all(workers);
     keepAlive.a.destroy();
@@ -161,7 +161,7 @@ describe('Agent', () => {
     agent.instrumentHttpServer(server);
     await agent.start();
     const held = get(port, '/');
-    await waitFor(() => agent.inFlight === 1, 'in flight');
+    await waitFor(() => agent.inFlight === 1, { what: 'in flight' });
     const result = agent.drain(5000, 'test');
     await clock.advanceAsync(4999, 1000);
     assert.equal(drained, undefined, 'still waiting one ms before the deadline');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { GRPC_ERROR_CODES, GRPC_SERVER_FAULT_CODES, createAgent, type Agent, type DrainResult } from '@shoal/agent';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../../../test/kit/index.js';
 
 // A real gRPC service with JSON messages, so the test needs no proto of its own.
 const json = {
@@ -71,9 +71,9 @@ describe('gRPC server interceptor', () => {
     assert.equal((await call(client!, { code: grpc.status.NOT_FOUND })).code, grpc.status.NOT_FOUND);
     assert.equal((await call(client!, { code: grpc.status.INTERNAL })).code, grpc.status.INTERNAL);
     const slow = call(client!, { ms: 200 });
-    await waitFor(() => agent!.inFlight === 1, 'one call in flight');
+    await waitFor(() => agent!.inFlight === 1, { what: 'one call in flight' });
     await slow;
-    await waitFor(() => agent!.inFlight === 0, 'idle');
+    await waitFor(() => agent!.inFlight === 0, { what: 'idle' });
     const text = await registry.metrics();
     assert.match(text, /shoal_agent_requests_total 4/);
     assert.match(text, /shoal_agent_request_errors_total 1/);
@@ -85,7 +85,7 @@ describe('gRPC server interceptor', () => {
       drained = r;
     });
     const running = [call(client!, { ms: 150 }), call(client!, { ms: 150 })];
-    await waitFor(() => agent!.inFlight === 2, 'two calls in flight');
+    await waitFor(() => agent!.inFlight === 2, { what: 'two calls in flight' });
     const result = await agent!.drain(5000, 'scale-down');
     assert.deepEqual(result, { reason: 'scale-down', timedOut: false, inFlight: 0 });
     assert.deepEqual(drained, result);
@@ -101,7 +101,7 @@ describe('gRPC server interceptor', () => {
   it('gives up waiting at the deadline and says so', async () => {
     await start();
     const running = call(client!, { ms: 400 });
-    await waitFor(() => agent!.inFlight === 1, 'in flight');
+    await waitFor(() => agent!.inFlight === 1, { what: 'in flight' });
     const result = await agent!.drain(50);
     assert.deepEqual(result, { reason: 'requested', timedOut: true, inFlight: 1 });
     await running;

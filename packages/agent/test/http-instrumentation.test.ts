@@ -3,7 +3,7 @@ import http from 'node:http';
 import { Registry } from 'prom-client';
 import { createAgent, type Agent, type FastifyLike, type FastifyReplyLike } from '@shoal/agent';
 import { closeServer, get, listen } from './support/http.js';
-import { waitFor } from './support/wait.js';
+import { waitFor } from '../../../test/kit/index.js';
 
 async function metricValue(registry: Registry, name: string): Promise<number> {
   const metric = await registry.getSingleMetric(name)?.get();
@@ -46,12 +46,12 @@ describe('HTTP instrumentation', () => {
     await get(port, '/404');
     await get(port, '/fail');
     const held = get(port, '/hold');
-    await waitFor(() => a.inFlight === 1, 'one in flight');
+    await waitFor(() => a.inFlight === 1, { what: 'one in flight' });
     const text = await registry.metrics();
     assert.match(text, /shoal_agent_in_flight_requests 1/);
     release!();
     await held;
-    await waitFor(() => a.inFlight === 0, 'none in flight');
+    await waitFor(() => a.inFlight === 0, { what: 'none in flight' });
     assert.equal(await metricValue(registry, 'shoal_agent_requests_total'), 4);
     assert.equal(await metricValue(registry, 'shoal_agent_request_errors_total'), 1, 'a 404 is not an error');
     assert.match(await registry.metrics(), /shoal_agent_request_duration_seconds_count 4/);
@@ -68,7 +68,7 @@ describe('HTTP instrumentation', () => {
     );
     const port = await listen(server);
     for (let i = 0; i < 5; i++) assert.equal((await get(port, '/')).status, 200);
-    await waitFor(() => a.inFlight === 0, 'idle');
+    await waitFor(() => a.inFlight === 0, { what: 'idle' });
     assert.equal(await metricValue(registry, 'shoal_agent_requests_total'), 5);
   });
 
@@ -79,7 +79,7 @@ describe('HTTP instrumentation', () => {
     a.instrumentHttpServer(server);
     const port = await listen(server);
     assert.equal((await get(port, '/')).body, 'plain');
-    await waitFor(() => a.inFlight === 0, 'idle');
+    await waitFor(() => a.inFlight === 0, { what: 'idle' });
     assert.equal(await metricValue(registry, 'shoal_agent_requests_total'), 1);
   });
 
@@ -89,9 +89,9 @@ describe('HTTP instrumentation', () => {
     const port = await listen(server);
     const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false });
     req.on('error', () => {});
-    await waitFor(() => a.inFlight === 1, 'in flight');
+    await waitFor(() => a.inFlight === 1, { what: 'in flight' });
     req.destroy();
-    await waitFor(() => a.inFlight === 0, 'closed');
+    await waitFor(() => a.inFlight === 0, { what: 'closed' });
     assert.equal(await metricValue(registry, 'shoal_agent_request_errors_total'), 1);
   });
 
@@ -106,9 +106,9 @@ describe('HTTP instrumentation', () => {
     );
     const port = await listen(server);
     const held = get(port, '/hold');
-    await waitFor(() => a.inFlight === 1, 'in flight');
+    await waitFor(() => a.inFlight === 1, { what: 'in flight' });
     const drained = a.drain(5000, 'test');
-    await waitFor(() => a.state === 'draining', 'draining');
+    await waitFor(() => a.state === 'draining', { what: 'draining' });
     const refused = await get(port, '/');
     assert.equal(refused.status, 503);
     assert.equal(refused.headers['retry-after'], '1');
@@ -147,10 +147,10 @@ describe('HTTP instrumentation', () => {
     });
     const port = await listen(server);
     assert.equal((await get(port, '/')).body, 'routed');
-    await waitFor(() => a.inFlight === 0, 'idle');
+    await waitFor(() => a.inFlight === 0, { what: 'idle' });
     assert.equal(await metricValue(registry, 'shoal_agent_requests_total'), 1);
     void a.drain(1000);
-    await waitFor(() => a.state !== 'ready', 'draining');
+    await waitFor(() => a.state !== 'ready', { what: 'draining' });
     const refused = await get(port, '/');
     assert.equal(refused.status, 503);
     assert.equal(refused.headers['retry-after'], '1');

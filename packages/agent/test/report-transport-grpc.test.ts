@@ -7,7 +7,7 @@ import { createAgent, type Agent } from '@shoal/agent';
 import { LATENCY_BUCKETS_MS, latencyBucketIndex } from '@shoal/protocol';
 import { startTestCoordinator, type TestCoordinator } from './support/coordinator.js';
 import { closeServer, get, listen, unusedPort } from './support/http.js';
-import { nextEvent, waitFor } from './support/wait.js';
+import { nextEvent, waitFor } from '../../../test/kit/index.js';
 
 describe('reporting to the coordinator (real gRPC coordinator)', () => {
   let coordinator: TestCoordinator | undefined;
@@ -88,13 +88,15 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     orders.inc(3);
     orders.inc(2);
     const holds = [get(port, '/hold'), get(port, '/hold'), get(port, '/hold')];
-    await waitFor(() => agent!.inFlight === 3, 'three held requests');
-    await waitFor(() => coordinator!.reports.some((r) => r.inFlight === 3), 'a report with 3 in flight');
+    await waitFor(() => agent!.inFlight === 3, { what: 'three held requests' });
+    await waitFor(() => coordinator!.reports.some((r) => r.inFlight === 3), { what: 'a report with 3 in flight' });
     depth = 9;
-    await waitFor(() => coordinator!.reports.some((r) => r.custom.queue_depth === 9), 'the new gauge value');
+    await waitFor(() => coordinator!.reports.some((r) => r.custom.queue_depth === 9), { what: 'the new gauge value' });
     release();
     await Promise.all(holds);
-    await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 53, 'all 53 requests reported');
+    await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 53, {
+      what: 'all 53 requests reported',
+    });
 
     assert.deepEqual(coordinator.invalid, []);
     assert.equal(coordinator.hellos.length, 1);
@@ -146,14 +148,16 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     await startService(coordinator.url, {
       coordinator: { backoff: { baseMs: 20, capMs: 100 }, breaker: { resetTimeoutMs: 100 } },
     });
-    await waitFor(() => coordinator!.reports.length >= 2, 'first reports');
+    await waitFor(() => coordinator!.reports.length >= 2, { what: 'first reports' });
     const lost = nextEvent(agent!.onCoordinatorConnection, 'disconnect');
     await coordinator.close();
     assert.equal(await lost, false);
     const firstSeqs = coordinator.reports.map((r) => r.seq);
-    await waitFor(() => (agent!.coordinatorStatus()?.buffered ?? 0) >= 2, 'reports pile up in the buffer meanwhile');
+    await waitFor(() => (agent!.coordinatorStatus()?.buffered ?? 0) >= 2, {
+      what: 'reports pile up in the buffer meanwhile',
+    });
     coordinator = await startTestCoordinator({ token: 's3cret', port });
-    await waitFor(() => coordinator!.reports.length >= 3, 'reports after the restart');
+    await waitFor(() => coordinator!.reports.length >= 3, { what: 'reports after the restart' });
     assert.equal(coordinator.hellos.length, 1, 'a new Hello on the new stream');
     const seqs = coordinator.reports.map((r) => r.seq);
     assert.ok(seqs[0]! > firstSeqs[firstSeqs.length - 1]!, 'continues the sequence');
@@ -174,8 +178,8 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     // That no attempt leaves while it is open is asserted on the clock in reporter.test.ts.
     assert.equal((await get(port, '/')).status, 200, 'the service keeps serving');
     coordinator.mode = 'accept';
-    await waitFor(() => agent!.coordinatorStatus()?.breaker === 'closed', 'breaker closed', 5000);
-    await waitFor(() => coordinator!.reports.length > 0, 'reports once accepted');
+    await waitFor(() => agent!.coordinatorStatus()?.breaker === 'closed', { what: 'breaker closed', timeoutMs: 5000 });
+    await waitFor(() => coordinator!.reports.length > 0, { what: 'reports once accepted' });
     const text = await agent!['options'].registry.metrics();
     assert.match(text, /shoal_agent_coordinator_breaker_state 0/);
     assert.match(text, /shoal_agent_coordinator_connect_failures_total [1-9]/);
@@ -186,7 +190,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
       coordinator: { maxBufferedReports: 3, backoff: { baseMs: 10, capMs: 50 } },
     });
     for (let i = 0; i < 20; i++) assert.equal((await get(port, '/')).status, 200);
-    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) >= 2, 'dropped reports');
+    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) >= 2, { what: 'dropped reports' });
     const status = agent!.coordinatorStatus()!;
     assert.equal(status.connected, false);
     assert.equal(status.buffered, 3);
@@ -199,9 +203,9 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     await startService(`127.0.0.1:${portNumber}`, {
       coordinator: { maxBufferedReports: 2, backoff: { baseMs: 10, capMs: 50 }, breaker: { resetTimeoutMs: 100 } },
     });
-    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) >= 3, 'dropped reports');
+    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) >= 3, { what: 'dropped reports' });
     coordinator = await startTestCoordinator({ token: 's3cret', port: portNumber });
-    await waitFor(() => coordinator!.reports.length >= 2, 'reports after start');
+    await waitFor(() => coordinator!.reports.length >= 2, { what: 'reports after start' });
     assert.ok(coordinator.reports[0]!.droppedReports >= 3, `droppedReports ${coordinator.reports[0]!.droppedReports}`);
     assert.equal(coordinator.reports[1]!.seq, coordinator.reports[0]!.seq + 1);
   });
@@ -219,7 +223,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     const started = Date.now();
     for (let i = 0; i < 10; i++) assert.equal((await get(port, '/')).status, 200);
     assert.ok(Date.now() - started < 2000, 'requests are not held up');
-    await waitFor(() => (agent!.coordinatorStatus()?.buffered ?? 0) >= 2, 'reports buffered');
+    await waitFor(() => (agent!.coordinatorStatus()?.buffered ?? 0) >= 2, { what: 'reports buffered' });
     assert.equal(agent!.coordinatorStatus()?.connected, false);
     const text = await agent!['options'].registry.metrics();
     assert.match(text, /shoal_agent_coordinator_connect_failures_total [1-9]/);
@@ -228,7 +232,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
   it('keeps serving when the coordinator answers bytes that are not protobuf (garbage)', async () => {
     coordinator = await startTestCoordinator({ token: 's3cret', mode: 'garbage' });
     const { port } = await startService(coordinator.url, { coordinator: { backoff: { baseMs: 10, capMs: 50 } } });
-    await waitFor(() => coordinator!.connects >= 3, 'repeated attempts');
+    await waitFor(() => coordinator!.connects >= 3, { what: 'repeated attempts' });
     for (let i = 0; i < 5; i++) assert.equal((await get(port, '/')).status, 200);
     assert.equal(agent!.state, 'ready');
   });
@@ -250,14 +254,14 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
       },
     };
     await startService(coordinator.url, { logger });
-    await waitFor(() => coordinator!.openStreams() === 1 && coordinator!.reports.length > 0, 'stream up');
+    await waitFor(() => coordinator!.openStreams() === 1 && coordinator!.reports.length > 0, { what: 'stream up' });
     coordinator.send({ reportIntervalMs: 5, desiredReplicas: 4 }); // 5 ms is below the protocol minimum
     coordinator.send({ drain: { deadlineMs: -1 } }); // not even encodable as uint32: proto-loader wraps it
-    await waitFor(() => warnings.includes('ignoring an invalid directive from the coordinator'), 'warning');
+    await waitFor(() => warnings.includes('ignoring an invalid directive from the coordinator'), { what: 'warning' });
     assert.equal(agent!.desiredReplicas, undefined, 'nothing from the invalid directive applied');
     assert.equal(agent!.state, 'ready');
     coordinator.send({ desiredReplicas: 6, configGeneration: 3 });
-    await waitFor(() => agent!.desiredReplicas === 6, 'valid directive applied');
+    await waitFor(() => agent!.desiredReplicas === 6, { what: 'valid directive applied' });
     assert.equal(agent!.configGeneration, 3);
     assert.equal(agent!.coordinatorStatus()?.connected, true);
     const text = await agent!['options'].registry.metrics();
@@ -267,13 +271,13 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
   it('honours a suggested report interval within its bounds', async () => {
     coordinator = await startTestCoordinator({ token: 's3cret' });
     await startService(coordinator.url, { minReportIntervalMs: 100, maxReportIntervalMs: 400 });
-    await waitFor(() => coordinator!.openStreams() === 1, 'stream up');
+    await waitFor(() => coordinator!.openStreams() === 1, { what: 'stream up' });
     coordinator.send({ reportIntervalMs: 300 });
-    await waitFor(() => agent!.reportIntervalMs === 300, 'interval 300');
+    await waitFor(() => agent!.reportIntervalMs === 300, { what: 'interval 300' });
     coordinator.send({ reportIntervalMs: 2000 });
-    await waitFor(() => agent!.reportIntervalMs === 400, 'clamped to max 400');
+    await waitFor(() => agent!.reportIntervalMs === 400, { what: 'clamped to max 400' });
     const count = coordinator.reports.length;
-    await waitFor(() => coordinator!.reports.length >= count + 2, 'two more reports');
+    await waitFor(() => coordinator!.reports.length >= count + 2, { what: 'two more reports' });
     const last = coordinator.reports[coordinator.reports.length - 1]!;
     assert.ok(last.intervalMs >= 350 && last.intervalMs < 1500, `intervalMs ${last.intervalMs}`);
   });
@@ -287,7 +291,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     await startService(`grpcs://127.0.0.1:${coordinator.port}`, {
       coordinator: { tls: { ca: fixture('ca.pem'), serverName: 'localhost' } },
     });
-    await waitFor(() => coordinator!.reports.length >= 2, 'reports over TLS');
+    await waitFor(() => coordinator!.reports.length >= 2, { what: 'reports over TLS' });
     assert.equal(coordinator.hellos[0]!.service, 'orders');
     await agent!.close();
     await closeServer(server!);
@@ -312,12 +316,11 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     });
     // Big reports (32 custom metrics with long names) fill the HTTP/2 flow-control window quickly.
     for (let i = 0; i < 32; i++) agent!.gauge(`metric_with_a_rather_long_name_to_fill_the_window_${i}`, () => i);
-    await waitFor(() => agent!.coordinatorStatus()?.connected === true, 'stream accepted');
-    await waitFor(
-      () => (agent!.coordinatorStatus()?.dropped ?? 0) > 0,
-      'reports dropped once the window is full',
-      10_000,
-    );
+    await waitFor(() => agent!.coordinatorStatus()?.connected === true, { what: 'stream accepted' });
+    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) > 0, {
+      what: 'reports dropped once the window is full',
+      timeoutMs: 10_000,
+    });
     const status = agent!.coordinatorStatus()!;
     assert.equal(status.connected, true, 'the stream is up, just not read');
     assert.ok(status.buffered <= 5, `buffered ${status.buffered}`);

@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { createAgent, type Agent, type DrainResult } from '@shoal/agent';
 import { startHttpCoordinator, type HttpCoordinator } from './support/http-coordinator.js';
 import { closeServer, get, listen, unusedPort } from './support/http.js';
-import { nextEvent, waitFor } from './support/wait.js';
+import { nextEvent, waitFor } from '../../../test/kit/index.js';
 
 describe('reporting to the coordinator over HTTP/JSON (real node:http coordinator)', () => {
   let coordinator: HttpCoordinator | undefined;
@@ -90,7 +90,9 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     for (let i = 0; i < 20; i++) work.push(get(port, '/?ms=5'));
     for (let i = 0; i < 5; i++) work.push(get(port, '/fail'));
     await Promise.all(work);
-    await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 25, 'all 25 requests reported');
+    await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 25, {
+      what: 'all 25 requests reported',
+    });
     assert.deepEqual(coordinator.invalid, []);
     assert.equal(
       coordinator.reports.reduce((n, r) => n + r.errors, 0),
@@ -108,7 +110,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     assert.ok(coordinator.reports.some((r) => r.custom.queue_depth === 4));
     // The coordinator records a report before it answers: the agent counts it once the answer arrived.
     const recorded = coordinator.reports.length;
-    await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= recorded, 'the agent counted the answers');
+    await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= recorded, { what: 'the agent counted the answers' });
     assert.equal(agent!.coordinatorStatus()?.connected, true);
     assert.match(await metricsText(), /shoal_agent_reports_total\{result="sent"\} [1-9]/);
   });
@@ -117,10 +119,10 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     it('sends consecutive reports over one connection and closes it with the agent', async () => {
       coordinator = await startHttpCoordinator({ token: 's3cret' });
       await startService(coordinator.url);
-      await waitFor(() => coordinator!.reports.length >= 5, 'five reports');
+      await waitFor(() => coordinator!.reports.length >= 5, { what: 'five reports' });
       assert.equal(coordinator.connections, 1);
       await agent!.close();
-      await waitFor(() => coordinator!.openConnections === 0, 'the idle connection closed by close()');
+      await waitFor(() => coordinator!.openConnections === 0, { what: 'the idle connection closed by close()' });
       assert.deepEqual(warnings, []);
     });
 
@@ -166,7 +168,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     it('sends a report once more on a new connection when the reused one closes before any answer', async () => {
       const raw = await keepAliveCoordinator('race');
       await startService(raw.url);
-      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 3, 'three reports answered');
+      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 3, { what: 'three reports answered' });
       // Connection 1: report 1 answered, report 2 cut off; report 2 went again on connection 2, with what followed.
       assert.equal(raw.perConnection[0], 2);
       assert.ok((raw.perConnection[1] ?? 0) >= 2, JSON.stringify(raw.perConnection));
@@ -177,7 +179,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     it('opens a new connection when the coordinator closed the idle one, without a failed report', async () => {
       const raw = await keepAliveCoordinator('idle-close');
       await startService(raw.url); // reports every 100 ms; the coordinator closes idle connections after 30 ms
-      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 4, 'four reports answered');
+      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 4, { what: 'four reports answered' });
       assert.ok(raw.perConnection.length >= 3, JSON.stringify(raw.perConnection));
       assert.deepEqual(warnings, []);
       assert.match(await metricsText(), /shoal_agent_coordinator_connect_failures_total 0\b/);
@@ -186,7 +188,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     it('does not reuse a connection the coordinator answered with Connection: close', async () => {
       const raw = await keepAliveCoordinator('close');
       await startService(raw.url);
-      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 3, 'three reports answered');
+      await waitFor(() => (agent!.coordinatorStatus()?.sent ?? 0) >= 3, { what: 'three reports answered' });
       assert.ok(raw.perConnection.length >= 3);
       assert.ok(
         raw.perConnection.every((n) => n === 1),
@@ -206,16 +208,16 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
         drained = r;
       },
     });
-    await waitFor(() => coordinator!.reports.length >= 1, 'first report');
+    await waitFor(() => coordinator!.reports.length >= 1, { what: 'first report' });
     coordinator.directive({ reportIntervalMs: 300, desiredReplicas: 3, configGeneration: 2 });
-    await waitFor(() => agent!.reportIntervalMs === 300, 'interval 300');
+    await waitFor(() => agent!.reportIntervalMs === 300, { what: 'interval 300' });
     assert.equal(agent!.desiredReplicas, 3);
     assert.equal(agent!.configGeneration, 2);
     coordinator.directive({ reportIntervalMs: 60_000 });
-    await waitFor(() => agent!.reportIntervalMs === 400, 'clamped to max 400');
+    await waitFor(() => agent!.reportIntervalMs === 400, { what: 'clamped to max 400' });
     assert.equal((await get(port, '/')).status, 200);
     coordinator.directive({ drain: { deadlineMs: 2000, reason: 'scale down' } });
-    await waitFor(() => drained !== undefined, 'drained', 5000);
+    await waitFor(() => drained !== undefined, { what: 'drained', timeoutMs: 5000 });
     assert.deepEqual(drained, { reason: 'scale down', timedOut: false, inFlight: 0 });
     assert.equal(agent!.state, 'drained');
     const last = coordinator.reports[coordinator.reports.length - 1]!;
@@ -226,15 +228,15 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
   it('logs and ignores an invalid directive; the report still counts as delivered', async () => {
     coordinator = await startHttpCoordinator({ token: 's3cret' });
     await startService(coordinator.url);
-    await waitFor(() => coordinator!.reports.length >= 1, 'first report');
+    await waitFor(() => coordinator!.reports.length >= 1, { what: 'first report' });
     coordinator.directive({ reportIntervalMs: 5, desiredReplicas: 4 }); // 5 ms is below the protocol minimum
-    await waitFor(() => warnings.includes('ignoring an invalid directive from the coordinator'), 'warning');
+    await waitFor(() => warnings.includes('ignoring an invalid directive from the coordinator'), { what: 'warning' });
     assert.equal(agent!.desiredReplicas, undefined, 'nothing from the invalid directive applied');
     assert.equal(agent!.reportIntervalMs, 100);
     assert.equal(agent!.state, 'ready');
     assert.equal(agent!.coordinatorStatus()?.connected, true);
     coordinator.directive({ desiredReplicas: 6 });
-    await waitFor(() => agent!.desiredReplicas === 6, 'valid directive applied');
+    await waitFor(() => agent!.desiredReplicas === 6, { what: 'valid directive applied' });
     assert.match(await metricsText(), /shoal_agent_directives_total\{result="invalid"\} 1/);
     assert.match(await metricsText(), /shoal_agent_directives_total\{result="applied"\} 1/);
   });
@@ -256,8 +258,10 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       for (let i = 0; i < 5; i++) assert.equal((await get(port, '/')).status, 200, 'the service keeps serving');
       assert.equal(agent!.coordinatorStatus()?.connected, false);
       coordinator.mode = 'accept';
-      await waitFor(() => agent!.coordinatorStatus()?.breaker === 'closed', 'breaker closed');
-      await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 5, 'the 5 requests reported');
+      await waitFor(() => agent!.coordinatorStatus()?.breaker === 'closed', { what: 'breaker closed' });
+      await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 5, {
+        what: 'the 5 requests reported',
+      });
       const seqs = coordinator.reports.map((r) => r.seq);
       assert.equal(seqs[0], 1, 'the first report was kept and retried');
       seqs.forEach((s, i) => i > 0 && assert.equal(s, seqs[i - 1]! + 1, 'buffered reports arrive in order'));
@@ -275,11 +279,11 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     await startService(coordinator.url, {
       coordinator: { backoff: { baseMs: 10, capMs: 5000 }, breaker: { volumeThreshold: 100 } },
     });
-    await waitFor(() => coordinator!.posts.length >= 2, 'a retry', 5000);
+    await waitFor(() => coordinator!.posts.length >= 2, { what: 'a retry', timeoutMs: 5000 });
     const [first, second] = coordinator.posts;
     assert.ok(second!.at - first!.at >= 950, `retried after ${second!.at - first!.at} ms`);
     coordinator.mode = 'accept';
-    await waitFor(() => coordinator!.reports.length >= 1, 'accepted after the wait', 5000);
+    await waitFor(() => coordinator!.reports.length >= 1, { what: 'accepted after the wait', timeoutMs: 5000 });
   });
 
   it('drops a report the coordinator refuses as invalid (400) instead of retrying it', async () => {
@@ -290,7 +294,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       reportIntervalMs: 300,
       coordinator: { backoff: { baseMs: 10, capMs: 20 }, breaker: { volumeThreshold: 100 } },
     });
-    await waitFor(() => coordinator!.posts.length >= 2, 'two POSTs');
+    await waitFor(() => coordinator!.posts.length >= 2, { what: 'two POSTs' });
     assert.deepEqual(
       coordinator.posts.slice(0, 2).map((p) => p.seq),
       [1, 2],
@@ -308,7 +312,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       reportIntervalMs: 500,
       coordinator: { maxAttempts: 3, backoff: { baseMs: 10, capMs: 20 }, breaker: { volumeThreshold: 100 } },
     });
-    await waitFor(() => agent!.coordinatorStatus()?.dropped === 1, 'the report dropped');
+    await waitFor(() => agent!.coordinatorStatus()?.dropped === 1, { what: 'the report dropped' });
     assert.equal(coordinator.posts.length, 3, 'three attempts, no more');
     assert.equal(agent!.coordinatorStatus()?.buffered, 0);
   });
@@ -319,13 +323,13 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       coordinator: { maxBufferedReports: 3, backoff: { baseMs: 10, capMs: 50 }, breaker: { resetTimeoutMs: 100 } },
     });
     for (let i = 0; i < 10; i++) assert.equal((await get(port, '/')).status, 200);
-    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) >= 3, 'dropped reports');
+    await waitFor(() => (agent!.coordinatorStatus()?.dropped ?? 0) >= 3, { what: 'dropped reports' });
     const status = agent!.coordinatorStatus()!;
     assert.equal(status.connected, false);
     assert.ok(status.buffered <= 3, `buffered ${status.buffered}`);
     assert.match(await metricsText(), /shoal_agent_reports_total\{result="dropped"\} [1-9]/);
     coordinator = await startHttpCoordinator({ token: 's3cret', port: coordinatorPort });
-    await waitFor(() => coordinator!.reports.length >= 2, 'reports once it is back');
+    await waitFor(() => coordinator!.reports.length >= 2, { what: 'reports once it is back' });
     assert.ok(coordinator.reports[0]!.droppedReports >= 3, `droppedReports ${coordinator.reports[0]!.droppedReports}`);
     const total = coordinator.reports.reduce((n, r) => n + r.droppedReports, 0);
     assert.ok(total <= agent!.coordinatorStatus()!.dropped, 'each drop is reported once');
@@ -340,7 +344,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     const started = Date.now();
     for (let i = 0; i < 10; i++) assert.equal((await get(port, '/')).status, 200);
     assert.ok(Date.now() - started < 2000, 'requests are not held up');
-    await waitFor(() => coordinator!.posts.length >= 2, 'a retry after the timeout');
+    await waitFor(() => coordinator!.posts.length >= 2, { what: 'a retry after the timeout' });
     assert.equal(agent!.coordinatorStatus()?.connected, false);
     assert.ok(warnings.includes('cannot report to the coordinator; reports are buffered'));
   });
@@ -359,7 +363,10 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       coordinator: { requestTimeoutMs: 100, maxAttempts: 1000, backoff: { baseMs: 10, capMs: 30 } },
     });
     for (let i = 0; i < 5; i++) assert.equal((await get(port, '/')).status, 200);
-    await waitFor(() => failures.some((f) => f.code === 'SHOAL_ERR_TIMEOUT'), 'a POST that timed out', 10_000);
+    await waitFor(() => failures.some((f) => f.code === 'SHOAL_ERR_TIMEOUT'), {
+      what: 'a POST that timed out',
+      timeoutMs: 10_000,
+    });
     assert.ok(sockets.size >= 1, 'the agent connected to the peer');
     assert.equal(agent!.coordinatorStatus()?.connected, false);
     assert.equal(agent!.coordinatorStatus()?.sent, 0);
@@ -370,7 +377,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
     coordinator = await startHttpCoordinator({ token: 's3cret' });
     coordinator.mode = 'garbage';
     const port = await startService(coordinator.url, { coordinator: { backoff: { baseMs: 10, capMs: 30 } } });
-    await waitFor(() => coordinator!.posts.length >= 3, 'repeated attempts');
+    await waitFor(() => coordinator!.posts.length >= 3, { what: 'repeated attempts' });
     for (let i = 0; i < 5; i++) assert.equal((await get(port, '/')).status, 200);
     assert.equal(agent!.state, 'ready');
     assert.equal(agent!.coordinatorStatus()?.connected, false);
@@ -384,7 +391,7 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
       tls: { cert: fixture('server.pem'), key: fixture('server.key') },
     });
     await startService(coordinator.url, { coordinator: { tls: { ca: fixture('ca.pem'), serverName: 'localhost' } } });
-    await waitFor(() => coordinator!.reports.length >= 3, 'reports over TLS');
+    await waitFor(() => coordinator!.reports.length >= 3, { what: 'reports over TLS' });
     assert.equal(coordinator.connections, 1, 'one TLS handshake for all the reports (keep-alive)');
     await agent!.close();
     await closeServer(server!);
@@ -455,10 +462,10 @@ describe('reporting to the coordinator over HTTP/JSON (real node:http coordinato
           : 'SSH-2.0-OpenSSH_9.6\r\n',
     );
     const port = await startService(raw.url, { coordinator: { backoff: { baseMs: 10, capMs: 30 } } });
-    await waitFor(() => agent!.desiredReplicas === 7, 'the chunked directive');
-    await waitFor(() => agent!.configGeneration === 9, 'the close-delimited directive');
-    await waitFor(() => raw.posts() >= 4, 'attempts after the junk answers');
-    await waitFor(() => agent!.coordinatorStatus()?.connected === false, 'junk counted as a failure');
+    await waitFor(() => agent!.desiredReplicas === 7, { what: 'the chunked directive' });
+    await waitFor(() => agent!.configGeneration === 9, { what: 'the close-delimited directive' });
+    await waitFor(() => raw.posts() >= 4, { what: 'attempts after the junk answers' });
+    await waitFor(() => agent!.coordinatorStatus()?.connected === false, { what: 'junk counted as a failure' });
     assert.equal((await get(port, '/')).status, 200);
     assert.equal(agent!.coordinatorStatus()?.sent, 2);
   });

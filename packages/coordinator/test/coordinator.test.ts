@@ -16,7 +16,8 @@ import {
   type CoordinatorConfigInput,
 } from '@shoal/coordinator';
 import { RecordingActuator, TestAgent, hello, report } from './support/agent-client.js';
-import { recordingLogger, waitFor } from './support/recording-logger.js';
+import { recordingLogger } from './support/recording-logger.js';
+import { waitFor } from '../../../test/kit/index.js';
 
 const ORDERS = 'orders-token-0123456789abcdef';
 const USERS = 'users-token-0123456789abcdef';
@@ -120,10 +121,13 @@ describe('coordinator', () => {
     const connections = () => new Promise<number>((resolve) => fakeConsul.getConnections((_e, n) => resolve(n)));
     try {
       await start({ consul: { url: `http://127.0.0.1:${port}`, requestTimeoutMs: 2000 } });
-      await waitFor(() => requests > 0, 5000, 'the policy state to be read from Consul');
+      await waitFor(() => requests > 0, { timeoutMs: 5000, what: 'the policy state to be read from Consul' });
       await coordinator!.close();
       coordinator = undefined;
-      await waitFor(async () => (await connections()) === 0, 2000, 'the Consul connections to close');
+      await waitFor(async () => (await connections()) === 0, {
+        timeoutMs: 2000,
+        what: 'the Consul connections to close',
+      });
     } finally {
       fakeConsul.closeAllConnections();
       await new Promise((resolve) => fakeConsul.close(resolve));
@@ -264,17 +268,16 @@ describe('coordinator', () => {
     await start();
     const first = agent(ORDERS);
     first.send({ hello: hello('orders', 'o-1') });
-    await waitFor(() => first.directives.length > 0, 5000, 'hello answered');
+    await waitFor(() => first.directives.length > 0, { timeoutMs: 5000, what: 'hello answered' });
     const second = agent(ORDERS);
     second.send({ hello: hello('orders', 'o-1') });
     const s = await first.closed();
     assert.equal(s.code, grpc.status.ALREADY_EXISTS);
     second.send({ report: report() });
-    await waitFor(
-      () => coordinator!.services()[0]!.instances.find((i) => i.id === 'o-1')?.connected === true,
-      5000,
-      'o-1 connected',
-    );
+    await waitFor(() => coordinator!.services()[0]!.instances.find((i) => i.id === 'o-1')?.connected === true, {
+      timeoutMs: 5000,
+      what: 'o-1 connected',
+    });
     assert.equal(coordinator!.services()[0]!.instances.length, 1);
   });
 
@@ -291,11 +294,10 @@ describe('coordinator', () => {
     const a = agent(ORDERS);
     a.send({ hello: hello('orders', 'o-1') });
     for (let i = 0; i < 20; i++) a.send({ report: report({ seq: i + 1 }) });
-    await waitFor(
-      async () => /reason="rate_limited",transport="stream"\} 1[0-9]/.test(await registry.metrics()),
-      5000,
-      'drops counted',
-    );
+    await waitFor(async () => /reason="rate_limited",transport="stream"\} 1[0-9]/.test(await registry.metrics()), {
+      timeoutMs: 5000,
+      what: 'drops counted',
+    });
     const accepted = /reports_received_total\{service="orders",transport="stream"\} (\d+)/.exec(
       await registry.metrics(),
     );

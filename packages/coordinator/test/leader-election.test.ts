@@ -3,9 +3,8 @@ import { ConsulKv } from '@shoal/consul';
 import { LeaderElection, type LeadershipChange } from '@shoal/coordinator/internal';
 import { ManualClock } from '@shoal/core';
 import { startConsulDev, type ConsulDevServer } from '@shoal/consul-dev';
-import { waitFor as waitUntil } from '../../../test/kit/index.js';
 import { startTestConsul, type TestConsul } from '../../../test/support/consul.js';
-import { waitFor } from './support/recording-logger.js';
+import { waitFor } from '../../../test/kit/index.js';
 
 describe('LeaderElection (consul-dev)', () => {
   let consul: TestConsul;
@@ -44,15 +43,15 @@ describe('LeaderElection (consul-dev)', () => {
     const changes: LeadershipChange[] = [];
     a.onChange((c) => changes.push(c));
     a.start();
-    await waitFor(() => a.isLeader, 5000, 'a to lead');
+    await waitFor(() => a.isLeader, { timeoutMs: 5000, what: 'a to lead' });
     const b = elect('b');
     b.start();
-    await waitFor(() => b.leader?.id === 'a', 5000, 'b to follow a');
+    await waitFor(() => b.leader?.id === 'a', { timeoutMs: 5000, what: 'b to follow a' });
     assert.equal(b.isLeader, false);
     assert.equal(b.leader?.grpcUrl, 'grpc://127.0.0.1:11');
     const started = Date.now();
     await a.close();
-    await waitFor(() => b.isLeader, 5000, 'b to take over');
+    await waitFor(() => b.isLeader, { timeoutMs: 5000, what: 'b to take over' });
     assert.ok(Date.now() - started < 3000, `handover took ${Date.now() - started} ms`);
     assert.deepEqual(
       changes.map((c) => c.isLeader),
@@ -76,7 +75,7 @@ describe('LeaderElection (consul-dev)', () => {
     const changes: boolean[] = [];
     a.onChange((c) => changes.push(c.isLeader));
     a.start();
-    await waitFor(() => a.isLeader, 5000, 'a to lead');
+    await waitFor(() => a.isLeader, { timeoutMs: 5000, what: 'a to lead' });
     const port = consul.port;
     await consul.close();
     // Consul restarted empty: the session is gone, so the lock is free again; a re-creates a session and re-acquires.
@@ -89,8 +88,7 @@ describe('LeaderElection (consul-dev)', () => {
         const item = await kv.get('test/leader').catch(() => undefined);
         return item?.Session !== undefined && a.isLeader;
       },
-      15_000,
-      'a to lead again on the restarted Consul',
+      { timeoutMs: 15_000, what: 'a to lead again on the restarted Consul' },
     );
     assert.deepEqual(changes, [true, false, true]);
   });
@@ -133,9 +131,9 @@ describe('LeaderElection: clean close and retake after a crash (consul-dev on a 
   it('close() releases the lock and destroys the session at once; a follower takes over without lock-delay', async () => {
     const kv = newKv();
     const a = elect('a');
-    await waitUntil(() => a.isLeader, { what: 'a to lead' });
+    await waitFor(() => a.isLeader, { what: 'a to lead' });
     const b = elect('b');
-    await waitUntil(() => b.leader?.id === 'a', { what: 'b to follow a' });
+    await waitFor(() => b.leader?.id === 'a', { what: 'b to follow a' });
     const aSession = await sessionOf(kv, 'a');
     assert.equal((await kv.get('test/leader'))?.Session, aSession);
     await a.close();
@@ -146,7 +144,7 @@ describe('LeaderElection: clean close and retake after a crash (consul-dev on a 
       "a's session is destroyed by close()",
     );
     const handover = Date.now();
-    await waitUntil(() => b.isLeader, { what: 'b to take over (a 60 s lock-delay would block it)' });
+    await waitFor(() => b.isLeader, { what: 'b to take over (a 60 s lock-delay would block it)' });
     console.log(`      (leader handover after a clean close: ${Date.now() - handover} ms, poll interval 50 ms)`);
   });
 
@@ -156,10 +154,10 @@ describe('LeaderElection: clean close and retake after a crash (consul-dev on a 
     const old = await kv.createSession({ name: sessionName('a'), ttlMs: 10_000, lockDelayMs: 60_000 });
     assert.equal(await kv.set('test/leader', JSON.stringify({ id: 'a' }), { acquire: old }), true);
     const b = elect('b');
-    await waitUntil(() => b.leader?.id === 'a', { what: 'b to see the crashed a as leader' });
+    await waitFor(() => b.leader?.id === 'a', { what: 'b to see the crashed a as leader' });
     const restartedAt = Date.now();
     const again = elect('a');
-    await waitUntil(() => again.isLeader, { what: 'the restarted a to lead (its old session never expires here)' });
+    await waitFor(() => again.isLeader, { what: 'the restarted a to lead (its old session never expires here)' });
     console.log(`      (lock retaken by the restarted coordinator: ${Date.now() - restartedAt} ms after its start)`);
     assert.equal(b.isLeader, false);
     const sessions = await kv.listSessions();
@@ -169,7 +167,7 @@ describe('LeaderElection: clean close and retake after a crash (consul-dev on a 
       'the old session is destroyed',
     );
     assert.deepEqual(sessions.map((s) => s.Name).sort(), ['shoal-coordinator a', 'shoal-coordinator b']);
-    await waitUntil(() => b.leader?.id === 'a' && !b.isLeader, { what: 'b to follow the restarted a' });
+    await waitFor(() => b.leader?.id === 'a' && !b.isLeader, { what: 'b to follow the restarted a' });
   });
 
   it('never touches the sessions of other ids', async () => {
@@ -177,7 +175,7 @@ describe('LeaderElection: clean close and retake after a crash (consul-dev on a 
     const other = await kv.createSession({ name: sessionName('b'), ttlMs: 10_000, lockDelayMs: 60_000 });
     assert.equal(await kv.set('test/leader', JSON.stringify({ id: 'b' }), { acquire: other }), true);
     const a = elect('a');
-    await waitUntil(() => a.leader?.id === 'b', { what: 'a to follow b' });
+    await waitFor(() => a.leader?.id === 'b', { what: 'a to follow b' });
     assert.equal(a.isLeader, false);
     assert.ok((await kv.listSessions()).some((s) => s.ID === other));
     assert.equal((await kv.get('test/leader'))?.Session, other);

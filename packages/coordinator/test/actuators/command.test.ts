@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasErrorCode } from '@shoal/core';
 import { CommandActuator, SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhookBody } from '@shoal/coordinator';
-import { isAlive, waitFor } from '../support/recording-logger.js';
+import { isAlive, waitFor } from '../../../../test/kit/index.js';
 
 const SECRET = 'webhook-secret-0123456789';
 
@@ -150,7 +150,16 @@ describe('CommandActuator', () => {
     scaling.catch(() => undefined);
     let pid = 0;
     try {
-      pid = Number(await waitFor(() => readFile(pidFile, 'utf8').catch(() => undefined), 5000, 'the command to start'));
+      pid = Number(
+        await waitFor(
+          () =>
+            readFile(pidFile, 'utf8').then(
+              (text) => text.trim() || undefined,
+              () => undefined,
+            ),
+          { timeoutMs: 5000, what: 'the command to start' },
+        ),
+      );
       await a.close();
       await assert.rejects(scaling, /signal SIGTERM/);
       assert.equal(isAlive(pid), false, 'the command outlived close()');
@@ -174,7 +183,7 @@ describe('CommandActuator', () => {
     });
     const scaling = a.scaleTo(2);
     scaling.catch(() => undefined);
-    await waitFor(() => received, 5000, 'the webhook call');
+    await waitFor(() => received, { timeoutMs: 5000, what: 'the webhook call' });
     const started = Date.now();
     await a.close();
     await assert.rejects(scaling, /actuator closed|aborted/);

@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LocalActuator } from '@shoal/coordinator';
-import { isAlive, recordingLogger, waitFor, type LogRecord } from '../support/recording-logger.js';
+import { recordingLogger, type LogRecord } from '../support/recording-logger.js';
+import { isAlive, waitFor } from '../../../../test/kit/index.js';
 
 const REPLICA = fileURLToPath(new URL('../fixtures/replica.mjs', import.meta.url));
 const SUPERVISOR = fileURLToPath(new URL('../fixtures/supervisor.mjs', import.meta.url));
@@ -76,11 +77,10 @@ describe('LocalActuator', () => {
     assert.ok(!actuator.replicas().some((r) => r.id === victim));
     // The replica's exit can be seen before the last line it wrote reaches the log (the guard's 'exit' event and
     // its stdout pipe's data are not ordered), so wait for the line rather than expect it already there.
-    await waitFor(
-      () => log.records.some((r) => r.msg === 'got SIGTERM' && r.fields.replica === victim),
-      10_000,
-      'the victim to log that it got SIGTERM',
-    );
+    await waitFor(() => log.records.some((r) => r.msg === 'got SIGTERM' && r.fields.replica === victim), {
+      timeoutMs: 10_000,
+      what: 'the victim to log that it got SIGTERM',
+    });
     const pid = hellos(log.records).find((h) => h.id === victim)!.pid;
     assert.equal(isAlive(pid), false);
   });
@@ -101,7 +101,7 @@ describe('LocalActuator', () => {
     await actuator.scaleTo(0);
     assert.ok(log.records.some((r) => r.msg === 'ignoring SIGTERM'));
     assert.ok(log.records.some((r) => r.msg.includes('SIGKILL')));
-    await waitFor(() => !isAlive(hello!.pid), 5000, 'the replica to be killed');
+    await waitFor(() => !isAlive(hello!.pid), { timeoutMs: 5000, what: 'the replica to be killed' });
   });
 
   it('restarts a crashed replica with backoff, keeping its instance id', async () => {
@@ -116,7 +116,7 @@ describe('LocalActuator', () => {
     await actuator.scaleTo(1);
     const [first] = await waitFor(() => (hellos(log.records).length === 1 ? hellos(log.records) : undefined));
     process.kill(first!.pid, 'SIGKILL');
-    const second = await waitFor(() => hellos(log.records)[1], 10_000, 'the restart');
+    const second = await waitFor(() => hellos(log.records)[1], { timeoutMs: 10_000, what: 'the restart' });
     assert.equal(second.id, first!.id);
     assert.notEqual(second.pid, first!.pid);
     assert.equal(actuator.replicas()[0]?.restarts, 1);
@@ -141,7 +141,10 @@ describe('LocalActuator', () => {
     parent.kill('SIGKILL');
     // No coordinator comes back within orphanGraceMs (500 ms); the replicas ignore SIGTERM, so this also proves the
     // guard's SIGKILL after stopTimeoutMs (500 ms).
-    await waitFor(() => all.every((pid) => !isAlive(pid)), 10_000, 'every replica and guard to exit');
+    await waitFor(() => all.every((pid) => !isAlive(pid)), {
+      timeoutMs: 10_000,
+      what: 'every replica and guard to exit',
+    });
   });
 
   it('validates its options', () => {
@@ -163,11 +166,10 @@ describe('LocalActuator', () => {
       logger: log,
     });
     await actuator.scaleTo(1);
-    await waitFor(
-      () => log.records.filter((r) => r.msg === 'replica crashed').length >= 2,
-      5000,
-      'the failed spawn to count as a crash, and the restart to be tried',
-    );
+    await waitFor(() => log.records.filter((r) => r.msg === 'replica crashed').length >= 2, {
+      timeoutMs: 5000,
+      what: 'the failed spawn to count as a crash, and the restart to be tried',
+    });
     const closing = actuator.close();
     const outcome = await Promise.race([closing.then(() => 'closed'), new Promise((r) => setTimeout(r, 3000, 'hung'))]);
     assert.equal(outcome, 'closed', 'close() waited forever for a process that never started');

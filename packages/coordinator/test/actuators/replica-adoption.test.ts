@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LocalActuator } from '@shoal/coordinator';
-import { isAlive, recordingLogger, waitFor } from '../support/recording-logger.js';
+import { recordingLogger } from '../support/recording-logger.js';
 import {
   MARK_VARIABLE,
   canScanProcesses,
@@ -14,6 +14,7 @@ import {
   markedProcesses,
   newMark,
 } from '../../../../test/chaos/support/processes.js';
+import { isAlive, waitFor } from '../../../../test/kit/index.js';
 
 const REPLICA = fileURLToPath(new URL('../fixtures/replica.mjs', import.meta.url));
 const SUPERVISOR = fileURLToPath(new URL('../fixtures/supervisor.mjs', import.meta.url));
@@ -124,16 +125,18 @@ describe('LocalActuator: adopting the replicas of a previous coordinator', funct
     // Its output now reaches the new coordinator's log, and scale-down stops the adopted victim.
     const victim = adopted[0]!;
     await next.scaleTo(1, { victims: [victim.id] });
-    await waitFor(
-      () => log.records.some((r) => r.msg === 'got SIGTERM' && r.fields.replica === victim.id),
-      10_000,
-      "the victim's output in the new coordinator's log",
-    );
-    await waitFor(() => !isAlive(victim.replicaPid!), 10_000, 'the victim to exit');
+    await waitFor(() => log.records.some((r) => r.msg === 'got SIGTERM' && r.fields.replica === victim.id), {
+      timeoutMs: 10_000,
+      what: "the victim's output in the new coordinator's log",
+    });
+    await waitFor(() => !isAlive(victim.replicaPid!), { timeoutMs: 10_000, what: 'the victim to exit' });
     assert.equal(await next.getReplicas(), 1);
 
     await next.close();
-    await waitFor(() => markedProcesses(mark).length === 0, 10_000, 'every process to exit after close()');
+    await waitFor(() => markedProcesses(mark).length === 0, {
+      timeoutMs: 10_000,
+      what: 'every process to exit after close()',
+    });
     assert.deepEqual(
       readdirSync(join(stateDir, 'orphans')).filter((f) => f !== 'owner.json'),
       [],
@@ -148,7 +151,7 @@ describe('LocalActuator: adopting the replicas of a previous coordinator', funct
     await kill(sup.child);
     assert.ok([...before.replicaPids, ...before.guardPids].every(isAlive), 'the replicas outlive the coordinator');
     // 300 ms grace + 500 ms SIGTERM → SIGKILL, on a loaded machine.
-    await waitFor(() => markedProcesses(mark).length === 0, 20_000, 'the orphans to stop');
+    await waitFor(() => markedProcesses(mark).length === 0, { timeoutMs: 20_000, what: 'the orphans to stop' });
   });
 
   it('never adopts nor signals a process whose pid was reused (start time differs) or that cannot prove the token', async () => {
@@ -158,7 +161,7 @@ describe('LocalActuator: adopting the replicas of a previous coordinator', funct
       env: { ...process.env, [MARK_VARIABLE]: mark },
     });
     children.push(bystander);
-    await waitFor(() => isAlive(bystander.pid!), 5000, 'the bystander');
+    await waitFor(() => isAlive(bystander.pid!), { timeoutMs: 5000, what: 'the bystander' });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const base = {
       version: 1,
@@ -229,18 +232,16 @@ describe('LocalActuator: adopting the replicas of a previous coordinator', funct
         const next = newActuator(stateDir, mark);
         await next.scaleTo(3);
         // Replicas of guards still starting may appear a moment later: wait for the count to settle at 3.
-        await waitFor(
-          () => replicaProcesses(mark).length === 3,
-          15_000,
-          `exactly 3 replicas after a kill at +${delayMs} ms`,
-        );
+        await waitFor(() => replicaProcesses(mark).length === 3, {
+          timeoutMs: 15_000,
+          what: `exactly 3 replicas after a kill at +${delayMs} ms`,
+        });
         assert.equal(await next.getReplicas(), 3);
         await next.close();
-        await waitFor(
-          () => markedProcesses(mark).length === 0,
-          15_000,
-          `no process left after close() (kill at +${delayMs} ms)`,
-        );
+        await waitFor(() => markedProcesses(mark).length === 0, {
+          timeoutMs: 15_000,
+          what: `no process left after close() (kill at +${delayMs} ms)`,
+        });
       }
     });
   }

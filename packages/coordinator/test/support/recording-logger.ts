@@ -29,27 +29,3 @@ export function recordingLogger(
     child: (more: Record<string, unknown>) => recordingLogger(records, { ...bindings, ...more }),
   };
 }
-
-/** Polls `condition` every 20 ms until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(
-  condition: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
