@@ -75,12 +75,26 @@ function stepLine(points: Array<[number, number]>): Array<[number, number]> {
   return out;
 }
 
-export function renderChart(input: ChartInput): string {
-  const { samples, decisions, phases } = input;
+/** The chart's scales: where a time and each panel's values fall. */
+interface Layout {
+  durationMs: number;
+  x(tMs: number): number;
+  maxRps: number;
+  maxReplicas: number;
+  maxLatency: number;
+  rateTop: number;
+  rateBottom: number;
+  latTop: number;
+  latBottom: number;
+  yRate(v: number): number;
+  yReplicas(v: number): number;
+  yLatency(v: number): number;
+}
+
+function chartLayout(input: ChartInput): Layout {
+  const { samples } = input;
   // The x axis ends at the last sample when the run ended early.
   const durationMs = Math.max(1, samples[samples.length - 1]?.tMs ?? input.durationMs);
-  const x = (tMs: number): number => LEFT + (Math.min(tMs, durationMs) / durationMs) * PLOT_WIDTH;
-
   const maxRps = niceMax(Math.max(1, ...samples.map((s) => Math.max(s.rps, s.targetRps))));
   const maxReplicas = Math.max(
     2,
@@ -88,14 +102,27 @@ export function renderChart(input: ChartInput): string {
   );
   const rateTop = TOP;
   const rateBottom = TOP + RATE_HEIGHT;
-  const yRate = (v: number): number => rateBottom - (v / maxRps) * RATE_HEIGHT;
-  const yReplicas = (v: number): number => rateBottom - (v / maxReplicas) * RATE_HEIGHT;
-
   const latTop = rateBottom + GAP;
   const latBottom = latTop + LATENCY_HEIGHT;
   const maxLatency = niceMax(Math.max(1, ...samples.map((s) => s.p99Ms ?? 0)));
-  const yLatency = (v: number): number => latBottom - (v / maxLatency) * LATENCY_HEIGHT;
+  return {
+    durationMs,
+    x: (tMs) => LEFT + (Math.min(tMs, durationMs) / durationMs) * PLOT_WIDTH,
+    maxRps,
+    maxReplicas,
+    maxLatency,
+    rateTop,
+    rateBottom,
+    latTop,
+    latBottom,
+    yRate: (v) => rateBottom - (v / maxRps) * RATE_HEIGHT,
+    yReplicas: (v) => rateBottom - (v / maxReplicas) * RATE_HEIGHT,
+    yLatency: (v) => latBottom - (v / maxLatency) * LATENCY_HEIGHT,
+  };
+}
 
+export function renderChart(input: ChartInput): string {
+  const layout = chartLayout(input);
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" ` +
@@ -104,7 +131,19 @@ export function renderChart(input: ChartInput): string {
   out.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`);
   out.push(`<text x="${LEFT}" y="26" font-size="16" font-weight="600">${escapeXml(input.title)}</text>`);
 
-  // Phase bands behind both panels.
+  out.push(...phaseBands(layout, input.phases));
+  out.push(...axes(layout));
+  out.push(...decisionMarkers(layout, input.decisions));
+  out.push(...series(layout, input.samples));
+  out.push(...framesAndLegend(layout));
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** Phase bands behind both panels. */
+function phaseBands(layout: Layout, phases: ChartInput['phases']): string[] {
+  const { durationMs, x, rateTop, latTop } = layout;
+  const out: string[] = [];
   for (const phase of phases) {
     if (phase.startMs >= durationMs) continue;
     const x0 = x(phase.startMs);
@@ -121,7 +160,14 @@ export function renderChart(input: ChartInput): string {
     );
   }
 
-  // Axes and grid.
+  return out;
+}
+
+/** Axes and grid. */
+function axes(layout: Layout): string[] {
+  const { durationMs, x, maxRps, maxReplicas, maxLatency, yRate, yReplicas, yLatency, rateTop, latTop, latBottom } =
+    layout;
+  const out: string[] = [];
   for (let i = 0; i <= 4; i++) {
     const v = (maxRps * i) / 4;
     const y = yRate(v);
@@ -157,7 +203,13 @@ export function renderChart(input: ChartInput): string {
     `<text x="14" y="${(latTop + LATENCY_HEIGHT / 2).toFixed(1)}" transform="rotate(-90 14 ${(latTop + LATENCY_HEIGHT / 2).toFixed(1)})" text-anchor="middle">latency (ms)</text>`,
   );
 
-  // Decisions as markers.
+  return out;
+}
+
+/** Decisions as markers. */
+function decisionMarkers(layout: Layout, decisions: ChartInput['decisions']): string[] {
+  const { x, rateTop, rateBottom } = layout;
+  const out: string[] = [];
   for (const d of decisions) {
     const xd = x(d.tMs);
     const colour = d.to > d.from ? '#2f9e44' : '#862e9c';
@@ -169,7 +221,13 @@ export function renderChart(input: ChartInput): string {
     );
   }
 
-  // Series.
+  return out;
+}
+
+/** Series: offered and served rates, replicas serving and desired, p50 and p99, failed calls. */
+function series(layout: Layout, samples: ChartInput['samples']): string[] {
+  const { x, yRate, yReplicas, yLatency, latBottom } = layout;
+  const out: string[] = [];
   out.push(
     polyline(
       samples.map((s) => [x(s.tMs), yRate(s.targetRps)]),
@@ -208,7 +266,13 @@ export function renderChart(input: ChartInput): string {
     }
   }
 
-  // Frames and legend.
+  return out;
+}
+
+/** Frames and legend. */
+function framesAndLegend(layout: Layout): string[] {
+  const { rateTop, latTop } = layout;
+  const out: string[] = [];
   out.push(
     `<rect x="${LEFT}" y="${rateTop}" width="${PLOT_WIDTH}" height="${RATE_HEIGHT}" fill="none" stroke="#555"/>`,
   );
@@ -232,6 +296,5 @@ export function renderChart(input: ChartInput): string {
     out.push(`<text x="${lx + 27}" y="${ly}">${escapeXml(label)}</text>`);
     lx += 40 + label.length * 7;
   }
-  out.push('</svg>');
-  return out.join('\n') + '\n';
+  return out;
 }
