@@ -26,8 +26,22 @@ export const mochaHooks = {
   },
 };
 
+/** How long after the suite a still-running process is reported as held open by something a test left behind. */
+const LEAK_REPORT_AFTER_MS = 10_000;
+
 export function mochaGlobalTeardown(): void {
   process.off('unhandledRejection', onUnhandledRejection);
+  // Mocha runs without --exit, so a timer, socket or child a test leaves behind keeps the process (and CI) alive
+  // until it ends — once, an hour. This unref'd timer fires only when something else still holds the process: it
+  // names what (process.getActiveResourcesInfo()) and ends the run with mocha's own exit code.
+  setTimeout(() => {
+    process.stderr.write(
+      `\nthe suite ended ${LEAK_REPORT_AFTER_MS / 1000} s ago but the process is still held open by: ` +
+        `${process.getActiveResourcesInfo().join(', ')}. A test left it behind (close servers, clear timers, ` +
+        `kill children in afterEach). Exiting.\n`,
+    );
+    process.exit();
+  }, LEAK_REPORT_AFTER_MS).unref();
   const error = takeProblems();
   if (error) throw error;
 }

@@ -61,11 +61,27 @@ export async function startEchoServer(
     failWith: undefined,
     close: () =>
       new Promise<void>((resolve) => {
-        server.tryShutdown(() => resolve());
+        server.tryShutdown(() => {
+          clearDelays();
+          resolve();
+        });
         // Do not wait forever for in-flight calls.
-        setTimeout(() => server.forceShutdown(), 2000).unref();
+        setTimeout(() => {
+          clearDelays();
+          server.forceShutdown();
+        }, 2000).unref();
       }),
-    kill: () => server.forceShutdown(),
+    kill: () => {
+      clearDelays();
+      server.forceShutdown();
+    },
+  };
+  // Delayed answers still pending: a closed or killed server drops them, so a "hung" server (delay of an hour)
+  // leaves no timer behind to keep the test process alive after the suite.
+  const delays = new Set<NodeJS.Timeout>();
+  const clearDelays = (): void => {
+    for (const timer of delays) clearTimeout(timer);
+    delays.clear();
   };
   server.addService(ECHO_SERVICE, {
     echo: (call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>) => {
@@ -75,8 +91,13 @@ export async function startEchoServer(
         else callback(null, { msg: call.request.msg, server: name });
       };
       const d = typeof state.delay === 'function' ? state.delay() : state.delay;
-      if (d > 0) setTimeout(reply, d);
-      else reply();
+      if (d > 0) {
+        const timer = setTimeout(() => {
+          delays.delete(timer);
+          reply();
+        }, d);
+        delays.add(timer);
+      } else reply();
     },
   });
   options.setup?.(server);
