@@ -31,7 +31,7 @@ import {
   type DrainResult,
   type ResolvedAgentOptions,
 } from './agent-options.js';
-import { AppMetrics, type AppCounter } from './app-metrics.js';
+import { AppMetrics, type AppCounter, type GaugeOptions } from './app-metrics.js';
 import { AGENT_META_KEY, METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from './consul-metadata.js';
 import { GrpcReportTransport } from './report-transport-grpc.js';
 import { HttpReportTransport } from './report-transport-http.js';
@@ -313,9 +313,13 @@ export class Agent {
 
   // ---- application metrics -----------------------------------------------------------------------------------
 
-  /** Defines a business gauge read at each report: `agent.gauge('queue_depth', () => queue.length)`. */
-  gauge(name: string, fn: () => number): void {
-    this.app.gauge(name, fn);
+  /**
+   * Defines a business gauge read at each report: `agent.gauge('queue_depth', () => queue.length)`. With
+   * `{ scope: 'service' }` the value is service-wide (every replica reads the same broker queue): the coordinator
+   * takes it once per service instead of summing it over instances.
+   */
+  gauge(name: string, fn: () => number, options?: GaugeOptions): void {
+    this.app.gauge(name, fn, options);
   }
 
   /** Defines a business counter; reports carry its increase per interval: `agent.counter('orders_total').inc()`. */
@@ -524,6 +528,7 @@ export class Agent {
     m.cpu.set(runtime.cpu);
     m.rss.set(runtime.rssBytes);
     m.heapUsed.set(runtime.heapUsedBytes);
+    const { custom, serviceMetrics } = this.app.takeReportMetrics();
     return {
       seq: ++this.seq,
       intervalMs,
@@ -531,7 +536,8 @@ export class Agent {
       inFlight: Math.max(0, this.tracker.inFlight),
       ...load,
       ...runtime,
-      custom: this.app.takeCustom(),
+      custom,
+      ...(Object.keys(serviceMetrics).length > 0 ? { serviceMetrics } : {}),
       sentAtMs: clock.now(),
       droppedReports: 0,
     };

@@ -27,6 +27,18 @@ class Counter implements AppCounter {
   }
 }
 
+/** Options of `agent.gauge(name, fn, options)`. */
+export interface GaugeOptions {
+  /**
+   * `'instance'` (default): this replica's own value (its queue, its sessions); a `total` target sums it over
+   * instances. `'service'`: a value every replica reads from the same place (a broker's queue depth, a shared
+   * backlog); reported in `serviceMetrics` and taken once per service by the coordinator, never summed.
+   */
+  scope?: GaugeScope;
+}
+
+export type GaugeScope = 'instance' | 'service';
+
 /**
  * Business metrics the application defines and the coordinator's policy may scale on. Gauges are read at each
  * report (`fn()` is called then); counters are reported as their increase over the interval. Names follow the
@@ -34,6 +46,8 @@ class Counter implements AppCounter {
  */
 export class AppMetrics {
   private readonly gauges = new Map<string, () => number>();
+  /** Names of the gauges declared `scope: 'service'`. */
+  private readonly serviceGauges = new Set<string>();
   private readonly counters = new Map<string, Counter>();
 
   constructor(private readonly logger: Logger) {}
@@ -59,11 +73,21 @@ export class AppMetrics {
     }
   }
 
-  gauge(name: string, fn: () => number): void {
+  gauge(name: string, fn: () => number, options?: GaugeOptions): void {
     this.checkName('gauge', name);
     if (typeof fn !== 'function')
       throw new InvalidArgumentError(`gauge ${name}: fn must be a function, got ${describeValue(fn)}`);
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new InvalidArgumentError(`gauge ${name}: options must be an object, got ${describeValue(options)}`);
+    }
+    const scope = options?.scope ?? 'instance';
+    if (scope !== 'instance' && scope !== 'service') {
+      throw new InvalidArgumentError(
+        `gauge ${name}: options.scope must be 'instance' or 'service', got ${describeValue(scope)}`,
+      );
+    }
     this.gauges.set(name, fn);
+    if (scope === 'service') this.serviceGauges.add(name);
   }
 
   counter(name: string): AppCounter {
@@ -105,12 +129,24 @@ export class AppMetrics {
 
   /** The custom map of one report: gauge values plus each counter's increase since the previous call. */
   takeCustom(): Record<string, number> {
+    return this.takeReportMetrics().custom;
+  }
+
+  /**
+   * The metric maps of one report: `custom` (instance gauges, counter increases since the previous call) and
+   * `serviceMetrics` (gauges declared `scope: 'service'`).
+   */
+  takeReportMetrics(): { custom: Record<string, number>; serviceMetrics: Record<string, number> } {
     const custom: Record<string, number> = {};
-    for (const [name, value] of this.readGauges()) custom[name] = value;
+    const serviceMetrics: Record<string, number> = {};
+    for (const [name, value] of this.readGauges()) {
+      if (this.serviceGauges.has(name)) serviceMetrics[name] = value;
+      else custom[name] = value;
+    }
     for (const [name, c] of this.counters) {
       custom[name] = c.total - c.reported;
       c.reported = c.total;
     }
-    return custom;
+    return { custom, serviceMetrics };
   }
 }

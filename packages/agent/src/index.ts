@@ -11,7 +11,7 @@ export type {
   ResolvedAgentOptions,
   ResolvedCoordinatorOptions,
 } from './agent-options.js';
-export type { AppCounter } from './app-metrics.js';
+export type { AppCounter, GaugeOptions, GaugeScope } from './app-metrics.js';
 export type { BreakerState } from './reporter.js';
 export type { ExpressMiddleware } from './http-instrumentation.js';
 export type { FastifyLike, FastifyPlugin, FastifyReplyLike } from './fastify-plugin.js';

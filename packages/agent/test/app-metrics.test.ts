@@ -19,6 +19,23 @@ describe('AppMetrics', () => {
     assert.equal(orders.value(), 7);
   });
 
+  it('reports service-wide gauges apart from the instance metrics', () => {
+    const app = new AppMetrics(silentLogger);
+    app.gauge('backlog', () => 30, { scope: 'service' });
+    app.gauge('sessions', () => 2, { scope: 'instance' });
+    app.counter('orders_total').inc(3);
+    assert.deepEqual(app.takeReportMetrics(), {
+      custom: { sessions: 2, orders_total: 3 },
+      serviceMetrics: { backlog: 30 },
+    });
+    assert.deepEqual(app.takeCustom(), { sessions: 2, orders_total: 0 });
+    assert.throws(
+      () => app.gauge('x', () => 1, { scope: 'global' as never }),
+      /gauge x: options.scope must be 'instance' or 'service', got "global"/,
+    );
+    assert.throws(() => app.gauge('y', () => 1, 5 as never), /gauge y: options must be an object, got 5/);
+  });
+
   it('leaves out a gauge that throws or returns a bad value, logging it', () => {
     const warnings: string[] = [];
     const logger: Logger = {

@@ -76,6 +76,7 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     const { port, release } = await startService(coordinator.url);
     let depth = 7;
     agent!.gauge('queue_depth', () => depth);
+    agent!.gauge('backlog', () => 30, { scope: 'service' });
     const orders = agent!.counter('orders_total');
 
     const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -92,6 +93,9 @@ describe('reporting to the coordinator (real gRPC coordinator)', () => {
     await waitFor(() => coordinator!.reports.some((r) => r.inFlight === 3), { what: 'a report with 3 in flight' });
     depth = 9;
     await waitFor(() => coordinator!.reports.some((r) => r.custom.queue_depth === 9), { what: 'the new gauge value' });
+    const last = coordinator.reports.at(-1)!;
+    assert.deepEqual(last.serviceMetrics, { backlog: 30 }, 'a service-wide gauge travels in serviceMetrics');
+    assert.equal(last.custom.backlog, undefined, 'and not in custom');
     release();
     await Promise.all(holds);
     await waitFor(() => coordinator!.reports.reduce((n, r) => n + r.requests, 0) === 53, {

@@ -84,6 +84,13 @@ export class CapacityError extends Error {}
 /** A report whose `seq` is lower than one already accepted from the same process (replayed or forged). */
 export class StaleSequenceError extends Error {}
 
+/** A service-wide metric as last reported: taken once per service, never summed. */
+interface ServiceMetricSample {
+  value: number;
+  at: number;
+  instanceId: string;
+}
+
 const EMPTY: readonly number[] = Object.freeze([]);
 const EMPTY_CUSTOM: Readonly<Record<string, number>> = Object.freeze({});
 
@@ -94,6 +101,8 @@ const EMPTY_CUSTOM: Readonly<Record<string, number>> = Object.freeze({});
  */
 export class ServiceWindow {
   private readonly instances = new Map<string, InstanceState>();
+  /** Service-wide metrics (reports' `serviceMetrics`): the freshest value of each, whoever reported it. */
+  private readonly serviceMetrics = new Map<string, ServiceMetricSample>();
   private readonly missingAfterMs: number;
   private readonly forgetAfterMs: number;
 
@@ -173,6 +182,11 @@ export class ServiceWindow {
       buckets: report.latencyBuckets.length > 0 ? report.latencyBuckets : EMPTY,
       custom: Object.keys(report.custom).length > 0 ? report.custom : EMPTY_CUSTOM,
     });
+    if (report.serviceMetrics) {
+      for (const name in report.serviceMetrics) {
+        this.serviceMetrics.set(name, { value: report.serviceMetrics[name] as number, at: now, instanceId: id });
+      }
+    }
     if (report.ready && !s.ready) s.readySince = now;
     if (!report.ready && s.ready) s.readySince = now;
     s.ready = report.ready;
@@ -321,7 +335,25 @@ export class ServiceWindow {
         metrics: this.metricsOf(s, now),
       });
     }
-    return { now, currentReplicas, instances };
+    const metrics = this.serviceMetricValues(now);
+    return metrics ? { now, currentReplicas, instances, metrics } : { now, currentReplicas, instances };
+  }
+
+  /**
+   * The service-wide metrics, each the value of the most recent report that carried it (every replica reads the
+   * same source, so the freshest reading wins; values are never summed or averaged over instances). A value older
+   * than `missingAfterIntervals` report intervals is missing (HPA rules), and is forgotten.
+   */
+  serviceMetricValues(now: number): Record<string, number> | undefined {
+    let out: Record<string, number> | undefined;
+    for (const [name, m] of this.serviceMetrics) {
+      if (now - m.at > this.missingAfterMs) {
+        this.serviceMetrics.delete(name);
+        continue;
+      }
+      (out ??= {})[name] = m.value;
+    }
+    return out;
   }
 
   views(now: number): InstanceView[] {

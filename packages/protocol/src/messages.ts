@@ -47,6 +47,11 @@ export interface LoadReport {
   rssBytes: number;
   heapUsedBytes: number;
   custom: Record<string, number>;
+  /**
+   * Service-wide application metrics (every replica reads the same value, e.g. a broker's queue depth): the
+   * coordinator takes each once per service, the freshest report's value, never a sum. Absent or empty: none.
+   */
+  serviceMetrics?: Record<string, number>;
   sentAtMs: number;
   droppedReports: number;
 }

@@ -119,6 +119,21 @@ export function validateHello(value: unknown, field = 'hello'): Hello {
   return hello;
 }
 
+/** A map of metric name → value (`custom`, `serviceMetrics`): at most LIMITS.maxCustomMetrics, names and values checked. */
+function metricMap(field: string, value: unknown): Record<string, number> {
+  const raw = isAbsent(value) ? {} : object(field, value);
+  const names = Object.keys(raw);
+  if (names.length > LIMITS.maxCustomMetrics) {
+    fail(field, `at most ${LIMITS.maxCustomMetrics} metrics`, `${names.length} metrics`);
+  }
+  const out: Record<string, number> = {};
+  for (const key of names) {
+    if (!isName(METRIC_NAME, key)) fail(field, `keyed by metric names (${METRIC_NAME.description})`, key);
+    out[key] = number(`${field}.${key}`, raw[key], 0, Number.MAX_VALUE);
+  }
+  return out;
+}
+
 /** Checks a LoadReport against the contract and LIMITS; returns a clean copy or throws ProtocolValidationError. */
 export function validateReport(value: unknown, field = 'report'): LoadReport {
   const o = object(field, value);
@@ -133,15 +148,12 @@ export function validateReport(value: unknown, field = 'report'): LoadReport {
   }
   const latencyBuckets = rawBuckets.map((c, i) => count(`${field}.latencyBuckets[${i}]`, c));
 
-  const rawCustom = isAbsent(o.custom) ? {} : object(`${field}.custom`, o.custom);
-  const names = Object.keys(rawCustom);
-  if (names.length > LIMITS.maxCustomMetrics) {
-    fail(`${field}.custom`, `at most ${LIMITS.maxCustomMetrics} metrics`, `${names.length} metrics`);
-  }
-  const custom: Record<string, number> = {};
-  for (const key of names) {
-    if (!isName(METRIC_NAME, key)) fail(`${field}.custom`, `keyed by metric names (${METRIC_NAME.description})`, key);
-    custom[key] = number(`${field}.custom.${key}`, rawCustom[key], 0, Number.MAX_VALUE);
+  const custom = metricMap(`${field}.custom`, o.custom);
+  const serviceMetrics = metricMap(`${field}.serviceMetrics`, o.serviceMetrics);
+  for (const key of Object.keys(serviceMetrics)) {
+    if (Object.hasOwn(custom, key)) {
+      fail(`${field}.serviceMetrics`, `keyed by names not also in ${field}.custom`, key);
+    }
   }
 
   const report: LoadReport = {
@@ -161,6 +173,7 @@ export function validateReport(value: unknown, field = 'report'): LoadReport {
     sentAtMs: count(`${field}.sentAtMs`, o.sentAtMs ?? 0),
     droppedReports: count(`${field}.droppedReports`, o.droppedReports ?? 0),
   };
+  if (Object.keys(serviceMetrics).length > 0) report.serviceMetrics = serviceMetrics;
   if (!isAbsent(o.inFlightAvg)) {
     report.inFlightAvg = number(`${field}.inFlightAvg`, o.inFlightAvg, 0, LIMITS.maxInFlight);
   }

@@ -43,7 +43,7 @@ describe('JSON mapping for POST /v1/report', () => {
   it('accepts proto field names and int64 values as strings, as proto3 JSON allows', () => {
     const body = {
       hello: { service: 'orders', instance_id: 'orders-1', address: '10.0.0.7', port: 8080, started_at_ms: '5' },
-      report: { seq: '9', interval_ms: 500, requests: '3', custom: { queue_depth: 1 } },
+      report: { seq: '9', interval_ms: 500, requests: '3', custom: { queue_depth: 1 }, service_metrics: { lag: 7 } },
     };
     const parsed = reportFromJson(body);
     assert.equal(parsed.hello.instanceId, 'orders-1');
@@ -51,6 +51,7 @@ describe('JSON mapping for POST /v1/report', () => {
     assert.equal(parsed.report.seq, 9);
     assert.equal(parsed.report.requests, 3);
     assert.deepEqual(parsed.report.custom, { queue_depth: 1 });
+    assert.deepEqual(parsed.report.serviceMetrics, { lag: 7 });
   });
 
   it('names the field when the body is invalid', () => {

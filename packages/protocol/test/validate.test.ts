@@ -182,6 +182,26 @@ describe('validateReport', () => {
     rejects(() => validateReport(report({ custom: { ok: Number.NaN } })), 'report.custom.ok', 'NaN');
     rejects(() => validateReport(report({ custom: { ok: -2 } })), 'report.custom.ok', '-2');
   });
+
+  it('keeps service-wide metrics apart from custom ones, under the same rules', () => {
+    const out = validateReport(report({ serviceMetrics: { backlog: 30 } }));
+    assert.deepEqual(out.serviceMetrics, { backlog: 30 });
+    assert.deepEqual(out.custom, { queue_depth: 4 });
+    assert.equal(validateReport(report({ serviceMetrics: {} })).serviceMetrics, undefined, 'empty map: absent');
+    assert.equal(validateReport(report({ serviceMetrics: null })).serviceMetrics, undefined);
+    const many: Record<string, number> = {};
+    for (let i = 0; i <= LIMITS.maxCustomMetrics; i++) many[`m${i}`] = i;
+    rejects(() => validateReport(report({ serviceMetrics: many })), 'report.serviceMetrics', '"33 metrics"');
+    rejects(() => validateReport(report({ serviceMetrics: { 'a-b': 1 } })), 'report.serviceMetrics', '"a-b"');
+    rejects(() => validateReport(report({ serviceMetrics: { b: Infinity } })), 'report.serviceMetrics.b', 'Infinity');
+    rejects(() => validateReport(report({ serviceMetrics: { b: -1 } })), 'report.serviceMetrics.b', '-1');
+    rejects(() => validateReport(report({ serviceMetrics: [1] })), 'report.serviceMetrics', 'an array of length 1');
+    rejects(
+      () => validateReport(report({ serviceMetrics: { queue_depth: 4 } })),
+      'report.serviceMetrics',
+      '"queue_depth"',
+    );
+  });
 });
 
 describe('validateDirective', () => {
