@@ -7,7 +7,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
-import { decide, type Observation, type Policy, type PolicyState } from '@shoal/policy';
+import { ServiceAutoscaler, type ControllerStep, type Observation, type Policy, type PolicyState } from '@shoal/policy';
 import type { Actuator } from './actuators/actuator.js';
 import type { ServiceConfig } from './config.js';
 import type { Ingest } from './ingest.js';
@@ -68,11 +68,11 @@ export class ServiceController {
   readonly decisions: RingBuffer<DecisionRecord>;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private state: PolicyState | undefined;
+  /** The controller of @shoal/policy the simulator runs too: state, leadership guard, decide(). */
+  private readonly autoscaler: ServiceAutoscaler;
   private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
   private leading = false;
-  private freshSinceMs = 0;
   private lastDesired: number | undefined;
   private lastCurrent: number | undefined;
   private lastScaleAtMs: number | undefined;
@@ -82,6 +82,7 @@ export class ServiceController {
     this.decisions = new RingBuffer(options.decisionLogSize);
     this.log = componentLogger(options.logger, 'control-loop', { service: options.service.name });
     this.clock = options.clock ?? realClock;
+    this.autoscaler = new ServiceAutoscaler({ policy: options.policy });
   }
 
   get name(): string {
@@ -107,6 +108,7 @@ export class ServiceController {
   /** Swaps in a reloaded config/policy (same actuator). */
   update(service: ServiceConfig, policy: Policy, dryRun: boolean, syncPeriodMs: number): void {
     this.options = { ...this.options, service, policy, dryRun, syncPeriodMs };
+    this.autoscaler.setPolicy(policy);
   }
 
   /**
@@ -123,19 +125,23 @@ export class ServiceController {
     if (leading === this.leading) return;
     this.leading = leading;
     if (!leading) return;
-    this.freshSinceMs = this.clock.now();
+    // The guard starts now (a tick while the state loads holds scale-down too); a saved state resumes below.
+    const since = this.clock.now();
+    this.autoscaler.lead(since);
+    let saved: PolicyState | undefined;
     try {
-      const saved = await this.options.stateStore.load(this.name);
-      if (saved) {
-        this.state = saved.policyState;
-        this.lastDesired = saved.desiredReplicas;
-        if (saved.lastScaleAtMs !== undefined) this.lastScaleAtMs = saved.lastScaleAtMs;
-        this.options.actuator.assumeReplicas?.(saved.desiredReplicas);
-        this.log.info({ desired: saved.desiredReplicas, by: saved.by }, 'resumed policy state');
+      const persisted = await this.options.stateStore.load(this.name);
+      if (persisted) {
+        saved = persisted.policyState;
+        this.lastDesired = persisted.desiredReplicas;
+        if (persisted.lastScaleAtMs !== undefined) this.lastScaleAtMs = persisted.lastScaleAtMs;
+        this.options.actuator.assumeReplicas?.(persisted.desiredReplicas);
+        this.log.info({ desired: persisted.desiredReplicas, by: persisted.by }, 'resumed policy state');
       }
     } catch (error) {
       this.log.warn(errorFields(error), 'cannot load policy state; starting fresh');
     }
+    if (saved) this.autoscaler.lead(since, saved);
   }
 
   async stop(): Promise<void> {
@@ -185,18 +191,18 @@ export class ServiceController {
     if (!this.leading) return undefined;
     const started = this.clock.monotonic();
     const now = this.clock.now();
-    this.options.window.prune(now);
     const current = await this.readCurrent(now, started);
     if (typeof current !== 'number') return current;
     this.lastCurrent = current;
+    // Silent instances the actuator still counts stay in the window as missing (HPA rules); the rest are forgotten.
+    this.options.window.prune(now, current);
     const observation = this.options.window.observe(now, current);
     this.countInstances(observation);
-    const decided = this.decideGuarded(observation, now);
+    const decided = this.decideGuarded(observation);
     if ('error' in decided) {
       return this.record(this.failedRecord(now, current, current, decided.reason, decided.error, started));
     }
     const { record, state } = decided;
-    this.state = state;
     this.lastDesired = record.desiredReplicas;
     this.options.metrics.desiredReplicas.set({ service: this.name }, record.desiredReplicas);
     this.options.metrics.currentReplicas.set({ service: this.name }, current);
@@ -261,50 +267,33 @@ export class ServiceController {
   }
 
   /**
-   * `decide()`, then the leadership guard: after taking over, a scale-down waits for one scale-down stabilization
-   * window of fresh data. Returns the record to apply and the state to keep, or why decide() refused.
+   * The controller's step (`decide()`, then the leadership guard) as a decision record, with the state to keep;
+   * or why decide() refused the observation.
    */
   private decideGuarded(
     observation: Observation,
-    now: number,
   ): { record: DecisionRecord; state: PolicyState } | { reason: string; error: unknown } {
-    const previous = this.state;
-    let decision;
+    let step: ControllerStep;
     try {
-      decision = decide(this.options.policy, observation, previous);
+      step = this.autoscaler.step(observation);
     } catch (error) {
       return { reason: 'decide() refused the observation', error };
     }
-    const current = observation.currentReplicas;
-    let desired = decision.desiredReplicas;
-    const reasons = [...decision.reasons];
-    let victims = decision.victims;
-    let state = decision.state;
-    const holdMs = this.options.policy.behavior.scaleDown.stabilizationWindowSeconds * 1000;
-    if (desired < current && now - this.freshSinceMs < holdMs) {
-      reasons.push(
-        `holding scale-down: ${Math.round((now - this.freshSinceMs) / 1000)} s of fresh data since taking over, need ${Math.round(holdMs / 1000)} s`,
-      );
-      desired = current;
-      victims = undefined;
-      // The engine recorded a scale-down event that is not happening.
-      state = { ...decision.state, scaleDownEvents: previous?.scaleDownEvents.slice() ?? [] };
-    }
     const record: DecisionRecord = {
-      atMs: now,
+      atMs: step.atMs,
       service: this.name,
-      currentReplicas: current,
-      desiredReplicas: desired,
-      recommendation: decision.recommendation,
-      reasons,
+      currentReplicas: step.currentReplicas,
+      desiredReplicas: step.desiredReplicas,
+      recommendation: step.recommendation,
+      reasons: step.reasons,
       applied: false,
       dryRun: this.options.dryRun,
-      limitedBy: decision.limitedBy,
-      panicking: decision.panicking,
+      limitedBy: step.limitedBy,
+      panicking: step.panicking,
       durationMs: 0,
-      ...(victims && victims.length > 0 ? { victims } : {}),
+      ...(step.victims ? { victims: step.victims } : {}),
     };
-    return { record, state };
+    return { record, state: this.autoscaler.state as PolicyState };
   }
 
   /** Drains the victims of a scale-down, then tells the actuator; the outcome goes into the record. */

@@ -97,7 +97,7 @@ const EMPTY_CUSTOM: Readonly<Record<string, number>> = Object.freeze({});
 /**
  * The sliding windows of one service: per instance, the last few reports reduced to samples. `observe(now)` turns
  * them into the `Observation` `decide()` takes: averages over `windowMs`, instances silent for 3 intervals listed
- * with no metrics (missing), draining instances marked `deleting`.
+ * with no metrics (missing, connected or not, until forgotten), draining instances marked `deleting`.
  */
 export class ServiceWindow {
   private readonly instances = new Map<string, InstanceState>();
@@ -209,14 +209,22 @@ export class ServiceWindow {
     this.instances.delete(id);
   }
 
-  /** Forgets disconnected instances that have been silent for `forgetAfterMs`. */
-  prune(now: number): string[] {
-    const gone: string[] = [];
+  /**
+   * Forgets disconnected instances that have been silent for `forgetAfterMs`, longest silent first, but keeps
+   * `keep` instances: while the actuator still runs that many replicas, a silent one is a replica without metrics
+   * (missing, as the HPA counts a pod it has no metrics for), not a replica that is gone.
+   */
+  prune(now: number, keep = 0): string[] {
+    const stale: Array<[string, InstanceState]> = [];
     for (const [id, s] of this.instances) {
-      if (s.connections === 0 && now - s.lastActivityAt > this.forgetAfterMs) {
-        this.instances.delete(id);
-        gone.push(id);
-      }
+      if (s.connections === 0 && now - s.lastActivityAt > this.forgetAfterMs) stale.push([id, s]);
+    }
+    stale.sort((a, b) => a[1].lastActivityAt - b[1].lastActivityAt);
+    const gone: string[] = [];
+    for (const [id] of stale) {
+      if (this.instances.size <= keep) break;
+      this.instances.delete(id);
+      gone.push(id);
     }
     return gone;
   }
@@ -324,7 +332,9 @@ export class ServiceWindow {
   observe(now: number, currentReplicas: number): Observation {
     const instances: ObservedInstance[] = [];
     for (const [id, s] of this.instances) {
-      if (s.connections === 0 && this.isMissing(s, now) && !s.draining) continue; // gone, not just late
+      // A silent instance stays listed with no metrics until it is forgotten (`forgetAfterMs`) or removed: the
+      // engine counts it as missing with the HPA's rules (100 % of target on scale-down, 0 on scale-up), where
+      // dropping it would size the service from the instances that still report.
       instances.push({
         id,
         ready: s.ready && !this.isMissing(s, now),

@@ -101,6 +101,37 @@ describe('ServiceController', () => {
     for (const id of t.drains) assert.equal(t.window.has(id), false, 'victims leave the window');
   });
 
+  it('counts silent instances as missing with the HPA rules (preset hpa: 10 replicas, 5 silent, 5 at 8 in flight of 10 → 10)', async () => {
+    const config = parseConfig({
+      insecureDev: true,
+      services: [
+        {
+          name: 'orders',
+          minReplicas: 1,
+          maxReplicas: 20,
+          policy: { preset: 'hpa', targets: [{ metric: 'inFlight', value: 10 }] },
+          actuator: { type: 'command', command: 'true' },
+        },
+      ],
+    });
+    const t = setup({ replicas: 10 });
+    t.controller.update(config.services[0]!, servicePolicy(config.services[0]!), false, 5000);
+    await t.controller.lead(true);
+    for (let k = 0; k < 10; k++) {
+      t.window.hello(hello('orders', `o-${k}`, { startedAtMs: t.clock.now() - 600_000 }), t.clock.now());
+      t.window.report(`o-${k}`, report({ inFlight: 8 }), t.clock.now());
+    }
+    // Five stop reporting (and their streams close); the other five keep reporting 8 in flight.
+    t.clock.advance(10_000);
+    for (let k = 0; k < 5; k++) t.window.report(`o-${k}`, report({ inFlight: 8 }), t.clock.now());
+    // Past the scale-down hold of a new leader, so only the engine decides.
+    t.clock.advance(400_000);
+    for (let k = 0; k < 5; k++) t.window.report(`o-${k}`, report({ inFlight: 8 }), t.clock.now());
+    const d = await t.controller.tick();
+    assert.equal(d?.desiredReplicas, 10, d?.reasons.join('; '));
+    assert.ok(!d!.reasons.some((r) => r.startsWith('holding scale-down')), d!.reasons.join('; '));
+  });
+
   it('holds scale-down for one stabilization window after it starts leading, and keeps no phantom scale event', async () => {
     const t = setup({ replicas: 3, downWindowS: 60 });
     await t.controller.lead(true);

@@ -43,6 +43,26 @@ describe('ServiceWindow', () => {
     assert.equal(w.views(4100)[0]!.missing, true);
   });
 
+  it('lists a disconnected silent instance as missing until it is forgotten', () => {
+    const w = make();
+    w.hello(hello('orders', 'a'), 0);
+    w.hello(hello('orders', 'b'), 0);
+    w.connected('b', 1);
+    w.report('a', report(), 1000);
+    w.report('b', report(), 1000);
+    w.connected('b', -1);
+    w.report('a', report(), 9000);
+    const b = w.observe(9500, 2).instances.find((i) => i.id === 'b');
+    assert.ok(b, 'the silent instance is still observed');
+    assert.deepEqual(b.metrics, {});
+    assert.equal(b.ready, false);
+    // While the actuator still runs two replicas, both stay; with one, the longest silent goes first.
+    assert.deepEqual(w.prune(100_000, 2), []);
+    assert.deepEqual(w.prune(100_000, 1), ['b']);
+    assert.deepEqual(w.prune(100_000), ['a']);
+    assert.equal(w.observe(100_000, 2).instances.length, 0);
+  });
+
   it('marks draining instances as deleting and forgets disconnected silent ones', () => {
     const w = make();
     w.hello(hello('orders', 'a'), 0);

@@ -1,6 +1,8 @@
 // Public API of @shoal/policy. Internals its tests and benchmarks use are in `./internal.ts`
 // (`@shoal/policy/internal`), which is not a stable API.
 export { decide } from './decide.js';
+export { ServiceAutoscaler } from './controller.js';
+export type { ControllerOptions, ControllerStep } from './controller.js';
 export type { Decision, TargetProposal } from './decide.js';
 export { resolvePolicy, isResolvedPolicy, SHOAL_DEFAULTS, HPA_POLICY_DEFAULTS } from './policy.js';
 export type {

@@ -1,16 +1,16 @@
 /**
  * `simulate()`: replays a request-rate trace through the queueing model of a service whose replica count
- * is driven by `decide()` — the same engine the coordinator runs. One-second steps; seeded, so the same
+ * is driven by the coordinator's own controller (`ServiceAutoscaler`: `decide()` and the leadership guard). One-second steps; seeded, so the same
  * inputs always give the same result. The parts: `model.ts` (what is modelled), `fleet.ts` (the replicas),
  * `reports.ts` (what the agents report and the coordinator observes), `accounting.ts` (what is measured).
  */
 import { InvalidArgumentError, SeededRandom } from '@shoal/core';
-import { decide } from '../decide.js';
+import { ServiceAutoscaler } from '../controller.js';
+import type { ControllerStep } from '../controller.js';
 import type { Decision } from '../decision.js';
 import type { Observation } from '../observation.js';
 import { resolvePolicy } from '../policy.js';
 import type { Policy, PolicyInput } from '../policy.js';
-import type { PolicyState } from '../state.js';
 import { SimulationTally } from './accounting.js';
 import type { ScaleEventRecord, SimulationSummary, TimelinePoint } from './accounting.js';
 import { SimFleet } from './fleet.js';
@@ -38,8 +38,11 @@ export interface SimulateOptions {
   trace: Trace;
   policy: Policy | PolicyInput;
   model?: SimulationModelInput;
-  /** Called after every decision (second `t` of the trace), e.g. to log reasons. */
-  onDecision?: (t: number, decision: Decision, observation: Observation) => void;
+  /**
+   * Called after every decision (second `t` of the trace), e.g. to log reasons: the engine's decision and the
+   * controller's step (after the leadership guard; `step.desiredReplicas` is what was applied).
+   */
+  onDecision?: (t: number, decision: Decision, observation: Observation, step: ControllerStep) => void;
 }
 
 function checkTrace(trace: Trace): void {
@@ -85,7 +88,10 @@ export function simulate(options: SimulateOptions): SimulationResult {
   const history = new SampleHistory(model);
   const tally = new SimulationTally(model, duration);
   const q: QueueState = { backlog: 0 };
-  let state: PolicyState | undefined;
+  // The coordinator's controller, as a coordinator that starts leading with the trace (fresh state, so scale-down
+  // waits one scale-down stabilization window, as it does after every start or failover).
+  const controller = new ServiceAutoscaler({ policy });
+  controller.lead(startAtMs);
   const syncS = model.syncPeriodMs / 1000;
   let nextSync = 0;
 
@@ -94,13 +100,12 @@ export function simulate(options: SimulateOptions): SimulationResult {
     if (t >= nextSync) {
       nextSync += syncS;
       const observation = history.observe(t, fleet, startAtMs);
-      const d = decide(policy, observation, state);
-      state = d.state;
-      options.onDecision?.(t, d, observation);
+      const step = controller.step(observation);
+      options.onDecision?.(t, step.decision, observation, step);
       const from = fleet.size;
-      fleet.apply(t, d);
-      if (d.desiredReplicas !== from) {
-        tally.scaleEvent({ t, from, to: d.desiredReplicas, panicking: d.panicking });
+      fleet.apply(t, step);
+      if (step.desiredReplicas !== from) {
+        tally.scaleEvent({ t, from, to: step.desiredReplicas, panicking: step.panicking });
       }
     }
     // 2. Serve this second.
