@@ -3,34 +3,10 @@
 // closing brace). A function that builds a class (a class expression or declaration inside it) is exempt: its
 // length is the class's. Usage: node scripts/check-function-length.mjs [--max N] [dir ...]
 // (default dirs: every packages/*/src and examples/*/src). Uses the TypeScript compiler API only.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import ts from 'typescript';
-
-const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
-
-function defaultDirs() {
-  const dirs = [];
-  for (const group of ['packages', 'examples']) {
-    const base = join(root, group);
-    if (!existsSync(base)) continue;
-    for (const name of readdirSync(base)) {
-      const src = join(base, name, 'src');
-      if (existsSync(src) && statSync(src).isDirectory()) dirs.push(src);
-    }
-  }
-  return dirs;
-}
-
-function sourceFiles(dir) {
-  const out = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...sourceFiles(path));
-    else if (/\.(ts|tsx|mts|cts)$/.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(path);
-  }
-  return out;
-}
+import { defaultDirs, sourceFiles } from './lib/sources.mjs';
 
 function buildsClass(node) {
   let found = false;

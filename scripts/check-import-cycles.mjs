@@ -4,34 +4,10 @@
 // Relative imports and re-exports count, `import type` included (a cycle of types is still two files that cannot be
 // understood apart); package imports do not (packages follow the graph in docs/ARCHITECTURE, checked by tsc's
 // project references). Uses the TypeScript compiler API only: no other dependency.
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
-
-const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
-
-function defaultDirs() {
-  const dirs = [];
-  for (const group of ['packages', 'examples']) {
-    const base = join(root, group);
-    if (!existsSync(base)) continue;
-    for (const name of readdirSync(base)) {
-      const src = join(base, name, 'src');
-      if (existsSync(src) && statSync(src).isDirectory()) dirs.push(src);
-    }
-  }
-  return dirs;
-}
-
-function sourceFiles(dir) {
-  const out = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...sourceFiles(path));
-    else if (/\.(ts|tsx|mts|cts)$/.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(path);
-  }
-  return out;
-}
+import { defaultDirs, root, sourceFiles } from './lib/sources.mjs';
 
 /** The file a relative specifier names: `./x.js` is `./x.ts` in the sources; `./dir` is `./dir/index.ts`. */
 function resolveSpecifier(from, specifier) {
