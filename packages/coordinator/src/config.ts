@@ -6,6 +6,7 @@ import { DEFAULT_CONSUL_URL } from '@shoal/consul';
 import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, isMetricName, isServiceName } from '@shoal/protocol';
 import { unknownMetricReason } from './metric-names.js';
+import { isLabelSelector } from './actuators/kubernetes-selector.js';
 
 /**
  * The coordinator's configuration: a YAML file (`shoal-coordinator --config shoal.yaml`) or the same object passed
@@ -55,8 +56,11 @@ const kubernetesActuatorSchema = z.strictObject({
   namespace: z.string().min(1).default('default'),
   /** Path of a kubeconfig file; default: in-cluster service account. */
   kubeconfig: z.string().min(1).optional(),
-  /** Label selector of the workload's pods (used to find the victim pod by its instance id). */
-  podSelector: z.string().min(1).optional(),
+  /** Label selector of the workload's pods: scale-down victims are only pods listed under it. Default: the Deployment's selector. */
+  podSelector: z
+    .string()
+    .refine(isLabelSelector, { message: 'must be a label selector such as "app=web,tier in (api)"' })
+    .optional(),
   requestTimeoutMs: positiveMs.default(10_000),
 });
 

@@ -299,8 +299,17 @@ export class ServiceController {
   /** Drains the victims of a scale-down, then tells the actuator; the outcome goes into the record. */
   private async apply(record: DecisionRecord, now: number): Promise<void> {
     const { service, window, actuator, metrics, ingest } = this.options;
-    const { currentReplicas: current, desiredReplicas: desired, victims } = record;
+    const { currentReplicas: current, desiredReplicas: desired } = record;
+    let victims = record.victims;
     try {
+      if (victims && victims.length > 0 && desired < current && actuator.selectVictims) {
+        // Only instances the actuator removes first now are drained and passed on; the record says why not the others.
+        const selection = await actuator.selectVictims(victims);
+        victims = [...selection.victims];
+        record.reasons.push(...selection.reasons);
+        if (victims.length > 0) record.victims = victims;
+        else delete record.victims;
+      }
       if (desired < current && victims && victims.length > 0) {
         const reason = `scale down ${current} → ${desired}`;
         const outcomes = await Promise.all(

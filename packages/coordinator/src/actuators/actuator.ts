@@ -28,6 +28,14 @@ export interface ScaleOptions {
   victims?: readonly string[];
 }
 
+/** What `Actuator.selectVictims` answers. */
+export interface VictimSelection {
+  /** The victims to drain and remove first. */
+  readonly victims: readonly string[];
+  /** Why the others are held, for the decision log (empty when none is). */
+  readonly reasons: readonly string[];
+}
+
 /**
  * What the control loop drives. Every actuator turns "this service should have N replicas" into action; they
  * differ in how they learn the current count and which replica goes on scale-down.
@@ -45,6 +53,12 @@ export interface Actuator {
    * persisted, so a new leader starts from what was last set rather than from minReplicas.
    */
   assumeReplicas?(replicas: number): void;
+  /**
+   * Of the policy's victims, the ones this actuator removes first now, and why the others are held (Kubernetes:
+   * pods listed under the target's selector, none while it rolls out). The control loop drains and passes only
+   * these; without this method every victim is. Ids reach actuators only after the protocol's instance grammar.
+   */
+  selectVictims?(ids: readonly string[]): Promise<VictimSelection>;
   /** Replicas the actuator knows individually (local supervisor only; others return []). */
   replicas(): readonly ReplicaInfo[];
   close(): Promise<void>;

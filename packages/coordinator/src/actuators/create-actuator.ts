@@ -52,6 +52,7 @@ export function createActuator(config: ActuatorConfig, ctx: ActuatorContext): Ac
         name: config.name,
         namespace: config.namespace,
         requestTimeoutMs: config.requestTimeoutMs,
+        ...(config.podSelector ? { podSelector: config.podSelector } : {}),
         ...(ctx.kubeConfig ? { kubeConfig: ctx.kubeConfig } : {}),
         ...(config.kubeconfig ? { kubeconfigPath: config.kubeconfig } : {}),
         ...common,

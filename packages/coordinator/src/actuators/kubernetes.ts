@@ -19,7 +19,14 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
-import type { Actuator, ReplicaInfo, ScaleOptions } from './actuator.js';
+import type { Actuator, ReplicaInfo, ScaleOptions, VictimSelection } from './actuator.js';
+import {
+  isLabelSelector,
+  isPodName,
+  matchesSelector,
+  selectorString,
+  type LabelSelectorLike,
+} from './kubernetes-selector.js';
 
 /** The annotation the ReplicaSet controller reads to pick which pod to delete first (lower cost goes first). */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
@@ -31,7 +38,8 @@ export const KUBERNETES_RBAC_RULES: ReadonlyArray<{ apiGroup: string; resource: 
   Object.freeze([
     { apiGroup: 'apps', resource: 'deployments/scale', verbs: ['get', 'update'] },
     { apiGroup: 'apps', resource: 'statefulsets/scale', verbs: ['get', 'update'] },
-    { apiGroup: '', resource: 'pods', verbs: ['patch'] },
+    { apiGroup: 'apps', resource: 'deployments', verbs: ['get'] },
+    { apiGroup: '', resource: 'pods', verbs: ['list', 'patch'] },
   ]);
 
 export interface KubernetesActuatorOptions {
@@ -41,6 +49,11 @@ export interface KubernetesActuatorOptions {
   /** A loaded KubeConfig; default: the in-cluster service account (`kubeconfig` path when given). */
   kubeConfig?: KubeConfig;
   kubeconfigPath?: string;
+  /**
+   * Label selector of the workload's pods (`app=web,tier in (api)`): scale-down victims are only pods listed under it
+   * (and matched by the Deployment's own selector). Default: the Deployment's `spec.selector`.
+   */
+  podSelector?: string;
   /** Per request. Default 10000. */
   requestTimeoutMs?: number;
   /** How often `watch` re-reads the scale. Default 10000. */
@@ -76,6 +89,22 @@ function statusMessage(error: unknown): string {
   return typeof message === 'string' ? message : error instanceof Error ? error.message : String(error);
 }
 
+/** The parts of an apps/v1 Deployment the actuator reads. */
+interface DeploymentLike {
+  metadata?: { generation?: number };
+  spec?: { replicas?: number; selector?: LabelSelectorLike };
+  status?: { replicas?: number; updatedReplicas?: number; observedGeneration?: number };
+}
+
+interface PodLike {
+  metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: unknown };
+}
+
+function listIds(ids: readonly string[]): string {
+  const shown = ids.slice(0, 5).map((id) => (isPodName(id) ? id : JSON.stringify(id.slice(0, 64))));
+  return ids.length > 5 ? `${shown.join(', ')} and ${ids.length - 5} more` : shown.join(', ');
+}
+
 /**
  * The `kubernetes` actuator: reads and writes the `scale` subresource of a Deployment or StatefulSet, and marks the
  * chosen victim pod with the lowest `controller.kubernetes.io/pod-deletion-cost` before scaling down (Deployments;
@@ -99,6 +128,7 @@ export class KubernetesActuator implements Actuator {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly changes = new EventEmitter<number>();
+  private readonly podSelector: string | undefined;
   private pollTimer: TimerHandle | undefined;
   private lastSeen: number | undefined;
   private closed = false;
@@ -123,6 +153,15 @@ export class KubernetesActuator implements Actuator {
     });
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
+    this.podSelector = options.podSelector;
+    if (this.podSelector !== undefined) {
+      assertString('podSelector', this.podSelector);
+      if (!isLabelSelector(this.podSelector)) {
+        throw new InvalidArgumentError(
+          `podSelector must be a label selector such as "app=web,tier in (api)", got ${JSON.stringify(this.podSelector.slice(0, 200))}`,
+        );
+      }
+    }
   }
 
   /** The scale subresource as the API server has it. */
@@ -134,9 +173,83 @@ export class KubernetesActuator implements Actuator {
     );
   }
 
+  /** `spec.replicas`, the count the HPA works with (`status.replicas` includes surge pods during a rollout). */
   async getReplicas(): Promise<number> {
     const scale = await this.readScale();
-    return scale.status?.replicas ?? scale.spec?.replicas ?? 0;
+    return scale.spec?.replicas ?? 0;
+  }
+
+  /**
+   * Why the Deployment is rolling out, or undefined when it is not: `status.replicas` ≠ `spec.replicas` (surge or
+   * missing pods), `status.updatedReplicas` < `status.replicas` or < `spec.replicas` (old pods left), or
+   * `status.observedGeneration` behind `metadata.generation` (a change the controller has not acted on yet).
+   */
+  rolloutReason(deployment: DeploymentLike): string | undefined {
+    const spec = deployment.spec?.replicas ?? 1;
+    const status = deployment.status ?? {};
+    const replicas = status.replicas ?? 0;
+    const updated = status.updatedReplicas ?? 0;
+    const observed = status.observedGeneration ?? 0;
+    const generation = deployment.metadata?.generation ?? 0;
+    const why: string[] = [];
+    if (observed < generation) why.push(`observedGeneration ${observed} < generation ${generation}`);
+    if (replicas !== spec) why.push(`status.replicas ${replicas} ≠ spec.replicas ${spec}`);
+    if (updated < Math.max(replicas, spec)) why.push(`updatedReplicas ${updated} < ${Math.max(replicas, spec)}`);
+    return why.length > 0 ? why.join(', ') : undefined;
+  }
+
+  /**
+   * Of the policy's victims, the pods this actuator removes first, and why the others are held. A victim is a pod
+   * name (RFC 1123) listed under the target's selector (`podSelector`, else the Deployment's `spec.selector`), also
+   * matched by the Deployment's selector, and not terminating. None while the Deployment rolls out (its own pods
+   * come and go; the controller picks which go, and each drains on SIGTERM), none for a StatefulSet (it removes its
+   * highest ordinals), and none when the API cannot say (the scale still happens; only the preference is lost).
+   */
+  async selectVictims(ids: readonly string[]): Promise<VictimSelection> {
+    if (ids.length === 0) return { victims: [], reasons: [] };
+    const workload = `${this.kind} ${this.namespace}/${this.name}`;
+    const held = (why: string, which: readonly string[] = ids): VictimSelection => {
+      const reason = `victims held (${listIds(which)}): ${why}`;
+      this.log.info({ held: which.slice(0, 10), reason }, 'scale-down victims held');
+      return { victims: [], reasons: [reason] };
+    };
+    if (this.kind !== 'Deployment') {
+      return held(`a ${workload} removes its highest ordinals; those pods drain on SIGTERM`);
+    }
+    let deployment: DeploymentLike;
+    let pods: PodLike[];
+    let selector: string;
+    try {
+      deployment = await this.call('get', 'deployments', () =>
+        this.apps.readNamespacedDeployment({ name: this.name, namespace: this.namespace }),
+      );
+      const rolling = this.rolloutReason(deployment);
+      if (rolling !== undefined) {
+        return held(
+          `${workload} is rolling out (${rolling}); the Deployment controller picks the pods to remove and each drains on SIGTERM`,
+        );
+      }
+      selector = this.podSelector ?? selectorString(deployment.spec?.selector);
+      if (selector === '') return held(`${workload} has no pod selector`);
+      const list = await this.call('list', 'pods', () =>
+        this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector }),
+      );
+      pods = list.items ?? [];
+    } catch (error) {
+      this.log.warn(errorFields(error), 'cannot check the scale-down victims');
+      return held(`cannot check them against the API server (${(error as Error).message})`);
+    }
+    const own = deployment.spec?.selector;
+    const names = new Set(
+      pods
+        .filter((p) => !p.metadata?.deletionTimestamp && matchesSelector(p.metadata?.labels ?? {}, own))
+        .map((p) => p.metadata?.name ?? ''),
+    );
+    const victims = ids.filter((id) => isPodName(id) && names.has(id));
+    const others = ids.filter((id) => !victims.includes(id));
+    if (others.length === 0) return { victims, reasons: [] };
+    const { reasons } = held(`not running pods of ${workload} (listed under "${selector}")`, others);
+    return { victims, reasons };
   }
 
   replicas(): readonly ReplicaInfo[] {
@@ -149,8 +262,11 @@ export class KubernetesActuator implements Actuator {
     }
     let scale = await this.readScale();
     const current = scale.spec?.replicas ?? 0;
-    if (replicas < current && this.kind === 'Deployment') {
-      for (const victim of (options.victims ?? []).slice(0, current - replicas)) await this.markVictim(victim);
+    if (replicas < current && this.kind === 'Deployment' && (options.victims ?? []).length > 0) {
+      // Only pods of this target, and none during a rollout: checked here too (a rollout may have started while the
+      // control loop drained them, and scaleTo is public).
+      const { victims } = await this.selectVictims(options.victims ?? []);
+      for (const victim of victims.slice(0, current - replicas)) await this.markVictim(victim);
     }
     for (let attempt = 1; ; attempt++) {
       if ((scale.spec?.replicas ?? 0) === replicas) return;

@@ -1,241 +1,247 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { hasErrorCode } from '@shoal/core';
 import {
   KUBERNETES_RBAC_RULES,
   KubernetesActuator,
   POD_DELETION_COST_ANNOTATION,
   VICTIM_DELETION_COST,
+  parseConfig,
 } from '@shoal/coordinator';
-
-/**
- * A stand-in for the parts of the Kubernetes API server the actuator uses, reproducing its documented requests and
- * responses: the autoscaling/v1 Scale subresource (GET/PUT with optimistic concurrency on resourceVersion), pod
- * merge-patches, and `Status` error bodies for 401/403/404/409/415.
- */
-class FakeApiServer {
-  readonly requests: Array<{ method: string; path: string; contentType?: string; body?: unknown }> = [];
-  replicas = new Map<string, number>([
-    ['deployments/web', 3],
-    ['statefulsets/db', 2],
-  ]);
-  resourceVersion = 100;
-  pods = new Map<string, Record<string, string>>([
-    ['web-a', {}],
-    ['web-b', {}],
-    ['web-c', {}],
-  ]);
-  forbidden = false;
-  conflictsToInject = 0;
-  hang = false;
-  server: Server;
-
-  constructor(readonly token = 'sa-token') {
-    this.server = createServer((req, res) => {
-      void this.handle(req, res);
-    });
-  }
-
-  async listen(): Promise<string> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private status(res: ServerResponse, code: number, reason: string, message: string, details: object = {}): void {
-    res.writeHead(code, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        message,
-        reason,
-        details,
-        code,
-      }),
-    );
-  }
-
-  private scaleBody(kind: string, name: string, ns: string) {
-    const replicas = this.replicas.get(`${kind}/${name}`)!;
-    return {
-      kind: 'Scale',
-      apiVersion: 'autoscaling/v1',
-      metadata: { name, namespace: ns, resourceVersion: String(this.resourceVersion), uid: 'u-1' },
-      spec: { replicas },
-      status: { replicas, selector: `app=${name}` },
-    };
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the API's free-form JSON
-    const body = text ? (JSON.parse(text) as Record<string, any>) : undefined;
-    const path = new URL(req.url!, 'http://x').pathname;
-    this.requests.push({ method: req.method!, path, contentType: req.headers['content-type'], body });
-    if (this.hang) return;
-    if (req.headers.authorization !== `Bearer ${this.token}`) {
-      return this.status(res, 401, 'Unauthorized', 'Unauthorized');
-    }
-    const scale = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/(deployments|statefulsets)\/([^/]+)\/scale$/.exec(path);
-    if (scale) {
-      const [, ns, kind, name] = scale as unknown as [string, string, string, string];
-      const verb = req.method === 'GET' ? 'get' : 'update';
-      if (this.forbidden) {
-        return this.status(
-          res,
-          403,
-          'Forbidden',
-          `${kind}.apps "${name}" is forbidden: User "system:serviceaccount:shoal:shoal-coordinator" cannot ${verb} resource "${kind}/scale" in API group "apps" in the namespace "${ns}"`,
-          { name, group: 'apps', kind },
-        );
-      }
-      if (!this.replicas.has(`${kind}/${name}`)) {
-        return this.status(res, 404, 'NotFound', `${kind}.apps "${name}" not found`, { name, group: 'apps', kind });
-      }
-      if (req.method === 'GET') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify(this.scaleBody(kind, name, ns)));
-      }
-      if (req.method === 'PUT') {
-        if (this.conflictsToInject > 0) {
-          this.conflictsToInject--;
-          this.resourceVersion++; // someone else wrote in between
-        }
-        if (body?.metadata?.resourceVersion && body.metadata.resourceVersion !== String(this.resourceVersion)) {
-          return this.status(
-            res,
-            409,
-            'Conflict',
-            `Operation cannot be fulfilled on ${kind}.apps "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-            { name, group: 'apps', kind },
-          );
-        }
-        this.replicas.set(`${kind}/${name}`, body?.spec?.replicas as number);
-        this.resourceVersion++;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        return void res.end(JSON.stringify(this.scaleBody(kind, name, ns)));
-      }
-    }
-    const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(path);
-    if (pod && req.method === 'PATCH') {
-      const name = pod[2]!;
-      if (req.headers['content-type'] !== 'application/merge-patch+json') {
-        return this.status(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format`);
-      }
-      if (!this.pods.has(name))
-        return this.status(res, 404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' });
-      Object.assign(this.pods.get(name)!, body?.metadata?.annotations ?? {});
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(
-        JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name, annotations: this.pods.get(name) } }),
-      );
-    }
-    this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
-  }
-}
-
-function kubeConfig(server: string, token: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server, skipTLSVerify: true }],
-    users: [{ name: 'sa', token }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'sa', namespace: 'prod' }],
-    currentContext: 'test',
-  });
-  return kc;
-}
+import { FakeKubernetes, addStrayPod } from '../support/fake-kubernetes.js';
+import { recordingLogger } from '../support/recording-logger.js';
 
 describe('KubernetesActuator', () => {
-  let api: FakeApiServer;
+  let k8s: FakeKubernetes;
   let url: string;
   let actuator: KubernetesActuator | undefined;
 
   beforeEach(async () => {
-    api = new FakeApiServer();
-    url = await api.listen();
+    k8s = new FakeKubernetes();
+    url = await k8s.listen();
+    k8s.addDeployment('web', 3);
   });
   afterEach(async () => {
     await actuator?.close();
     actuator = undefined;
-    await api.close();
+    await k8s.close();
   });
 
   const make = (extra: Partial<ConstructorParameters<typeof KubernetesActuator>[0]> = {}) =>
     (actuator = new KubernetesActuator({
       name: 'web',
       namespace: 'prod',
-      kubeConfig: kubeConfig(url, 'sa-token'),
+      kubeConfig: k8s.kubeConfig(url),
       random: () => 0,
       ...extra,
     }));
+  const calls = () => k8s.requests.map((r) => `${r.method} ${r.path}`);
+  const pod = (i: number) => k8s.activePods('web')[i]!.name;
 
-  it('reads the scale subresource', async () => {
+  it('reads spec.replicas from the scale subresource', async () => {
     assert.equal(await make().getReplicas(), 3);
-    assert.deepEqual(
-      api.requests.map((r) => `${r.method} ${r.path}`),
-      ['GET /apis/apps/v1/namespaces/prod/deployments/web/scale'],
-    );
+    assert.deepEqual(calls(), ['GET /apis/apps/v1/namespaces/prod/deployments/web/scale']);
   });
 
-  it('marks the victim with the lowest pod-deletion-cost, then writes the scale with its resourceVersion', async () => {
-    await make().scaleTo(2, { victims: ['web-b'] });
-    assert.equal(api.replicas.get('deployments/web'), 2);
-    assert.equal(api.pods.get('web-b')![POD_DELETION_COST_ANNOTATION], VICTIM_DELETION_COST);
-    assert.deepEqual(api.pods.get('web-a'), {});
-    assert.deepEqual(
-      api.requests.map((r) => `${r.method} ${r.path}`),
-      [
-        'GET /apis/apps/v1/namespaces/prod/deployments/web/scale',
-        'PATCH /api/v1/namespaces/prod/pods/web-b',
-        'PUT /apis/apps/v1/namespaces/prod/deployments/web/scale',
-      ],
-    );
-    const put = api.requests[2]!.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
-    assert.equal(put.metadata.resourceVersion, '100');
+  it('counts spec.replicas, not the surge pods in status.replicas, while a Deployment rolls out', async () => {
+    k8s.addDeployment('web', 8, { maxSurge: '25%', maxUnavailable: 0 });
+    k8s.rolloutRestart('web');
+    k8s.reconcile('web');
+    const d = k8s.deployments.get('web')!;
+    assert.deepEqual([d.replicas, d.status.replicas, d.status.updatedReplicas], [8, 10, 2], 'a surge of 2');
+    assert.equal(await make().getReplicas(), 8);
+  });
+
+  it('marks a victim listed under the Deployment selector with the lowest pod-deletion-cost, then writes the scale', async () => {
+    const victim = pod(1);
+    await make().scaleTo(2, { victims: [victim] });
+    assert.equal(k8s.deployments.get('web')!.replicas, 2);
+    assert.equal(k8s.pods.get(victim)!.annotations[POD_DELETION_COST_ANNOTATION], VICTIM_DELETION_COST);
+    assert.deepEqual(calls(), [
+      'GET /apis/apps/v1/namespaces/prod/deployments/web/scale',
+      'GET /apis/apps/v1/namespaces/prod/deployments/web',
+      'GET /api/v1/namespaces/prod/pods',
+      `PATCH /api/v1/namespaces/prod/pods/${victim}`,
+      'PUT /apis/apps/v1/namespaces/prod/deployments/web/scale',
+    ]);
+    assert.equal(k8s.requests[2]!.query.get('labelSelector'), 'app=web');
+    const put = k8s.requests[4]!.body as { metadata: { resourceVersion: string }; spec: { replicas: number } };
     assert.equal(put.spec.replicas, 2);
+    // The ReplicaSet controller then deletes exactly that pod.
+    k8s.reconcile('web');
+    assert.ok(k8s.pods.get(victim)!.deletionTimestamp, 'the victim is the pod deleted');
+    assert.equal(k8s.activePods('web').length, 2);
+  });
+
+  it('chooses no victim (no drain, no pod-deletion-cost patch) while the Deployment rolls out, and says why', async () => {
+    k8s.addDeployment('web', 8, { maxSurge: 2, maxUnavailable: 0 });
+    const before = k8s.activePods('web').map((p) => p.name);
+    k8s.rolloutRestart('web');
+    const logger = recordingLogger();
+    const a = make({ logger });
+
+    // Generation bumped, the controller has not observed it yet.
+    let selection = await a.selectVictims(before.slice(0, 2));
+    assert.deepEqual(selection.victims, []);
+    assert.match(selection.reasons[0]!, /rolling out \(observedGeneration 1 < generation 2/);
+
+    // Surge: status.replicas 10, updatedReplicas 2.
+    k8s.reconcile('web');
+    selection = await a.selectVictims(before.slice(0, 2));
+    assert.deepEqual(selection.victims, []);
+    assert.match(selection.reasons[0]!, /^victims held \(.+\): Deployment prod\/web is rolling out/);
+    assert.match(selection.reasons[0]!, /status\.replicas 10 ≠ spec\.replicas 8, updatedReplicas 2 < 10/);
+    assert.ok(
+      logger.records.some(
+        (r) => r.msg === 'scale-down victims held' && String(r.fields.reason).includes('rolling out'),
+      ),
+    );
+
+    // Midway: the surge pods are ready, two old ones went; status.replicas is back at spec, old pods are left.
+    k8s.markReady();
+    k8s.reconcile('web');
+    const mid = k8s.deployments.get('web')!.status;
+    assert.deepEqual([mid.replicas, mid.updatedReplicas], [8, 2]);
+    selection = await a.selectVictims([k8s.updatedPods('web')[0]!.name]);
+    assert.deepEqual(selection.victims, []);
+
+    // A scale-down during the rollout: the spec goes down, no pod is patched.
+    await a.scaleTo(6, { victims: before.slice(0, 2) });
+    assert.equal(k8s.deployments.get('web')!.replicas, 6);
+    assert.ok(!k8s.requests.some((r) => r.method === 'PATCH'), 'no pod-deletion-cost patch during a rollout');
+    for (const p of k8s.pods.values()) assert.equal(p.annotations[POD_DELETION_COST_ANNOTATION], undefined);
+
+    // Once complete, victims are chosen again.
+    k8s.completeRollout('web');
+    const now = k8s.activePods('web').map((p) => p.name);
+    selection = await a.selectVictims([now[0]!]);
+    assert.deepEqual(selection, { victims: [now[0]], reasons: [] });
+  });
+
+  it('holds victims that are not running pods of the target: other workloads, terminating, unknown, not pod names', async () => {
+    addStrayPod(k8s, 'api-7d9f-x2x2x', { app: 'api' });
+    addStrayPod(k8s, 'web-lookalike', { app: 'web-canary' });
+    const terminating = pod(2);
+    k8s.pods.get(terminating)!.deletionTimestamp = new Date().toISOString();
+    const good = pod(0);
+    const ids = [
+      good,
+      'api-7d9f-x2x2x',
+      'web-lookalike',
+      terminating,
+      'web-gone',
+      '../../secrets',
+      'Web_1',
+      'a'.repeat(300),
+    ];
+    const selection = await make().selectVictims(ids);
+    assert.deepEqual(selection.victims, [good]);
+    assert.match(
+      selection.reasons[0]!,
+      /^victims held \(api-7d9f-x2x2x, web-lookalike, .+ and 2 more\): not running pods of Deployment prod\/web \(listed under "app=web"\)$/,
+    );
+    await make().scaleTo(2, { victims: ids });
+    const patched = k8s.requests.filter((r) => r.method === 'PATCH').map((r) => r.path);
+    assert.deepEqual(patched, [`/api/v1/namespaces/prod/pods/${good}`], 'only the pod of the target is patched');
+  });
+
+  it('lists pods under podSelector and still requires the Deployment selector to match', async () => {
+    for (const p of k8s.activePods('web')) p.labels.tier = 'api';
+    addStrayPod(k8s, 'other-tier-api', { tier: 'api', app: 'other' });
+    const a = make({ podSelector: 'tier in (api),app' });
+    const selection = await a.selectVictims([pod(0), 'other-tier-api']);
+    assert.equal(k8s.requests.at(-1)!.query.get('labelSelector'), 'tier in (api),app');
+    assert.deepEqual(selection.victims, [pod(0)]);
+    assert.match(selection.reasons[0]!, /other-tier-api/);
+  });
+
+  it('refuses a podSelector that is not a label selector, naming the option', () => {
+    for (const bad of ['app=web;rm -rf', 'app=(web', 'a b', '']) {
+      assert.throws(() => make({ podSelector: bad }), /podSelector must/, bad);
+    }
+    make({ podSelector: 'app=web,tier!=db,!legacy,env notin (dev, test)' });
+    const config = (podSelector: string) =>
+      parseConfig({
+        insecureDev: true,
+        services: [{ name: 'web', policy: {}, actuator: { type: 'kubernetes', name: 'web', podSelector } }],
+      });
+    assert.throws(
+      () => config('app=web;rm -rf'),
+      /services\[0\]\.actuator\.podSelector: must be a label selector such as "app=web,tier in \(api\)"/,
+    );
+    assert.equal(config('app=web').services[0]!.actuator.type, 'kubernetes');
+  });
+
+  it('holds victims but still scales when the Role lacks the new verbs (403 on get deployments / list pods)', async () => {
+    k8s.forbidden.add('get deployments');
+    const victim = pod(0);
+    await make().scaleTo(2, { victims: [victim] });
+    assert.equal(k8s.deployments.get('web')!.replicas, 2, 'the scale is written');
+    assert.ok(!k8s.requests.some((r) => r.method === 'PATCH'));
+    const selection = await make().selectVictims([victim]);
+    assert.match(
+      selection.reasons[0]!,
+      /cannot check them against the API server \(Kubernetes RBAC: the coordinator's service account may not "get" deployments/,
+    );
+    assert.equal(k8s.requests.filter((r) => r.path.endsWith('/deployments/web')).length, 2, '403 is not retried');
+    k8s.forbidden.clear();
+    k8s.forbidden.add('list pods');
+    k8s.reconcile('web'); // the controller acts on the new spec (until then the Deployment counts as rolling out)
+    const listed = await make().selectVictims([victim]);
+    assert.match(listed.reasons[0]!, /may not "list" pods \(API group ""\).*cannot list resource "pods"/);
+  });
+
+  it('scales down even when the victim pod vanished between the list and the patch (404)', async () => {
+    const victim = pod(0);
+    k8s.afterList = () => k8s.pods.delete(victim);
+    await make().scaleTo(2, { victims: [victim] });
+    assert.equal(k8s.deployments.get('web')!.replicas, 2);
+    assert.ok(k8s.requests.some((r) => r.method === 'PATCH' && r.path.endsWith(victim)));
   });
 
   it('uses only the verbs KUBERNETES_RBAC_RULES lists (the Role in examples/kubernetes grants those)', async () => {
-    await make().scaleTo(2, { victims: ['web-a'] });
+    await make().scaleTo(2, { victims: [pod(0)] });
     await make({ name: 'db', kind: 'StatefulSet' }).scaleTo(3);
     const verbs: Record<string, string> = { GET: 'get', PUT: 'update', PATCH: 'patch' };
-    for (const r of api.requests) {
-      const m = /^\/apis?\/(?:(apps)\/)?v1\/namespaces\/[^/]+\/([^/]+)\/[^/]+(\/scale)?$/.exec(r.path)!;
+    for (const r of k8s.requests) {
+      const m = /^\/apis?\/(?:(apps)\/)?v1\/namespaces\/[^/]+\/([^/]+)(?:\/([^/]+)(\/scale)?)?$/.exec(r.path)!;
       const group = m[1] ?? '';
-      const resource = `${m[2]}${m[3] ?? ''}`;
+      const resource = `${m[2]}${m[4] ?? ''}`;
+      const verb = r.method === 'GET' && m[3] === undefined ? 'list' : verbs[r.method]!;
       const rule = KUBERNETES_RBAC_RULES.find((x) => x.apiGroup === group && x.resource === resource);
-      assert.ok(rule?.verbs.includes(verbs[r.method]!), `${r.method} ${r.path} is covered by the RBAC rules`);
+      assert.ok(rule?.verbs.includes(verb), `${r.method} ${r.path} (${verb}) is covered by the RBAC rules`);
     }
   });
 
   it('re-reads and writes again on 409 Conflict', async () => {
-    api.conflictsToInject = 2;
+    k8s.conflictsToInject = 2;
     await make().scaleTo(5);
-    assert.equal(api.replicas.get('deployments/web'), 5);
+    assert.equal(k8s.deployments.get('web')!.replicas, 5);
     assert.deepEqual(
-      api.requests.map((r) => r.method),
+      k8s.requests.map((r) => r.method),
       ['GET', 'PUT', 'GET', 'PUT', 'GET', 'PUT'],
     );
   });
 
   it('gives up after maxConflictRetries conflicts', async () => {
-    api.conflictsToInject = 10;
+    k8s.conflictsToInject = 10;
     await assert.rejects(make({ maxConflictRetries: 2 }).scaleTo(5), /409: Operation cannot be fulfilled/);
   });
 
+  it('reports a 422 from an admission policy with its message, without retrying', async () => {
+    k8s.maxReplicasPolicy = 4;
+    await assert.rejects(make().scaleTo(5), (error: Error) => {
+      assert.ok(hasErrorCode(error, 'SHOAL_ERR_ACTUATOR'));
+      assert.match(
+        error.message,
+        /update deployments\/scale failed \(422: .*ValidatingAdmissionPolicy 'replica-limit'.*<= 4\)/,
+      );
+      return true;
+    });
+    assert.equal(k8s.requests.filter((r) => r.method === 'PUT').length, 1);
+  });
+
   it('turns 403 into an RBAC message naming the verb, resource and namespace', async () => {
-    api.forbidden = true;
+    k8s.forbidden.add('get deployments/scale');
     await assert.rejects(make().scaleTo(1), (error: Error) => {
       assert.ok(hasErrorCode(error, 'SHOAL_ERR_ACTUATOR'));
       assert.match(
@@ -246,31 +252,29 @@ describe('KubernetesActuator', () => {
       assert.match(error.message, /cannot get resource "deployments\/scale"/);
       return true;
     });
-    assert.equal(api.requests.length, 1, '403 is not retried');
+    assert.equal(k8s.requests.length, 1, '403 is not retried');
   });
 
   it('reports a missing workload and bad credentials clearly', async () => {
     await assert.rejects(make({ name: 'nope' }).getReplicas(), /Deployment "nope" not found in namespace "prod"/);
-    actuator = new KubernetesActuator({ name: 'web', namespace: 'prod', kubeConfig: kubeConfig(url, 'wrong') });
+    actuator = new KubernetesActuator({ name: 'web', namespace: 'prod', kubeConfig: k8s.kubeConfig(url, 'wrong') });
     await assert.rejects(actuator.getReplicas(), /refused the credentials \(401\)/);
   });
 
-  it('scales a StatefulSet without touching pods', async () => {
+  it('scales a StatefulSet without touching pods, and holds its victims (it removes its highest ordinals)', async () => {
     const sts = make({ name: 'db', kind: 'StatefulSet' });
-    await sts.scaleTo(1, { victims: ['db-1'] });
-    assert.equal(api.replicas.get('statefulsets/db'), 1);
-    assert.ok(!api.requests.some((r) => r.method === 'PATCH'));
-  });
-
-  it('scales down even when the victim pod is already gone', async () => {
-    await make().scaleTo(2, { victims: ['web-zzz'] });
-    assert.equal(api.replicas.get('deployments/web'), 2);
+    const selection = await sts.selectVictims(['db-0']);
+    assert.deepEqual(selection.victims, []);
+    assert.match(selection.reasons[0]!, /StatefulSet prod\/db removes its highest ordinals/);
+    await sts.scaleTo(1, { victims: ['db-0'] });
+    assert.equal(k8s.statefulSets.get('db'), 1);
+    assert.ok(!k8s.requests.some((r) => r.path.includes('/pods')));
   });
 
   it('times out a request the API server never answers, after bounded retries', async () => {
-    api.hang = true;
+    k8s.hang = true;
     await assert.rejects(make({ requestTimeoutMs: 100 }).getReplicas(), /timed out after 100 ms/);
-    assert.equal(api.requests.length, 3);
+    assert.equal(k8s.requests.length, 3);
   });
 
   it('watch reports changes made by someone else', async () => {
@@ -279,7 +283,7 @@ describe('KubernetesActuator', () => {
     const got = new Promise<void>((resolve) => {
       const off = a.watch((n) => {
         seen.push(n);
-        if (n === 3) api.replicas.set('deployments/web', 7);
+        if (n === 3) k8s.deployments.get('web')!.replicas = 7;
         if (n === 7) {
           off();
           resolve();
