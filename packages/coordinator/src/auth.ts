@@ -150,6 +150,15 @@ export async function resolveApiTokens(
   return { operator, read };
 }
 
+/** The token KEDA must send as `scalerMetadata.token` (`keda.token[File]`), if any. */
+export async function resolveKedaToken(
+  config: CoordinatorConfig,
+  baseDir = process.cwd(),
+): Promise<string | undefined> {
+  const keda = config.keda;
+  return keda.token ?? (keda.tokenFile ? await readTokenFile('keda.tokenFile', baseDir, keda.tokenFile) : undefined);
+}
+
 /** A constant-time check of `authorization` against one token. */
 export function bearerMatches(token: string, authorization: string | undefined): boolean {
   const presented = parseBearer(authorization);

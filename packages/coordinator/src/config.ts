@@ -205,6 +205,22 @@ const haSchema = z.strictObject({
   lockDelayMs: z.number().int().nonnegative().max(60_000).default(1000),
 });
 
+/** The KEDA external scaler (served on the gRPC port or `listen.keda`). */
+const kedaSchema = z
+  .strictObject({
+    /** The token KEDA sends in the trigger's metadata (`token:`, so it arrives as `scalerMetadata.token`). */
+    token: z.string().min(16).optional(),
+    tokenFile: z.string().min(1).optional(),
+    /**
+     * With `tls.requireClientCert`: the name (certificate CN or DNS SAN) of KEDA's client certificate. A call over a
+     * connection whose verified certificate carries it needs no token.
+     */
+    clientName: z.string().min(1).max(253).optional(),
+    /** `StreamIsActive` streams open at once (KEDA opens one per ScaledObject). */
+    maxWatchers: z.number().int().positive().max(100_000).default(100),
+  })
+  .refine((k) => !(k.token && k.tokenFile), { message: 'give "token" or "tokenFile", not both' });
+
 const limitsSchema = z.strictObject({
   maxMessageBytes: z
     .number()
@@ -260,6 +276,7 @@ export const configSchema = z
       .refine((a) => !(a.token && a.tokenFile), { message: 'give "token" or "tokenFile", not both' })
       .refine((a) => !(a.readToken && a.readTokenFile), { message: 'give "readToken" or "readTokenFile", not both' })
       .optional(),
+    keda: kedaSchema.default({ maxWatchers: 100 }),
     limits: limitsSchema.default({
       maxMessageBytes: 64 * 1024,
       reportsPerSecondPerInstance: 5,

@@ -21,7 +21,7 @@ import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
 import { LocalActuator } from './actuators/local.js';
-import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveServiceTokens } from './auth.js';
+import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveKedaToken, resolveServiceTokens } from './auth.js';
 import {
   parseConfig,
   servicePolicy,
@@ -32,7 +32,7 @@ import {
 import { ServiceController, type DecisionRecord } from './control-loop.js';
 import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './http-api.js';
 import { Ingest } from './ingest.js';
-import { kedaScalerHandlers, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
+import { KedaScaler, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
 import { LeaderElection, type LeaderInfo } from './leader-election.js';
 import { createCoordinatorMetrics, defaultRegistry, removeServiceSeries, startServiceSeries } from './metrics.js';
 import { isRolloutChange, specOf } from './rollout/replica-spec.js';
@@ -147,6 +147,8 @@ class CoordinatorImpl implements Coordinator {
   private auth = new TokenAuthenticator(new Map());
   private readToken: string | undefined;
   private ingest: Ingest | undefined;
+  private keda: KedaScaler | undefined;
+  private kedaToken: string | undefined;
   private grpcServer: grpc.Server | undefined;
   private kedaServer: grpc.Server | undefined;
   private httpServer: HttpServer | undefined;
@@ -203,6 +205,7 @@ class CoordinatorImpl implements Coordinator {
   private async startParts(): Promise<void> {
     const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
     ({ operator: this.apiToken, read: this.readToken } = await resolveApiTokens(this.config, this.options.baseDir));
+    this.kedaToken = await resolveKedaToken(this.config, this.options.baseDir);
     this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
     if (!this.readToken && !this.apiToken) {
       this.log.warn('no api.readToken: the read API (/v1/services, /metrics, /v1/sd) is open');
@@ -439,7 +442,20 @@ class CoordinatorImpl implements Coordinator {
     const ingest = this.ingest as Ingest;
     this.grpcServer = new grpc.Server(serverOptions);
     this.grpcServer.addService(CoordinatorService, { connect: ingest.connect, report: ingest.report });
-    const keda = kedaScalerHandlers({ snapshot: (s) => this.kedaSnapshot(s), onUpdate: this.hub.onUpdate });
+    this.keda = new KedaScaler({
+      source: {
+        compute: (s) => this.kedaSnapshot(s),
+        onUpdate: this.hub.onUpdate,
+        maxAgeMs: (s) => this.runtimes.get(s)?.config.syncPeriodMs ?? this.config.syncPeriodMs,
+      },
+      ...(this.kedaToken ? { token: this.kedaToken } : {}),
+      open: config.insecureDev,
+      maxWatchers: config.keda.maxWatchers,
+      clock: this.clock,
+      onCompute: () => this.metrics.kedaSnapshots.inc(),
+      onWatchers: (n) => this.metrics.kedaWatchers.set(n),
+    });
+    const keda = this.keda.handlers();
     if (!config.listen.keda) this.grpcServer.addService(externalScalerService(), keda);
     const grpcPort = await bind(this.grpcServer, config.listen.grpc, creds);
     const grpcHost = splitHostPort(config.listen.grpc).host;
@@ -522,17 +538,16 @@ class CoordinatorImpl implements Coordinator {
   private kedaSnapshot(service: string): KedaServiceSnapshot | undefined {
     const r = this.runtimes.get(service);
     if (!r) return undefined;
-    const now = this.clock.now();
-    const views = r.window.views(now).filter((v) => v.ready && !v.missing && !v.draining);
-    return {
-      desiredReplicas: r.controller.desiredReplicas,
-      rps: views.reduce((a, v) => a + (v.metrics.rps ?? 0), 0),
-      metricTotal: (metric) => {
-        const values = views.map((v) => v.metrics[metric]).filter((x): x is number => typeof x === 'number');
-        return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
-      },
-      targetFor: (metric) => (r.config.policy.targets ?? []).find((t) => t.metric === metric)?.value,
-    };
+    const totals: Record<string, number> = Object.create(null) as Record<string, number>;
+    for (const v of r.window.views(this.clock.now())) {
+      if (!v.ready || v.missing || v.draining) continue;
+      for (const [metric, value] of Object.entries(v.metrics)) {
+        if (typeof value === 'number' && Number.isFinite(value)) totals[metric] = (totals[metric] ?? 0) + value;
+      }
+    }
+    const targets: Record<string, number> = Object.create(null) as Record<string, number>;
+    for (const t of r.config.policy.targets ?? []) targets[t.metric] ??= t.value;
+    return { desiredReplicas: r.controller.desiredReplicas, rps: totals.rps ?? 0, metricTotals: totals, targets };
   }
 
   services(): ServiceStatus[] {
@@ -615,8 +630,11 @@ class CoordinatorImpl implements Coordinator {
       ...(prev.consul ? { consul: prev.consul } : {}),
       ...(prev.ha ? { ha: prev.ha } : {}),
     } as CoordinatorConfig;
+    const kedaToken = await resolveKedaToken(next, this.options.baseDir);
     this.auth = new TokenAuthenticator(tokens, next.insecureDev);
     this.readToken = readToken;
+    this.kedaToken = kedaToken;
+    this.keda?.setToken(kedaToken);
     this.ingest?.setAuth(this.auth);
     this.apiToken = apiToken;
     const names = new Set(next.services.map((s) => s.name));
@@ -653,6 +671,7 @@ class CoordinatorImpl implements Coordinator {
     await Promise.all([...this.runtimes.values()].map((r) => r.controller.stop()));
     await this.election?.close();
     this.ingest?.close();
+    this.keda?.close();
     this.hub.clear();
     await Promise.all([shutdown(this.grpcServer), shutdown(this.kedaServer)]);
     if (this.httpServer) {

@@ -57,6 +57,16 @@ export const createCoordinatorMetrics = memoizeMetrics((registry: MetricsRegistr
     help: 'Agent streams currently open on this coordinator.',
     registers: [registry],
   }),
+  kedaSnapshots: new Counter({
+    name: 'shoal_coordinator_keda_snapshots_total',
+    help: 'Times the KEDA scaler computed a service answer from its instances (once per decision, shared by every watcher).',
+    registers: [registry],
+  }),
+  kedaWatchers: new Gauge({
+    name: 'shoal_coordinator_keda_watchers',
+    help: 'KEDA StreamIsActive streams open.',
+    registers: [registry],
+  }),
   leader: new Gauge({
     name: 'shoal_coordinator_leader',
     help: '1 while this coordinator is the leader (or runs alone), else 0.',

@@ -21,6 +21,7 @@ import { waitFor } from '../../../test/kit/index.js';
 
 const ORDERS = 'orders-token-0123456789abcdef';
 const USERS = 'users-token-0123456789abcdef';
+const KEDA = 'keda-token-0123456789abcdef';
 
 function config(extra: Partial<CoordinatorConfigInput> = {}): CoordinatorConfigInput {
   const policy = {
@@ -557,7 +558,7 @@ describe('coordinator', () => {
   });
 
   it('serves the KEDA external scaler: metric spec, metrics and activity from the decisions', async () => {
-    await start({}, 1);
+    await start({ keda: { token: KEDA } }, 1);
     const a = agent(ORDERS);
     a.send({ hello: hello('orders', 'o-1') });
     a.send({ report: report({ eventLoopUtilization: 1, inFlight: 12 }) });
@@ -574,7 +575,7 @@ describe('coordinator', () => {
     const call = <T>(method: string, req: unknown) =>
       new Promise<T>((resolve, reject) => rpc[method]!.call(client, req, (e, r) => (e ? reject(e) : resolve(r as T))));
     try {
-      const ref = { name: 'orders-so', namespace: 'prod', scalerMetadata: { service: 'orders' } };
+      const ref = { name: 'orders-so', namespace: 'prod', scalerMetadata: { service: 'orders', token: KEDA } };
       assert.deepEqual(await call('IsActive', ref), { result: true });
       const spec = await call<{ metricSpecs: Array<{ metricName: string; targetSizeFloat: number }> }>(
         'GetMetricSpec',
@@ -595,14 +596,14 @@ describe('coordinator', () => {
         values.metricValues.map((m) => [m.metricName, m.metricValueFloat]),
         [['shoal-orders-replicas', 2]],
       );
-      const inflight = { ...ref, scalerMetadata: { service: 'orders', metric: 'inFlight', target: '5' } };
+      const inflight = { ...ref, scalerMetadata: { service: 'orders', metric: 'inFlight', target: '5', token: KEDA } };
       const v2 = await call<{ metricValues: Array<{ metricValueFloat: number }> }>('GetMetrics', {
         scaledObjectRef: inflight,
         metricName: 'x',
       });
       assert.equal(v2.metricValues[0]?.metricValueFloat, 12);
       await assert.rejects(
-        call('IsActive', { name: 'nope', namespace: 'x', scalerMetadata: {} }),
+        call('IsActive', { name: 'nope', namespace: 'x', scalerMetadata: { token: KEDA } }),
         /NOT_FOUND|no Shoal service/,
       );
       const stream = (
