@@ -25,11 +25,23 @@ const metricName = z.string().refine(isMetricName, { message: `must be ${METRIC_
 
 const positiveMs = z.number().int().positive();
 
-const tlsSchema = z.strictObject({
-  certFile: z.string().min(1),
-  keyFile: z.string().min(1),
-  caFile: z.string().min(1).optional(),
-});
+const tlsSchema = z
+  .strictObject({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    /** PEM of the CA(s) that sign client certificates (agents', KEDA's); required with `requireClientCert`. */
+    caFile: z.string().min(1).optional(),
+    /**
+     * Mutual TLS on the gRPC ports: a client without a certificate signed by `caFile` is refused at the handshake,
+     * and an agent's certificate must name its service (CN or a DNS SAN), KEDA's `keda.clientName`. The HTTP port
+     * asks for a certificate too; `POST /v1/report` then needs one naming the service.
+     */
+    requireClientCert: z.boolean().default(false),
+  })
+  .refine((t) => !t.requireClientCert || t.caFile !== undefined, {
+    message: 'requireClientCert needs caFile (the CA that signs client certificates)',
+    path: ['requireClientCert'],
+  });
 
 const backoffSchema = z.strictObject({
   baseMs: positiveMs.default(500),
@@ -301,6 +313,14 @@ export const configSchema = z
       }
       seen.set(s.name, i);
     });
+    if (c.ha?.enabled && c.tls?.requireClientCert) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'requireClientCert'],
+        message:
+          'is not supported with ha yet (followers relay agents’ reports to the leader without a client certificate)',
+      });
+    }
     if (c.ha?.enabled && !c.consul) {
       ctx.addIssue({ code: 'custom', path: ['ha'], message: 'high availability needs a "consul" section' });
     }

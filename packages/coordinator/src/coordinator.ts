@@ -34,6 +34,7 @@ import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './htt
 import { Ingest } from './ingest.js';
 import { KedaScaler, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
 import { LeaderElection, type LeaderInfo } from './leader-election.js';
+import { grpcPeerNames } from './peer-identity.js';
 import { createCoordinatorMetrics, defaultRegistry, removeServiceSeries, startServiceSeries } from './metrics.js';
 import { isRolloutChange, specOf } from './rollout/replica-spec.js';
 import { createRolloutMetrics } from './rollout/rollout-metrics.js';
@@ -221,6 +222,7 @@ class CoordinatorImpl implements Coordinator {
       maxStreams: config.limits.maxStreams,
       maxInstancesPerService: config.limits.maxInstancesPerService,
       helloTimeoutMs: config.limits.helloTimeoutMs,
+      ...(config.tls?.requireClientCert ? { peerNames: grpcPeerNames } : {}),
       ...(this.options.onReportAccepted ? { onAccepted: this.options.onReportAccepted } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       clock: this.clock,
@@ -436,7 +438,11 @@ class CoordinatorImpl implements Coordinator {
         key: readFileSync(config.tls.keyFile),
         ...(config.tls.caFile ? { ca: readFileSync(config.tls.caFile) } : {}),
       };
-      creds = grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
+      creds = grpc.ServerCredentials.createSsl(
+        tls.ca ?? null,
+        [{ cert_chain: tls.cert, private_key: tls.key }],
+        config.tls.requireClientCert,
+      );
     }
     const { CoordinatorService } = loadCoordinatorService(grpc);
     const ingest = this.ingest as Ingest;
@@ -450,6 +456,9 @@ class CoordinatorImpl implements Coordinator {
       },
       ...(this.kedaToken ? { token: this.kedaToken } : {}),
       open: config.insecureDev,
+      ...(config.tls?.requireClientCert && config.keda.clientName
+        ? { authorize: (call) => grpcPeerNames(call).includes(config.keda.clientName as string) }
+        : {}),
       maxWatchers: config.keda.maxWatchers,
       clock: this.clock,
       onCompute: () => this.metrics.kedaSnapshots.inc(),
@@ -485,7 +494,20 @@ class CoordinatorImpl implements Coordinator {
         dryRun: this.config.dryRun,
       }),
     });
-    const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
+    // Under requireClientCert the HTTP port asks for a certificate but does not insist (probes and Prometheus have
+    // none; they use tokens); POST /v1/report then needs a verified one naming the service.
+    const server = tls
+      ? createHttpsServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca && config.tls?.requireClientCert
+              ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+          handler,
+        )
+      : createHttpServer(handler);
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
     server.keepAliveTimeout = 5_000;

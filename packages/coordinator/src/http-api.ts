@@ -4,6 +4,7 @@ import type { MetricsRegistry } from '@shoal/core';
 import type { DecisionRecord } from './control-loop.js';
 import { IngestRefusal, type Ingest } from './ingest.js';
 import type { RolloutStatus } from './rollout/rollout.js';
+import { tlsSocketPeerNames } from './peer-identity.js';
 import type { InstanceView } from './service-window.js';
 
 /** One service in `GET /v1/services`. */
@@ -259,7 +260,13 @@ async function handleReport(
     } catch (error) {
       throw new IngestRefusal(3, 400, 'invalid', (error as Error).message);
     }
-    const response = await deps.ingest.acceptUnary(request, headerValue(req.headers.authorization), 'http', false);
+    const response = await deps.ingest.acceptUnary(
+      request,
+      headerValue(req.headers.authorization),
+      'http',
+      false,
+      deps.ingest.checksPeers ? tlsSocketPeerNames(req.socket) : undefined,
+    );
     send(res, 200, responseToJson(response));
   } catch (error) {
     if (error instanceof IngestRefusal) {

@@ -20,6 +20,7 @@ import { DrainTracker, type DrainOutcome } from './ingest/drain-tracker.js';
 import { refuse, toRefusal, type IngestRefusal, type Transport } from './ingest/refusal.js';
 import { LeaderRelay } from './ingest/relay.js';
 import type { CoordinatorMetrics } from './metrics.js';
+import type { PeerCall } from './peer-identity.js';
 import { RateLimiter } from './rate-limiter.js';
 import { CapacityError, StaleSequenceError, type ServiceWindow } from './service-window.js';
 
@@ -35,6 +36,11 @@ export interface IngestOptions {
   maxInstancesPerService?: number;
   /** A stream must say hello within this time. Default 10000. */
   helloTimeoutMs?: number;
+  /**
+   * Mutual TLS: the names of a call's verified client certificate. When set, a hello or report for service S is
+   * refused (PERMISSION_DENIED) unless S is one of them.
+   */
+  peerNames?: (call: PeerCall) => string[];
   /** Called with the receipt→window latency of each accepted report, in ms, and the report (benchmarks). */
   onAccepted?: (latencyMs: number, report: LoadReport) => void;
   logger?: Logger;
@@ -114,6 +120,7 @@ export class Ingest {
 
   readonly connect = (call: grpc.ServerDuplexStream<WireAgentMessage, CoordinatorMessage>): void => {
     const session = new AgentSession(call, metadataValue(call.metadata, AUTHORIZATION_KEY));
+    if (this.options.peerNames) session.peerNames = this.options.peerNames(call);
     // Authenticated when it opens, before it counts against any limit or holds a timer: an anonymous stream costs
     // one refusal and nothing else.
     const identity = this.options.auth.identify(session.authorization);
@@ -167,7 +174,8 @@ export class Ingest {
     callback: grpc.sendUnaryData<ReportResponse>,
   ): void => {
     const authorization = metadataValue(call.metadata, AUTHORIZATION_KEY);
-    this.acceptUnary(call.request, authorization, 'unary', true).then(
+    const peer = this.options.peerNames?.(call);
+    this.acceptUnary(call.request, authorization, 'unary', true, peer).then(
       (response) => callback(null, response),
       (error: unknown) => {
         const r = toRefusal(error);
@@ -184,6 +192,7 @@ export class Ingest {
     authorization: string | undefined,
     transport: Transport,
     needsValidation: boolean,
+    peerNames?: readonly string[],
   ): Promise<ReportResponse> {
     const at = this.clock.monotonic();
     let valid: ReportRequest;
@@ -192,7 +201,7 @@ export class Ingest {
     } catch (error) {
       throw this.count(toRefusal(error), transport);
     }
-    this.authorize(valid.hello.service, authorization, transport);
+    this.authorize(valid.hello.service, authorization, transport, peerNames);
     const key = instanceKey(valid.hello.service, valid.hello.instanceId);
     if (!this.limiter.take(key, this.clock.now())) {
       throw this.count(refuse.rateLimited('report rate limit exceeded for this instance'), transport);
@@ -254,7 +263,17 @@ export class Ingest {
     return refusal;
   }
 
-  private authorize(service: string, authorization: string | undefined, transport: Transport): void {
+  /** Whether client certificates are checked (the HTTP API asks before reading a report). */
+  get checksPeers(): boolean {
+    return this.options.peerNames !== undefined;
+  }
+
+  private authorize(
+    service: string,
+    authorization: string | undefined,
+    transport: Transport,
+    peerNames?: readonly string[],
+  ): void {
     if (!this.options.windows(service)) {
       throw this.count(
         refuse.permissionDenied(`service "${service}" is not configured on this coordinator`),
@@ -267,6 +286,12 @@ export class Ingest {
         result.status === 'unauthenticated'
           ? refuse.unauthenticated(result.reason)
           : refuse.permissionDenied(result.reason),
+        transport,
+      );
+    }
+    if (this.options.peerNames && !(peerNames ?? []).includes(service)) {
+      throw this.count(
+        refuse.permissionDenied(`the client certificate does not name service "${service}" (CN or DNS SAN)`),
         transport,
       );
     }
@@ -288,7 +313,7 @@ export class Ingest {
     } catch (error) {
       throw this.count(toRefusal(error), 'stream');
     }
-    this.authorize(hello.service, session.authorization, 'stream');
+    this.authorize(hello.service, session.authorization, 'stream', session.peerNames);
     const key = instanceKey(hello.service, hello.instanceId);
     const previous = this.sessions.get(key);
     if (previous && previous !== session) {

@@ -10,6 +10,8 @@ export class AgentSession {
   closed = false;
   /** The service the stream's token belongs to (undefined under --insecure-dev without a token). */
   owner: string | undefined;
+  /** Names of the stream's verified client certificate (mutual TLS). */
+  peerNames: readonly string[] | undefined;
   constructor(
     readonly call: grpc.ServerDuplexStream<WireAgentMessage, CoordinatorMessage>,
     readonly authorization: string | undefined,
