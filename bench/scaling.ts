@@ -13,7 +13,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { decide, parseTraceCsv, renderSimulationSvg, resolvePolicy, simulate, syntheticTrace } from '@shoal/policy';
+import {
+  decide,
+  metricsServerModel,
+  parseTraceCsv,
+  renderSimulationSvg,
+  resolvePolicy,
+  simulate,
+  syntheticTrace,
+} from '@shoal/policy';
 import { rateAt, traceDurationS } from '@shoal/policy/internal';
 import type { Observation, PolicyInput, SimulationModelInput, SimulationResult, Trace } from '@shoal/policy';
 
@@ -41,7 +49,6 @@ export const MODEL: SimulationModelInput = {
   timeoutMs: 2_000,
   sloP95Ms: 250,
   reportIntervalMs: 1_000,
-  metricLagMs: 1_000,
   cpuPerReplica: 1,
   seed: 42,
 };
@@ -334,12 +341,24 @@ function main(): void {
     const runs: SeedRun[] = [];
     for (const seed of SEEDS) {
       const model = { ...MODEL, seed };
-      const hpa = simulate({ trace, policy: HPA_POLICY, model: { ...model, syncPeriodMs: HPA_SYNC_MS } });
+      const hpa = simulate({
+        trace,
+        policy: HPA_POLICY,
+        model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
+      });
       const shoal = simulate({ trace, policy: SHOAL_POLICY, model: { ...model, syncPeriodMs: SHOAL_SYNC_MS } });
-      const hpaRps = simulate({ trace, policy: HPA_RPS_POLICY, model: { ...model, syncPeriodMs: HPA_SYNC_MS } });
+      const hpaRps = simulate({
+        trace,
+        policy: HPA_RPS_POLICY,
+        model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
+      });
       const hpaLegacy =
         seed === SEEDS[0]
-          ? simulate({ trace, policy: HPA_LEGACY_POLICY, model: { ...model, syncPeriodMs: HPA_SYNC_MS } }).summary
+          ? simulate({
+              trace,
+              policy: HPA_LEGACY_POLICY,
+              model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
+            }).summary
           : undefined;
       const replicaSecondsRatio = shoal.summary.replicaSeconds / hpa.summary.replicaSeconds;
       const sloRatio = sloRatioOf(shoal.summary, hpa.summary);
@@ -403,7 +422,7 @@ function main(): void {
   };
   const first = (r: Row): SeedRun => r.runs[0] as SeedRun;
   console.log(
-    `model: ${CAPACITY} req/s per replica (4 x 50 ms), cold start 30 s, SLO p95 <= 250 ms, report 1 s, lag 1 s; Shoal sync ${SHOAL_SYNC_MS / 1000} s, HPA sync ${HPA_SYNC_MS / 1000} s; seeds ${SEEDS.join(', ')}`,
+    `model: ${CAPACITY} req/s per replica (4 x 50 ms), cold start 30 s, SLO p95 <= 250 ms, agents report every 1 s; Shoal: the coordinator's window over one sync period; HPA: metrics-server's 15 s CPU rate, 0–15 s old; Shoal sync ${SHOAL_SYNC_MS / 1000} s, HPA sync ${HPA_SYNC_MS / 1000} s; seeds ${SEEDS.join(', ')}`,
   );
   console.log(`seed ${SEEDS[0]} (the charts):`);
   console.log(

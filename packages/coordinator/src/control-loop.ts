@@ -195,8 +195,7 @@ export class ServiceController {
     if (typeof current !== 'number') return current;
     this.lastCurrent = current;
     // Silent instances the actuator still counts stay in the window as missing (HPA rules); the rest are forgotten.
-    this.options.window.prune(now, current);
-    const observation = this.options.window.observe(now, current);
+    const observation = this.autoscaler.observe(this.options.window, now, current);
     this.countInstances(observation);
     const decided = this.decideGuarded(observation);
     if ('error' in decided) {

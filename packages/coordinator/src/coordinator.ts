@@ -41,6 +41,7 @@ import { createRolloutMetrics } from './rollout/rollout-metrics.js';
 import { ConsulRolloutStore, MemoryRolloutStore, type RolloutStore } from './rollout/rollout-store.js';
 import { RolloutError, RolloutManager, type RolloutOptions, type RolloutStatus } from './rollout/rollout.js';
 import { ServiceWindow } from './service-window.js';
+import { serviceWindowOptions } from '@shoal/policy';
 import { ConsulStateStore, MemoryStateStore, type StateStore } from './state-store.js';
 
 export interface CoordinatorOptions {
@@ -115,14 +116,12 @@ function splitHostPort(hp: string): { host: string; port: number } {
 }
 
 function windowOptions(config: CoordinatorConfig, s: ServiceConfig) {
-  const windowMs = s.syncPeriodMs ?? config.syncPeriodMs;
-  return {
+  return serviceWindowOptions({
     reportIntervalMs: s.reportIntervalMs,
-    windowMs,
-    // Only what one window can hold (plus slack for jitter): memory per instance stays small at 10,000 agents.
-    maxSamples: Math.min(config.limits.windowSize, Math.ceil(windowMs / s.reportIntervalMs) + 2),
+    syncPeriodMs: s.syncPeriodMs ?? config.syncPeriodMs,
+    windowSize: config.limits.windowSize,
     maxInstances: config.limits.maxInstancesPerService,
-  };
+  });
 }
 
 /**

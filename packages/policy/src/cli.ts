@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { isShoalError } from '@shoal/core';
 import type { Policy, PolicyInput } from './policy.js';
 import { resolvePolicy } from './policy.js';
-import { simulate } from './simulator/simulate.js';
+import { metricsServerModel, simulate } from './simulator/simulate.js';
 import type { SimulationModelInput, SimulationResult } from './simulator/simulate.js';
 import { renderSimulationSvg } from './simulator/svg.js';
 import { parseTraceCsv } from './simulator/trace.js';
@@ -256,7 +256,8 @@ function comparedRun(values: CliValues, policy: Policy, model: SimulationModelIn
         maxReplicas: policy.maxReplicas,
         targets: [{ metric: 'cpu', type: 'utilization', value: 70 }],
       }),
-      model: { ...model, syncPeriodMs: compareSync ?? 15_000 },
+      // Fed as metrics-server feeds the HPA: a 15 s CPU rate, 0–15 s old (`--compare-sync-period-ms` changes the sync).
+      model: metricsServerModel(model, { syncPeriodMs: compareSync }),
       label: 'HPA default (CPU 70 %)',
     };
   }

@@ -1,6 +1,6 @@
 /**
  * The per-service controller: what runs around `decide()` in the coordinator and in the simulator alike, with no
- * I/O. It keeps the policy state between decisions, applies the leadership guard (after taking over, a scale-down
+ * I/O. It observes a `ServiceWindow` of agent reports, keeps the policy state between decisions, applies the leadership guard (after taking over, a scale-down
  * waits for one scale-down stabilization window of fresh data, so a new leader never removes capacity on the
  * strength of an empty window) and returns the decision record the caller applies.
  */
@@ -10,6 +10,7 @@ import type { Observation } from './observation.js';
 import { resolvePolicy } from './policy.js';
 import type { Policy, PolicyInput } from './policy.js';
 import type { PolicyState } from './state.js';
+import type { ServiceWindow } from './service-window.js';
 
 /** One step of the controller: what to do, and why. */
 export interface ControllerStep {
@@ -72,6 +73,16 @@ export class ServiceAutoscaler {
     if (this.leadingSinceMs === undefined) return 0;
     const holdMs = this.policyValue.behavior.scaleDown.stabilizationWindowSeconds * 1000;
     return Math.max(0, holdMs - (nowMs - this.leadingSinceMs));
+  }
+
+  /**
+   * What the loop decides on at `nowMs`: the window's averages over its reports. Silent instances beyond the
+   * `currentReplicas` the actuator runs are forgotten first; the rest stay listed without metrics (missing, HPA
+   * rules). The coordinator and the simulator both observe through here.
+   */
+  observe(window: ServiceWindow, nowMs: number, currentReplicas: number): Observation {
+    window.prune(nowMs, currentReplicas);
+    return window.observe(nowMs, currentReplicas);
   }
 
   /**

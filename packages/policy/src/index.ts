@@ -46,7 +46,7 @@ export type {
 } from './hpa-replicas.js';
 export { PolicyMetricError, TraceError, POLICY_ERROR_CODES } from './errors.js';
 export type { PolicyErrorCode } from './errors.js';
-export { simulate, resolveModel } from './simulator/simulate.js';
+export { simulate, resolveModel, metricsServerModel } from './simulator/simulate.js';
 export type {
   SimulateOptions,
   SimulationModel,
@@ -61,3 +61,5 @@ export type { Trace, TraceOptions } from './simulator/trace.js';
 export type { ServiceTimeDistribution } from './simulator/queue-model.js';
 export { renderSimulationSvg } from './simulator/svg.js';
 export type { SvgOptions } from './simulator/svg.js';
+export { ServiceWindow, CapacityError, StaleSequenceError, serviceWindowOptions } from './service-window.js';
+export type { InstanceView, ServiceWindowOptions } from './service-window.js';

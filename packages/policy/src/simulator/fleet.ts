@@ -44,17 +44,25 @@ export class SimFleet {
     return ready;
   }
 
-  /** Scales to the decision's count at second `t`: new replicas cold-start; victims go first on a scale-down. */
-  apply(t: number, decision: Pick<Decision, 'desiredReplicas' | 'victims'>): void {
+  /**
+   * Scales to the decision's count at second `t`: new replicas cold-start; victims go first on a scale-down, then
+   * the newest. Returns the ids removed.
+   */
+  apply(t: number, decision: Pick<Decision, 'desiredReplicas' | 'victims'>): string[] {
     const from = this.instances.length;
     const desired = decision.desiredReplicas;
+    const removed: string[] = [];
     if (desired > from) {
       for (let k = from; k < desired; k++) this.add(t, false);
     } else if (desired < from) {
       const remove = new Set(decision.victims ?? []);
-      this.instances = this.instances.filter((i) => !remove.has(i.id));
-      // Victims name instances the engine saw; if it named fewer, drop the newest.
-      while (this.instances.length > desired) this.instances.pop();
+      this.instances = this.instances.filter((i) => {
+        if (!remove.has(i.id)) return true;
+        removed.push(i.id);
+        return false;
+      });
+      while (this.instances.length > desired) removed.push((this.instances.pop() as SimInstance).id);
     }
+    return removed;
   }
 }

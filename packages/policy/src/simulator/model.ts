@@ -21,12 +21,19 @@ export interface SimulationModelInput {
   timeoutMs?: number;
   /** From the decision to the new replica serving. Default 30000. */
   coldStartMs?: number;
-  /** How often `decide()` runs. Default 15000 (HPA's sync period). */
+  /** How often the controller decides. Default 5000 (the coordinator's `syncPeriodMs`; the HPA's is 15000). */
   syncPeriodMs?: number;
-  /** Each report averages this long. Default 1000 (the agent's report interval). */
+  /** Each agent report covers this long. Default 1000 (the agent's report interval). */
   reportIntervalMs?: number;
-  /** Age of the newest report at decision time. Default 1000. */
+  /** Reports averaged into one observation. Default: the sync period (as the coordinator does). */
+  metricWindowMs?: number;
+  /** Transport delay of a report to the window. Default 0 (the coordinator gets a report as it is sent). */
   metricLagMs?: number;
+  /**
+   * Reports are published in batches at this resolution, half a resolution out of phase with the sync period
+   * (metrics-server: a 15 s scrape, so metrics 0–15 s old). Default 0: each report as it arrives.
+   */
+  metricResolutionMs?: number;
   /** p95 latency bound; above it (or with drops) a second counts as an SLO violation. Default 250. */
   sloP95Ms?: number;
   /** CPU cores a fully busy replica uses, reported as its `cpu` request. Default 1. */
@@ -43,7 +50,11 @@ export interface SimulationModelInput {
   timelinePoints?: number;
 }
 
-export interface SimulationModel extends Required<Omit<SimulationModelInput, 'initialReplicas' | 'startAtMs'>> {
+export interface SimulationModel extends Required<
+  Omit<SimulationModelInput, 'initialReplicas' | 'startAtMs' | 'metricWindowMs'>
+> {
+  /** Reports averaged into one observation (resolved: the sync period when not set). */
+  metricWindowMs: number;
   initialReplicas?: number;
   startAtMs?: number;
   /** Requests per second one ready replica can serve. */
@@ -51,6 +62,23 @@ export interface SimulationModel extends Required<Omit<SimulationModelInput, 'in
 }
 
 export const DEFAULT_START = Date.UTC(2026, 0, 5);
+
+/**
+ * The model as the HPA sees the service (Kubernetes defaults): a 15 s sync period, and metrics-server's CPU — a
+ * rate over a 15 s window, published every 15 s, so 0–15 s old at a decision. `overrides` change any of them
+ * (`metricWindowMs`, `metricResolutionMs`, `syncPeriodMs`).
+ */
+export function metricsServerModel(
+  model: SimulationModelInput = {},
+  overrides: {
+    syncPeriodMs?: number | undefined;
+    metricWindowMs?: number | undefined;
+    metricResolutionMs?: number | undefined;
+  } = {},
+): SimulationModelInput {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...model, syncPeriodMs: 15_000, metricWindowMs: 15_000, metricResolutionMs: 15_000, ...defined };
+}
 
 export function resolveModel(input: SimulationModelInput = {}): SimulationModel {
   const m = {
@@ -60,9 +88,10 @@ export function resolveModel(input: SimulationModelInput = {}): SimulationModel 
     serviceTimeCv: 1,
     timeoutMs: 2000,
     coldStartMs: 30_000,
-    syncPeriodMs: 15_000,
+    syncPeriodMs: 5000,
     reportIntervalMs: 1000,
-    metricLagMs: 1000,
+    metricLagMs: 0,
+    metricResolutionMs: 0,
     sloP95Ms: 250,
     cpuPerReplica: 1,
     metricNoise: 0.02,
@@ -70,6 +99,7 @@ export function resolveModel(input: SimulationModelInput = {}): SimulationModel 
     timelinePoints: 1500,
     ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
   } as SimulationModelInput & Required<Omit<SimulationModelInput, 'initialReplicas' | 'startAtMs'>>;
+  m.metricWindowMs ??= m.syncPeriodMs;
   const known = [
     'concurrency',
     'serviceTimeMs',
@@ -80,6 +110,8 @@ export function resolveModel(input: SimulationModelInput = {}): SimulationModel 
     'syncPeriodMs',
     'reportIntervalMs',
     'metricLagMs',
+    'metricWindowMs',
+    'metricResolutionMs',
     'sloP95Ms',
     'cpuPerReplica',
     'initialReplicas',
@@ -104,6 +136,8 @@ export function resolveModel(input: SimulationModelInput = {}): SimulationModel 
   assertInteger('model.syncPeriodMs', m.syncPeriodMs, 1000, 3_600_000);
   assertInteger('model.reportIntervalMs', m.reportIntervalMs, 1000, 600_000);
   assertInteger('model.metricLagMs', m.metricLagMs, 0, 600_000);
+  assertInteger('model.metricWindowMs', m.metricWindowMs, 1000, 3_600_000);
+  assertInteger('model.metricResolutionMs', m.metricResolutionMs, 0, 600_000);
   assertPositiveNumber('model.sloP95Ms', m.sloP95Ms);
   assertPositiveNumber('model.cpuPerReplica', m.cpuPerReplica);
   assertNonNegativeNumber('model.metricNoise', m.metricNoise);

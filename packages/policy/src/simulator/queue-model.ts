@@ -5,6 +5,8 @@
  * Allen–Cunneen correction for the service-time variability, plus a fluid backlog when arrivals exceed
  * capacity. Requests that would wait longer than `timeoutMs` are dropped.
  */
+import { LATENCY_BUCKETS_MS } from '@shoal/protocol';
+
 export type ServiceTimeDistribution = 'exponential' | 'lognormal' | 'constant';
 
 /** Erlang C: probability an arrival waits, for c servers at offered load a = λ/μ (a < c). */
@@ -41,6 +43,66 @@ export function serviceQuantileMs(
   return Math.exp(mu + Math.sqrt(sigma2) * z);
 }
 
+/** Standard normal CDF (Abramowitz–Stegun 7.1.26, error < 1.5e-7). */
+function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return z >= 0 ? (1 + y) / 2 : (1 - y) / 2;
+}
+
+/** P(service time <= x ms). */
+function serviceCdf(distribution: ServiceTimeDistribution, meanMs: number, cv: number, x: number): number {
+  if (x <= 0) return 0;
+  if (distribution === 'constant') return x >= meanMs ? 1 : 0;
+  if (distribution === 'exponential') return 1 - Math.exp(-x / meanMs);
+  const sigma2 = Math.log(1 + cv * cv);
+  const mu = Math.log(meanMs) - sigma2 / 2;
+  return normalCdf((Math.log(x) - mu) / Math.sqrt(sigma2));
+}
+
+/**
+ * Share of completions per latency bucket (`LATENCY_BUCKETS_MS` bounds, then the overflow bucket): the latency is
+ * the backlog delay plus the service time plus the Erlang-C wait (none with probability 1 − pw, else exponential
+ * with rate `waitRate` per ms), integrated numerically per bound.
+ */
+export function latencyShares(
+  bounds: readonly number[],
+  p: QueueParams,
+  pw: number,
+  waitRatePerMs: number,
+  delayMs: number,
+): number[] {
+  const cdf = (x: number): number => {
+    const y = x - delayMs;
+    if (y <= 0) return 0;
+    const direct = serviceCdf(p.distribution, p.serviceTimeMs, p.cv, y);
+    if (pw <= 0 || !(waitRatePerMs > 0) || !Number.isFinite(waitRatePerMs)) return direct;
+    // ∫_0^y θ e^{−θw} F_S(y − w) dw by Simpson's rule on 24 intervals.
+    const n = 24;
+    const h = y / n;
+    let sum = 0;
+    for (let k = 0; k <= n; k++) {
+      const w = k * h;
+      const v = waitRatePerMs * Math.exp(-waitRatePerMs * w) * serviceCdf(p.distribution, p.serviceTimeMs, p.cv, y - w);
+      sum += (k === 0 || k === n ? 1 : k % 2 === 1 ? 4 : 2) * v;
+    }
+    return (1 - pw) * direct + pw * Math.min(1, (sum * h) / 3);
+  };
+  const out: number[] = [];
+  let prev = 0;
+  for (const b of bounds) {
+    // A request that would wait past the timeout is dropped, never completed: completions end by the timeout.
+    const c = b >= p.timeoutMs ? 1 : Math.max(prev, Math.min(1, cdf(b)));
+    out.push(c - prev);
+    prev = c;
+  }
+  out.push(1 - prev);
+  return out;
+}
+
 export interface QueueState {
   /** Requests waiting beyond what the servers absorb (fluid backlog). */
   backlog: number;
@@ -56,6 +118,8 @@ export interface SecondResult {
   latencyP95Ms: number;
   latencyP99Ms: number;
   latencyMeanMs: number;
+  /** Share of this step's completions per latency bucket (`LATENCY_BUCKETS_MS`, then overflow). */
+  latencyShares: number[];
 }
 
 export interface QueueParams {
@@ -83,6 +147,7 @@ export function stepQueue(q: QueueState, p: QueueParams, ready: number, arrivals
       latencyP95Ms: timeoutMs,
       latencyP99Ms: timeoutMs,
       latencyMeanMs: timeoutMs,
+      latencyShares: latencyShares(LATENCY_BUCKETS_MS, p, 1, 0, timeoutMs),
     };
   }
   const offered = q.backlog + arrivals;
@@ -122,5 +187,6 @@ export function stepQueue(q: QueueState, p: QueueParams, ready: number, arrivals
     latencyP95Ms: p95,
     latencyP99Ms: p99,
     latencyMeanMs: Math.min(timeoutMs, p.serviceTimeMs + 1000 * meanWaitS),
+    latencyShares: latencyShares(LATENCY_BUCKETS_MS, p, pw, drain / corr / 1000, 1000 * backlogDelayS),
   };
 }

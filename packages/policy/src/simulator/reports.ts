@@ -1,91 +1,172 @@
 /**
- * What the simulated agents report and what the coordinator knows from it: per-second samples of the queue,
- * averaged over the report interval and aged by the metric lag, turned into the `Observation` `decide()` takes.
+ * The simulated agents: each ready replica accounts its share of every simulated second exactly as
+ * `@shoal/agent`'s load tracker does — completed requests (not offered load), time-weighted in-flight, a latency
+ * histogram in the wire's buckets, event-loop utilization and CPU — and sends a `LoadReport` every report interval
+ * (counted from its start). Reports reach the coordinator's `ServiceWindow` after `metricLagMs`, batched at
+ * `metricResolutionMs` instants when set (how metrics-server publishes), and the controller observes that window.
  */
-import type { Observation, ObservedInstance } from '../observation.js';
-import type { SimFleet, SimInstance } from './fleet.js';
+import { emptyLoadReport, LATENCY_BUCKET_COUNT, PROTOCOL_VERSION, type Hello, type LoadReport } from '@shoal/protocol';
+import type { ServiceWindow } from '../service-window.js';
+import type { SimInstance } from './fleet.js';
 import type { SimulationModel } from './model.js';
 
-/** One simulated second, per ready replica. */
-export interface SecondSample {
-  utilization: number;
+/** One simulated second of the pool, per ready replica. */
+export interface SecondShare {
+  /** Requests completed by one replica. */
+  completed: number;
+  /** Mean requests in flight on one replica (time-weighted). */
   inFlight: number;
-  rps: number;
-  p95: number;
-  p99: number;
+  /** Busy fraction, 0..1 (ELU and CPU). */
+  utilization: number;
+  /** Share of the second's completions per latency bucket (sums to 1; LATENCY_BUCKET_COUNT entries). */
+  latencyShares: readonly number[];
 }
 
-/** The last few seconds of samples, enough for the lag plus one report interval. */
-export class SampleHistory {
-  private readonly ring: SecondSample[];
-  private readonly size: number;
+interface Accumulator {
+  seq: number;
+  requests: number;
+  inFlightArea: number;
+  busyArea: number;
+  seconds: number;
+  buckets: number[];
+  lastInFlight: number;
+  helloSent: boolean;
+}
 
-  constructor(private readonly model: SimulationModel) {
-    this.size = Math.ceil((model.metricLagMs + model.reportIntervalMs) / 1000) + 2;
-    this.ring = new Array(this.size);
+interface Pending {
+  deliverAt: number;
+  id: string;
+  report: LoadReport;
+}
+
+/** The agents of a simulated fleet, feeding one `ServiceWindow`. Times in simulated seconds. */
+export class SimAgents {
+  private readonly acc = new Map<string, Accumulator>();
+  private pending: Pending[] = [];
+  private readonly intervalS: number;
+
+  constructor(
+    private readonly model: SimulationModel,
+    private readonly window: ServiceWindow,
+    private readonly startAtMs: number,
+    private readonly service = 'sim',
+    /** Called with every report as the window receives it (the equality test replays them into a coordinator). */
+    private readonly onReport?: (atMs: number, hello: Hello | undefined, id: string, report: LoadReport) => void,
+  ) {
+    this.intervalS = Math.max(1, Math.round(model.reportIntervalMs / 1000));
   }
 
-  record(t: number, sample: SecondSample): void {
-    this.ring[t % this.size] = sample;
+  private hello(i: SimInstance): Hello {
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      service: this.service,
+      instanceId: i.id,
+      address: '127.0.0.1',
+      port: 1,
+      startedAtMs: this.startAtMs + i.readyAt * 1000,
+    };
   }
 
-  /** The mean sample over `[from, to)` seconds (`n`: how many seconds had one). */
-  average(from: number, to: number): { avg: SecondSample; n: number } {
-    let n = 0;
-    const avg: SecondSample = { utilization: 0, inFlight: 0, rps: 0, p95: 0, p99: 0 };
-    for (let s = from; s < to; s++) {
-      if (s < 0) continue;
-      const x = this.ring[s % this.size];
-      if (!x) continue;
-      avg.utilization += x.utilization;
-      avg.inFlight += x.inFlight;
-      avg.rps += x.rps;
-      avg.p95 += x.p95;
-      avg.p99 += x.p99;
-      n++;
-    }
-    if (n > 0) {
-      avg.utilization /= n;
-      avg.inFlight /= n;
-      avg.rps /= n;
-      avg.p95 /= n;
-      avg.p99 /= n;
-    }
-    return { avg, n };
-  }
-
-  /** What the coordinator would know at second `t`: each instance's latest report, aged by the metric lag. */
-  observe(t: number, fleet: SimFleet, startAtMs: number): Observation {
-    const model = this.model;
-    const end = t - Math.ceil(model.metricLagMs / 1000);
-    const span = Math.max(1, Math.round(model.reportIntervalMs / 1000));
-    const { avg, n } = this.average(end - span, end);
-    const reportAt = startAtMs + end * 1000;
-    const out: ObservedInstance[] = new Array(fleet.instances.length);
-    for (let k = 0; k < fleet.instances.length; k++) {
-      const i = fleet.instances[k] as SimInstance;
-      const hasReport = n > 0 && i.readyAt <= end - span;
-      const isReady = i.readyAt <= t;
-      const f = 1 + model.metricNoise * i.noise;
-      out[k] = {
-        id: i.id,
-        ready: isReady,
-        startedAt: startAtMs + i.createdAt * 1000,
-        readySince: startAtMs + (isReady ? i.readyAt : i.createdAt) * 1000,
-        sampledAt: reportAt,
-        requests: { cpu: model.cpuPerReplica },
-        metrics: hasReport
-          ? {
-              eventLoopUtilization: Math.min(1, avg.utilization * f),
-              cpu: Math.min(1, avg.utilization * f) * model.cpuPerReplica,
-              inFlight: avg.inFlight * f,
-              rps: avg.rps * f,
-              latencyP95Ms: avg.p95,
-              latencyP99Ms: avg.p99,
-            }
-          : {},
+  /** Accounts second `t` (from t to t+1) on every ready instance; sends the reports due at t+1. */
+  second(t: number, instances: readonly SimInstance[], share: SecondShare): void {
+    const m = this.model;
+    for (const i of instances) {
+      if (i.readyAt > t) continue;
+      let a = this.acc.get(i.id);
+      if (!a) {
+        a = {
+          seq: 0,
+          requests: 0,
+          inFlightArea: 0,
+          busyArea: 0,
+          seconds: 0,
+          buckets: new Array<number>(LATENCY_BUCKET_COUNT).fill(0),
+          lastInFlight: 0,
+          helloSent: false,
+        };
+        this.acc.set(i.id, a);
+      }
+      const f = 1 + m.metricNoise * i.noise;
+      const completed = share.completed * f;
+      a.requests += completed;
+      a.inFlightArea += share.inFlight * f;
+      a.lastInFlight = share.inFlight * f;
+      a.busyArea += Math.min(1, share.utilization * f);
+      a.seconds++;
+      for (let b = 0; b < LATENCY_BUCKET_COUNT; b++)
+        a.buckets[b] = (a.buckets[b] as number) + completed * (share.latencyShares[b] as number);
+      if ((t + 1 - i.readyAt) % this.intervalS !== 0) continue;
+      const elu = a.busyArea / a.seconds;
+      const report: LoadReport = {
+        ...emptyLoadReport(),
+        seq: ++a.seq,
+        intervalMs: a.seconds * 1000,
+        ready: true,
+        inFlight: Math.round(a.lastInFlight),
+        inFlightAvg: a.inFlightArea / a.seconds,
+        requests: a.requests,
+        latencyBuckets: a.buckets,
+        eventLoopUtilization: elu,
+        cpu: elu * m.cpuPerReplica,
+        sentAtMs: this.startAtMs + (t + 1) * 1000,
       };
+      const hello = a.helloSent ? undefined : this.hello(i);
+      a.helloSent = true;
+      this.queue(t + 1, i.id, report, hello);
+      a.requests = 0;
+      a.inFlightArea = 0;
+      a.busyArea = 0;
+      a.seconds = 0;
+      a.buckets = new Array<number>(LATENCY_BUCKET_COUNT).fill(0);
     }
-    return { now: startAtMs + t * 1000, currentReplicas: fleet.instances.length, instances: out };
+  }
+
+  private queue(sentS: number, id: string, report: LoadReport, hello: Hello | undefined): void {
+    const m = this.model;
+    let deliverMs = sentS * 1000 + m.metricLagMs;
+    if (m.metricResolutionMs > 0) {
+      // Published at the next scrape; scrapes are half a resolution out of phase with the sync period, so a
+      // decision sees metrics 0 to one resolution old (half a resolution on average), as with metrics-server.
+      const r = m.metricResolutionMs;
+      const phase = r / 2;
+      deliverMs = Math.ceil((deliverMs - phase) / r) * r + phase;
+    }
+    const item = { deliverAt: deliverMs, id, report };
+    if (hello) this.helloFor.set(id, hello);
+    this.pending.push(item);
+  }
+
+  private readonly helloFor = new Map<string, Hello>();
+
+  /** Hands the window every report delivered by `tMs` (simulated ms from the start), oldest first. */
+  deliver(tMs: number): void {
+    if (this.pending.length === 0) return;
+    const keep: Pending[] = [];
+    for (const p of this.pending) {
+      if (p.deliverAt > tMs) {
+        keep.push(p);
+        continue;
+      }
+      const at = this.startAtMs + p.deliverAt;
+      const hello = this.helloFor.get(p.id);
+      if (hello) {
+        this.window.hello(hello, at);
+        this.window.connected(p.id, 1);
+        this.helloFor.delete(p.id);
+      }
+      if (this.acc.has(p.id)) {
+        this.window.report(p.id, p.report, at);
+        this.onReport?.(at, hello, p.id, p.report);
+      }
+    }
+    this.pending = keep;
+  }
+
+  /** A replica removed by a scale-down: it stops reporting and disconnects. */
+  remove(id: string): void {
+    this.acc.delete(id);
+    this.helloFor.delete(id);
+    this.pending = this.pending.filter((p) => p.id !== id);
+    this.window.remove(id);
   }
 }

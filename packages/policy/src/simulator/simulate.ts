@@ -18,11 +18,13 @@ import { DEFAULT_START, resolveModel } from './model.js';
 import type { SimulationModel, SimulationModelInput } from './model.js';
 import { stepQueue } from './queue-model.js';
 import type { QueueParams, QueueState } from './queue-model.js';
-import { SampleHistory } from './reports.js';
+import { SimAgents } from './reports.js';
+import { ServiceWindow, serviceWindowOptions } from '../service-window.js';
+import type { Hello, LoadReport } from '@shoal/protocol';
 import { rateAt, traceDurationS } from './trace.js';
 import type { Trace } from './trace.js';
 
-export { resolveModel } from './model.js';
+export { metricsServerModel, resolveModel } from './model.js';
 export type { SimulationModel, SimulationModelInput } from './model.js';
 export type { ScaleEventRecord, SimulationSummary, TimelinePoint } from './accounting.js';
 
@@ -43,6 +45,11 @@ export interface SimulateOptions {
    * controller's step (after the leadership guard; `step.desiredReplicas` is what was applied).
    */
   onDecision?: (t: number, decision: Decision, observation: Observation, step: ControllerStep) => void;
+  /**
+   * Called with every agent report as the coordinator's window receives it (`atMs` epoch ms; `hello` on an
+   * instance's first report), e.g. to replay the run into a real coordinator.
+   */
+  onReport?: (atMs: number, hello: Hello | undefined, id: string, report: LoadReport) => void;
 }
 
 function checkTrace(trace: Trace): void {
@@ -85,40 +92,52 @@ export function simulate(options: SimulateOptions): SimulationResult {
   const fleet = new SimFleet(rng, model.coldStartMs / 1000);
   const initial = initialReplicas(policy, model, trace);
   for (let k = 0; k < initial; k++) fleet.add(0, true);
-  const history = new SampleHistory(model);
+  // The coordinator's window over the agents' reports, sized as the coordinator sizes it.
+  const window = new ServiceWindow('sim', {
+    ...serviceWindowOptions({
+      reportIntervalMs: model.reportIntervalMs,
+      syncPeriodMs: model.metricWindowMs,
+      windowSize: 1000,
+      maxInstances: 100_000,
+    }),
+    requests: { cpu: model.cpuPerReplica },
+  });
+  const agents = new SimAgents(model, window, startAtMs, 'sim', options.onReport);
   const tally = new SimulationTally(model, duration);
   const q: QueueState = { backlog: 0 };
   // The coordinator's controller, as a coordinator that starts leading with the trace (fresh state, so scale-down
   // waits one scale-down stabilization window, as it does after every start or failover).
   const controller = new ServiceAutoscaler({ policy });
   controller.lead(startAtMs);
-  const syncS = model.syncPeriodMs / 1000;
-  let nextSync = 0;
+  const syncMs = model.syncPeriodMs;
+  let nextSyncMs = 0;
 
   for (let t = 0; t < duration; t++) {
-    // 1. Decide on the sync period, from what the agents reported.
-    if (t >= nextSync) {
-      nextSync += syncS;
-      const observation = history.observe(t, fleet, startAtMs);
+    // 1. Reports sent by now reach the window; decide on the sync period, as the coordinator's loop does.
+    agents.deliver(t * 1000);
+    while (nextSyncMs <= t * 1000) {
+      const atMs = nextSyncMs;
+      nextSyncMs += syncMs;
+      const observation = controller.observe(window, startAtMs + atMs, fleet.size);
       const step = controller.step(observation);
       options.onDecision?.(t, step.decision, observation, step);
       const from = fleet.size;
-      fleet.apply(t, step);
+      const removed = fleet.apply(t, step);
+      for (const id of removed) agents.remove(id);
       if (step.desiredReplicas !== from) {
         tally.scaleEvent({ t, from, to: step.desiredReplicas, panicking: step.panicking });
       }
     }
-    // 2. Serve this second.
+    // 2. Serve this second; the agents account it.
     const ready = fleet.readyAt(t);
     const rate = rateAt(trace, t);
     const arrivals = rng.poisson(rate);
     const r = stepQueue(q, params, ready, arrivals, 1);
-    history.record(t, {
-      utilization: r.utilization,
+    agents.second(t, fleet.instances, {
+      completed: ready > 0 ? r.served / ready : 0,
       inFlight: r.inFlightPerReplica,
-      rps: ready > 0 ? arrivals / ready : 0,
-      p95: r.latencyP95Ms,
-      p99: r.latencyP99Ms,
+      utilization: r.utilization,
+      latencyShares: r.latencyShares,
     });
     tally.second({
       t,
