@@ -1,5 +1,6 @@
 import {
   InvalidArgumentError,
+  assertBoolean,
   assertInteger,
   assertKnownKeys,
   assertObject,
@@ -66,6 +67,13 @@ export interface CoordinatorOptions {
   };
   /** gRPC: HTTP/2 keepalive ping interval, detects a dead coordinator on an idle stream. Default 30000. */
   keepaliveMs?: number;
+  /**
+   * When the coordinator refuses this agent's reports (a wrong or missing token, a service it does not know, a
+   * report it rejects as invalid), also emit a process warning (`process.emitWarning`, printed on stderr, type
+   * `ShoalWarning`, code `SHOAL_AGENT_REPORTS_REFUSED`) once per episode, so the problem shows even without a
+   * logger. Default true; `false` leaves only the logger's line.
+   */
+  warnOnRefusal?: boolean;
 }
 
 export interface ResolvedCoordinatorOptions {
@@ -90,6 +98,7 @@ export interface ResolvedCoordinatorOptions {
     readonly rollingCountTimeoutMs: number;
   };
   readonly keepaliveMs: number;
+  readonly warnOnRefusal: boolean;
 }
 
 export interface MetricsEndpointOptions {
@@ -235,7 +244,14 @@ const COORDINATOR_KEYS = [
   'backoff',
   'breaker',
   'keepaliveMs',
+  'warnOnRefusal',
 ] as const;
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  assertBoolean(name, value);
+  return value;
+}
 
 function exitProcess(): void {
   process.exit(0);
@@ -381,6 +397,7 @@ function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
       ),
     }),
     keepaliveMs: int('keepaliveMs', c.keepaliveMs, 30_000, 1000, 3_600_000),
+    warnOnRefusal: flag('coordinator.warnOnRefusal', c.warnOnRefusal, true),
   });
 }
 

@@ -76,6 +76,8 @@ export class Agent {
   private readonly source: AgentMetricSources;
   private readonly stateEmitter = new EventEmitter<AgentState>();
   private readonly directiveEmitter = new EventEmitter<Directive>();
+  private readonly connectionEmitter = new EventEmitter<boolean>();
+  private readonly breakerEmitter = new EventEmitter<BreakerState>();
   private currentState: AgentState = 'idle';
   private sampler: RuntimeSampler | undefined;
   private reporter: Reporter | undefined;
@@ -179,14 +181,14 @@ export class Agent {
     return { connected: r.connected, breaker: r.breakerState, buffered: r.buffered, sent: r.sent, dropped: r.dropped };
   }
 
-  /** Events of the coordinator link, for tests and dashboards. */
-  get onCoordinatorConnection(): Event<boolean> | undefined {
-    return this.reporter?.onConnectionChange;
-  }
+  /**
+   * Fires true when the coordinator link is up (stream accepted / a report accepted), false when it is lost.
+   * Subscribe any time, before `start()` too; it never fires without a `coordinator` option.
+   */
+  readonly onCoordinatorConnection: Event<boolean> = this.connectionEmitter.event;
 
-  get onBreakerChange(): Event<BreakerState> | undefined {
-    return this.reporter?.onBreakerChange;
-  }
+  /** Fires when the report path's circuit breaker changes state. Subscribe any time, before `start()` too. */
+  readonly onBreakerChange: Event<BreakerState> = this.breakerEmitter.event;
 
   /** Address of the agent's own metrics server, when it runs one. */
   get metricsUrl(): string | undefined {
@@ -226,6 +228,7 @@ export class Agent {
         const deps = {
           clock: o.clock,
           logger: this.logger.child({ component: 'agent-reporter' }),
+          identity: { service: o.service, instanceId: o.instanceId },
           metrics: this.signals,
           onDirective: (d: Directive) => this.applyDirective(d),
         };
@@ -236,6 +239,8 @@ export class Agent {
             ? new HttpReportTransport(coordinator, hello, link)
             : new GrpcReportTransport(coordinator, hello, link),
         );
+        this.reporter.onConnectionChange((connected) => this.connectionEmitter.emit(connected));
+        this.reporter.onBreakerChange((state) => this.breakerEmitter.emit(state));
         this.reporter.start();
       }
     } catch (error) {
@@ -309,6 +314,8 @@ export class Agent {
     this.signals.ready.set(0);
     this.stateEmitter.clear();
     this.directiveEmitter.clear();
+    this.connectionEmitter.clear();
+    this.breakerEmitter.clear();
   }
 
   // ---- application metrics -----------------------------------------------------------------------------------

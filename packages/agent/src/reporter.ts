@@ -1,6 +1,7 @@
 import {
   Backoff,
   EventEmitter,
+  isShoalError,
   ProtocolError,
   errorFields,
   sleep,
@@ -83,6 +84,35 @@ export interface ReporterDeps {
   onDirective(directive: Directive): void;
   /** Randomness of the backoff's jitter, in [0, 1). Default Math.random (tests pin it). */
   random?: () => number;
+  /** Who this agent is, for the refusal warning. */
+  identity?: { service: string; instanceId: string };
+  /** Where the refusal warning goes (`coordinator.warnOnRefusal`). Default `process.emitWarning`. */
+  warn?: (message: string, options: { type: string; code: string }) => void;
+}
+
+/** Code of the process warning an agent emits when the coordinator refuses its reports. */
+export const REPORTS_REFUSED_WARNING = 'SHOAL_AGENT_REPORTS_REFUSED';
+
+/**
+ * Why the coordinator refused this agent, when it did (a wrong or missing token, a service it does not serve, a
+ * report it calls invalid); undefined for failures that are not refusals (network, timeouts, busy).
+ */
+export function refusalReason(error: unknown): string | undefined {
+  if (error instanceof ReportRejectedError) return error.message;
+  if (
+    isShoalError(error) &&
+    (error.code === 'SHOAL_ERR_UNAUTHENTICATED' || error.code === 'SHOAL_ERR_PERMISSION_DENIED')
+  ) {
+    return error.message;
+  }
+  const e = error as { code?: unknown; details?: unknown; message?: unknown } | undefined;
+  // grpc-js status codes: 3 INVALID_ARGUMENT, 7 PERMISSION_DENIED, 16 UNAUTHENTICATED.
+  const names: Record<number, string> = { 3: 'INVALID_ARGUMENT', 7: 'PERMISSION_DENIED', 16: 'UNAUTHENTICATED' };
+  if (typeof e?.code === 'number' && names[e.code] !== undefined) {
+    const details = typeof e.details === 'string' ? e.details : typeof e.message === 'string' ? e.message : '';
+    return `${names[e.code]}${details ? `: ${details}` : ''}`;
+  }
+  return undefined;
 }
 
 export type TransportFactory = (link: TransportLink) => ReportTransport;
@@ -109,6 +139,8 @@ export class Reporter {
   /** A persistent connection was lost: wait a backoff step before the next connect. */
   private reconnectWait = false;
   private failuresInARow = 0;
+  /** A refusal was warned about; cleared once the coordinator accepts again. */
+  private refusalWarned = false;
   private closing = false;
   private closed = false;
   private loop: Promise<void> | undefined;
@@ -262,6 +294,7 @@ export class Reporter {
       this.headAttempts = 0;
     }
     this.failuresInARow = 0;
+    this.refusalWarned = false;
     // A persistent transport resets its backoff when a stream proves healthy (see lost()), not on connect: a
     // coordinator that accepts and then drops every stream must not pull the agent into a tight loop.
     if (!this.transport.persistent) this.backoff.reset();
@@ -285,6 +318,7 @@ export class Reporter {
     }
     this.failuresInARow++;
     if (!refusedLocally) metrics.connectFailures.inc();
+    this.noteRefusal(error);
     if (!this.transport.persistent) this.setConnected(false);
     // The first failure in a row is worth a warning; the rest (often the open breaker) only a debug line.
     logger[this.failuresInARow === 1 ? 'warn' : 'debug'](
@@ -312,7 +346,28 @@ export class Reporter {
     this.headAttempts = 0;
   }
 
+  /**
+   * A refusal is a misconfiguration that retrying will not fix: logged at error level, and (unless
+   * `warnOnRefusal: false`) emitted once per episode as a process warning, so it shows on stderr without a logger.
+   * The message names the coordinator and the reason, never the token.
+   */
+  private noteRefusal(error: unknown): void {
+    const reason = refusalReason(error);
+    if (reason === undefined || this.refusalWarned || this.closing) return;
+    this.refusalWarned = true;
+    const who = this.deps.identity ? ` "${this.deps.identity.service}/${this.deps.identity.instanceId}"` : '';
+    const message =
+      `Shoal agent${who}: the coordinator at ${this.options.url} refused its reports (${reason}); ` +
+      'this instance is not counted in scaling decisions until this is fixed ' +
+      '(check coordinator.token and the service name against the coordinator config)';
+    this.deps.logger.error({ coordinator: this.options.url, reason }, "the coordinator refused this agent's reports");
+    if (!this.options.warnOnRefusal) return;
+    const warn = this.deps.warn ?? ((m, o) => process.emitWarning(m, o));
+    warn(message, { type: 'ShoalWarning', code: REPORTS_REFUSED_WARNING });
+  }
+
   private lost(reason: { code?: number; details?: string; message?: string }, healthy: boolean): void {
+    this.noteRefusal(reason);
     if (healthy) this.backoff.reset();
     this.reconnectWait = true;
     if (!this.closing) {

@@ -297,7 +297,7 @@ describe('Agent', () => {
     await starting.catch(() => undefined);
     assert.equal(agent.state, 'closed');
     assert.equal(agent.metricsUrl, undefined, 'the metrics server outlived close()');
-    assert.equal(agent.onCoordinatorConnection, undefined, 'a coordinator reporter was started after close()');
+    assert.equal(agent.coordinatorStatus(), undefined, 'a coordinator reporter was started after close()');
     const entries = (await (await fetch(`${consul.url}/v1/health/service/orders`)).json()) as unknown[];
     assert.deepEqual(entries, [], 'registered in Consul after close()');
   });

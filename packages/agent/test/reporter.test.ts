@@ -111,6 +111,9 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
     reporter = undefined;
   });
 
+  let warnings: Array<{ message: string; code: string }> = [];
+  beforeEach(() => (warnings = []));
+
   function start(persistent: boolean, coordinator: Partial<CoordinatorOptions> = {}): Reporter {
     const options = resolveAgentOptions({
       service: 'orders',
@@ -126,7 +129,15 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
     reporter = new Reporter(
       options,
       // random() just under 1: every backoff wait is (almost) its ceiling, so the test knows when attempts happen
-      { clock, logger: silentLogger, metrics: signals, onDirective: (d) => directives.push(d), random: () => 0.9999 },
+      {
+        clock,
+        logger: silentLogger,
+        metrics: signals,
+        onDirective: (d) => directives.push(d),
+        random: () => 0.9999,
+        identity: { service: 'orders', instanceId: 'orders-1' },
+        warn: (message, o) => warnings.push({ message, code: o.code }),
+      },
       (link) => {
         transport.link = link;
         return transport;
@@ -194,6 +205,16 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
       await flush();
       assert.equal(r.dropped, 1);
       assert.equal(transport.attempts.length, 1);
+      // A refusal is a misconfiguration: one warning, naming the instance and the coordinator.
+      assert.deepEqual(warnings, [
+        {
+          code: 'SHOAL_AGENT_REPORTS_REFUSED',
+          message:
+            'Shoal agent "orders/orders-1": the coordinator at http://127.0.0.1:1 refused its reports (400); this ' +
+            'instance is not counted in scaling decisions until this is fixed (check coordinator.token and the ' +
+            'service name against the coordinator config)',
+        },
+      ]);
       transport.fallback = new Error('502');
       r.enqueue(report(2));
       await clock.advanceAsync(5000, 50);

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Coordinator } from './coordinator.js';
+import type { Logger as PinoLogger } from 'pino';
 
 const HELP = `Usage:
   shoal-coordinator --config shoal.yaml [options]
@@ -46,7 +47,8 @@ new replicas start, count once ready, then old ones drain; a clear regression ro
                         The api token (config api.token/api.tokenFile) is read from SHOAL_API_TOKEN.
 
 Signals: SIGTERM/SIGINT stop gracefully (loops, leader lock released, servers, local replicas stopped
-unless --keep-replicas; a second signal exits at once). SIGHUP reloads the config file. A coordinator that
+unless --keep-replicas; a second signal exits at once); the last log line is {"msg":"exiting","code":N}, written
+before the process exits. SIGHUP reloads the config file. A coordinator that
 dies without stopping (crash, SIGKILL) leaves its local replicas running for orphanGraceMs; with a stateDir
 in the config, the restarted coordinator adopts them.
 
@@ -218,14 +220,21 @@ async function main(argv: string[]): Promise<number> {
       import('./coordinator.js'),
       import('./config.js'),
     ]);
-  const logger = pino({
-    level,
-    base: { pid: process.pid },
-    redact: {
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'secret', '*.secret'],
-      censor: '[redacted]',
+  // Synchronous writes: the coordinator logs little (refusals and per-sync lines are rate-limited), and a line
+  // written is a line kept — in order with the `listening` line, and up to the last one when a signal ends the
+  // process (an asynchronous destination can lose or reorder what is in flight at exit).
+  const logger = pino(
+    {
+      level,
+      base: { pid: process.pid },
+      redact: {
+        paths: ['token', '*.token', 'authorization', '*.authorization', 'secret', '*.secret'],
+        censor: '[redacted]',
+      },
     },
-  });
+    pino.destination({ dest: 1, sync: true }),
+  );
+  rootLogger = logger;
   const overrides = {
     ...(values['insecure-dev'] ? { insecureDev: true } : {}),
     ...(values['dry-run'] ? { dryRun: true } : {}),
@@ -261,6 +270,7 @@ async function main(argv: string[]): Promise<number> {
     logger.fatal({ err: { message: (error as Error).message, code } }, 'coordinator failed to start');
     return 1;
   }
+  running = true;
   const urls = coordinator.urls();
   process.stdout.write(`${JSON.stringify({ msg: 'listening', http: urls.http, grpc: urls.grpc, keda: urls.keda })}\n`);
 
@@ -303,14 +313,33 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Let pino flush, then leave even if a stray handle is open.
-    setTimeout(() => process.exit(code), 200).unref();
-  },
-  (error: unknown) => {
-    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
-  },
-);
+/** The CLI's pino logger once created: its last lines are flushed before the process exits. */
+let rootLogger: PinoLogger | undefined;
+/** Set once the coordinator runs: its exit is logged too. */
+let running = false;
+
+/**
+ * Logs `exiting` and exits with `code` once the log is flushed (the destination is synchronous, so this is at
+ * once; `flush` is kept so a custom asynchronous destination would not lose its tail). Gives up waiting after 5 s.
+ */
+function exitAfterFlush(code: number): void {
+  process.exitCode = code;
+  const logger = rootLogger;
+  if (logger === undefined) {
+    setTimeout(() => process.exit(code), 0).unref();
+    return;
+  }
+  if (running) logger.info({ code }, 'exiting');
+  const fallback = setTimeout(() => process.exit(code), 5000);
+  fallback.unref();
+  logger.flush((error) => {
+    if (error) process.stderr.write(`flushing the log failed: ${error.message}\n`);
+    // Leave even if a stray handle is open.
+    process.exit(code);
+  });
+}
+
+main(process.argv.slice(2)).then(exitAfterFlush, (error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

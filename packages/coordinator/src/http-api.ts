@@ -266,6 +266,7 @@ async function handleReport(
       'http',
       false,
       deps.ingest.checksPeers ? tlsSocketPeerNames(req.socket) : undefined,
+      req.socket.remoteAddress,
     );
     send(res, 200, responseToJson(response));
   } catch (error) {

@@ -17,7 +17,8 @@ import {
 import type { TokenAuthenticator } from './auth.js';
 import { AgentSession, instanceKey } from './ingest/agent-session.js';
 import { DrainTracker, type DrainOutcome } from './ingest/drain-tracker.js';
-import { refuse, toRefusal, type IngestRefusal, type Transport } from './ingest/refusal.js';
+import { IngestRefusal, refuse, toRefusal, type Transport } from './ingest/refusal.js';
+import { RefusalLog, type RefusedSender } from './ingest/refusal-log.js';
 import { LeaderRelay } from './ingest/relay.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { PeerCall } from './peer-identity.js';
@@ -69,10 +70,12 @@ export class Ingest {
   /** Open authenticated streams per service (a token's streams are bounded by its service's instance limit). */
   private readonly streamsPerService = new Map<string, number>();
   private readonly maxStreamsPerService: number;
+  private readonly refusals: RefusalLog;
 
   constructor(private options: IngestOptions) {
     this.log = componentLogger(options.logger, 'ingest');
     this.clock = options.clock ?? realClock;
+    this.refusals = new RefusalLog(this.log, this.clock);
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
     // Room for every instance plus a reconnect overlap each (an old stream ends after its replacement opened).
     this.maxStreamsPerService = Math.max(1, (options.maxInstancesPerService ?? 1000) * 2);
@@ -175,7 +178,7 @@ export class Ingest {
   ): void => {
     const authorization = metadataValue(call.metadata, AUTHORIZATION_KEY);
     const peer = this.options.peerNames?.(call);
-    this.acceptUnary(call.request, authorization, 'unary', true, peer).then(
+    this.acceptUnary(call.request, authorization, 'unary', true, peer, peerOf(call)).then(
       (response) => callback(null, response),
       (error: unknown) => {
         const r = toRefusal(error);
@@ -185,9 +188,26 @@ export class Ingest {
   };
 
   /**
-   * A unary report (gRPC `Report` or `POST /v1/report`). `request` is unvalidated unless `validated`.
+   * A unary report (gRPC `Report` or `POST /v1/report`). `request` is unvalidated unless `needsValidation` is
+   * false. A refusal is logged (rate-limited) with the sender's service, instance and `peer` address.
    */
   async acceptUnary(
+    request: unknown,
+    authorization: string | undefined,
+    transport: Transport,
+    needsValidation: boolean,
+    peerNames?: readonly string[],
+    peer?: string,
+  ): Promise<ReportResponse> {
+    try {
+      return await this.acceptUnaryReport(request, authorization, transport, needsValidation, peerNames);
+    } catch (error) {
+      if (error instanceof IngestRefusal) this.refusals.note(error, transport, { ...claimedSender(request), peer });
+      throw error;
+    }
+  }
+
+  private async acceptUnaryReport(
     request: unknown,
     authorization: string | undefined,
     transport: Transport,
@@ -313,6 +333,7 @@ export class Ingest {
     } catch (error) {
       throw this.count(toRefusal(error), 'stream');
     }
+    session.claimed = { service: hello.service, instanceId: hello.instanceId };
     this.authorize(hello.service, session.authorization, 'stream', session.peerNames);
     const key = instanceKey(hello.service, hello.instanceId);
     const previous = this.sessions.get(key);
@@ -349,8 +370,9 @@ export class Ingest {
       throw this.count(toRefusal(error), 'stream');
     }
     if (!this.limiter.take(instanceKey(hello.service, hello.instanceId), this.clock.now())) {
-      // Dropped and counted; a stream that keeps flooding is not worth closing (it costs O(1) per message).
-      this.count(refuse.rateLimited('rate limited'), 'stream');
+      // Dropped, counted and logged (rate-limited); a stream that keeps flooding is not worth closing (it costs
+      // O(1) per message).
+      this.refusals.note(this.count(refuse.rateLimited('rate limited'), 'stream'), 'stream', this.senderOf(session));
       return;
     }
     session.lastReport = report;
@@ -407,11 +429,34 @@ export class Ingest {
     }
   }
 
+  private senderOf(session: AgentSession): RefusedSender {
+    const who = session.hello ?? session.claimed;
+    return { service: who?.service ?? session.owner, instance: who?.instanceId, peer: peerOf(session.call) };
+  }
+
   private refuseStream(session: AgentSession, refusal: IngestRefusal): void {
-    this.log.debug({ reason: refusal.reason, details: refusal.message }, 'stream refused');
+    this.refusals.note(refusal, 'stream', this.senderOf(session));
     session.fail(refusal.grpcCode, refusal.message);
     this.endSession(session);
   }
+}
+
+/** The remote address of a gRPC call, when grpc-js knows it. */
+function peerOf(call: { getPeer?: () => string }): string | undefined {
+  try {
+    return call.getPeer?.();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The service and instance an unvalidated request says it is from (strings only; the log clips them). */
+function claimedSender(request: unknown): RefusedSender {
+  const hello = (request as { hello?: { service?: unknown; instanceId?: unknown } } | undefined)?.hello;
+  return {
+    service: typeof hello?.service === 'string' ? hello.service : undefined,
+    instance: typeof hello?.instanceId === 'string' ? hello.instanceId : undefined,
+  };
 }
 
 function metadataValue(metadata: grpc.Metadata, key: string): string | undefined {

@@ -18,3 +18,6 @@ export { ServiceController } from './control-loop.js';
 export type { ServiceControllerOptions } from './control-loop.js';
 export { MemoryStateStore, ConsulStateStore } from './state-store.js';
 export type { StateStore, PersistedServiceState } from './state-store.js';
+export { RefusalLog } from './ingest/refusal-log.js';
+export type { RefusedSender, RefusalLogOptions } from './ingest/refusal-log.js';
+export { refuse } from './ingest/refusal.js';

@@ -126,5 +126,11 @@ describe('shoal-coordinator CLI', () => {
     const exited = new Promise<number | null>((r) => child!.once('exit', r));
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
+    // Its last lines reached stdout before it exited.
+    await waitLog((j) => j.msg === 'exiting');
+    assert.deepEqual(
+      logs.slice(-3).map((j) => j.msg),
+      ['stopping', 'coordinator stopped', 'exiting'],
+    );
   });
 });

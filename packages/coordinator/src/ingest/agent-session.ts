@@ -8,6 +8,8 @@ export class AgentSession {
   lastReport: LoadReport | undefined;
   helloTimer: TimerHandle | undefined;
   closed = false;
+  /** Who the stream's hello said it was, before the hello was accepted (for the refusal log). */
+  claimed: { service: string; instanceId: string } | undefined;
   /** The service the stream's token belongs to (undefined under --insecure-dev without a token). */
   owner: string | undefined;
   /** Names of the stream's verified client certificate (mutual TLS). */
