@@ -7,6 +7,7 @@ import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, isMetricName, isServiceName } from '@shoal/protocol';
 import { unknownMetricReason } from './metric-names.js';
 import { isLabelSelector } from './actuators/kubernetes-selector.js';
+import { MAX_QUERY_LENGTH } from './prometheus-client.js';
 
 /**
  * The coordinator's configuration: a YAML file (`shoal-coordinator --config shoal.yaml`) or the same object passed
@@ -100,12 +101,55 @@ const actuatorSchema = z.discriminatedUnion('type', [
   commandActuatorSchema,
 ]);
 
-const targetSchema = z.strictObject({
-  metric: metricName,
-  value: z.number().positive(),
-  type: z.enum(['average', 'utilization', 'total']).optional(),
-  request: z.number().positive().optional(),
-});
+const targetSchema = z
+  .strictObject({
+    metric: metricName,
+    value: z.number().positive(),
+    type: z.enum(['average', 'utilization', 'total']).optional(),
+    request: z.number().positive().optional(),
+    /**
+     * An external metric: a PromQL query the coordinator evaluates against `prometheus` every sync period; its one
+     * number is the service's value of `metric` (a `total` target: value per replica). Needs the `prometheus`
+     * section.
+     */
+    query: z.string().min(1).max(MAX_QUERY_LENGTH).optional(),
+    /**
+     * KEDA's activation threshold: at 0 replicas, the service wakes (0 → N) once this metric's service value is
+     * above it. Default 0 (any positive value wakes it). Only on `total` targets.
+     */
+    activationValue: z.number().nonnegative().optional(),
+  })
+  .refine((t) => t.query === undefined || t.type === undefined || t.type === 'total', {
+    message: 'a target with a query is a "total" target (its value per replica)',
+    path: ['type'],
+  })
+  .refine((t) => t.activationValue === undefined || t.type === 'total' || t.query !== undefined, {
+    message: 'activationValue applies to a "total" target (a service-level or external metric)',
+    path: ['activationValue'],
+  });
+
+/** The Prometheus server external-metric targets (`targets[].query`) are evaluated against. */
+const prometheusSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    /** Time limit of one query attempt. */
+    timeoutMs: positiveMs.default(5000),
+    /** Attempts per query (the first included), with full-jitter backoff between them. */
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    backoff: backoffSchema.default({ baseMs: 200, capMs: 2000 }),
+    /** `Authorization` header value (`Bearer <token>`); or read it from a file. Never logged. */
+    authorization: z.string().min(1).optional(),
+    authorizationFile: z.string().min(1).optional(),
+    /** PEM file of the CA(s) that signed Prometheus's certificate (an https url only). */
+    caFile: z.string().min(1).optional(),
+  })
+  .refine((p) => !(p.authorization && p.authorizationFile), {
+    message: 'give "authorization" or "authorizationFile", not both',
+  })
+  .refine((p) => p.caFile === undefined || p.url.startsWith('https:'), {
+    message: 'caFile needs an https url',
+    path: ['caFile'],
+  });
 
 /**
  * The parts of a policy the coordinator checks itself; the rest is handed to `@shoal/policy`'s `resolvePolicy`,
@@ -174,7 +218,10 @@ const serviceSchema = z
       const reason = unknownMetricReason(metric, s.customMetrics, 'customMetrics');
       if (reason) ctx.addIssue({ code: 'custom', message: reason, path });
     };
-    s.policy.targets?.forEach((t, i) => check(t.metric, ['policy', 'targets', i, 'metric']));
+    // An external metric's name is whatever its query gives it.
+    s.policy.targets?.forEach((t, i) => {
+      if (t.query === undefined) check(t.metric, ['policy', 'targets', i, 'metric']);
+    });
     const loose = s.policy as { slo?: { metric?: unknown }; loadMetric?: unknown };
     check(loose.slo?.metric, ['policy', 'slo', 'metric']);
     check(loose.loadMetric, ['policy', 'loadMetric']);
@@ -268,6 +315,8 @@ export const configSchema = z
     syncPeriodMs: positiveMs.default(5000),
     decisionLogSize: z.number().int().positive().max(10_000).default(200),
     consul: consulSchema.optional(),
+    /** Where external-metric targets (`services[].policy.targets[].query`) are evaluated. */
+    prometheus: prometheusSchema.optional(),
     ha: haSchema.optional(),
     /**
      * The operator token of the HTTP API's rollout routes (`GET`/`POST /v1/services/:name/rollout...`) and the
@@ -321,6 +370,17 @@ export const configSchema = z
           'is not supported with ha yet (followers relay agents’ reports to the leader without a client certificate)',
       });
     }
+    c.services.forEach((s, i) => {
+      s.policy.targets?.forEach((t, k) => {
+        if (t.query !== undefined && !c.prometheus) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', i, 'policy', 'targets', k, 'query'],
+            message: 'a query target needs the "prometheus" section (its url)',
+          });
+        }
+      });
+    });
     if (c.ha?.enabled && !c.consul) {
       ctx.addIssue({ code: 'custom', path: ['ha'], message: 'high availability needs a "consul" section' });
     }
@@ -356,7 +416,7 @@ function describe(value: unknown): string {
 type Issue = z.core.$ZodIssue & { input?: unknown };
 
 /** Fields whose values are credentials: a problem with one names the field, never the value. */
-const SECRET_KEYS = new Set(['token', 'secret', 'readToken']);
+const SECRET_KEYS = new Set(['token', 'secret', 'readToken', 'authorization']);
 
 function issueText(issue: Issue): string[] {
   const at = formatPath(issue.path);
@@ -450,12 +510,33 @@ export function servicePolicy(service: ServiceConfig): Policy {
 }
 
 function resolveServicePolicy(service: ServiceConfig): Policy {
+  const input = service.policy as PolicyInput;
   return resolvePolicy({
-    ...(service.policy as PolicyInput),
+    ...input,
+    // The coordinator's own target fields (query, activationValue) stay here; the policy sees a plain target.
+    ...(service.policy.targets
+      ? {
+          targets: service.policy.targets.map((t) => ({
+            metric: t.metric,
+            value: t.value,
+            ...(t.type !== undefined ? { type: t.type } : t.query !== undefined ? { type: 'total' as const } : {}),
+            ...(t.request !== undefined ? { request: t.request } : {}),
+          })),
+        }
+      : {}),
     minReplicas: service.minReplicas,
     maxReplicas: service.maxReplicas,
   });
 }
+
+/** A service's external metrics: its targets with a `query`, by metric name. */
+export function externalMetricsOf(service: ServiceConfig): Array<{ metric: string; query: string }> {
+  return (service.policy.targets ?? [])
+    .filter((t): t is typeof t & { query: string } => t.query !== undefined)
+    .map((t) => ({ metric: t.metric, query: t.query }));
+}
+
+export type PrometheusConfig = NonNullable<CoordinatorConfig['prometheus']>;
 
 /** Parses YAML text into the raw document (not validated). Throws `ConfigError` when it is not valid YAML. */
 export function parseYamlDocument(text: string, source = 'config'): unknown {

@@ -10,6 +10,7 @@ import {
 import { ServiceAutoscaler, type ControllerStep, type Observation, type Policy, type PolicyState } from '@shoal/policy';
 import type { Actuator } from './actuators/actuator.js';
 import type { ServiceConfig } from './config.js';
+import type { ExternalMetricsSource } from './external-metrics.js';
 import type { Ingest } from './ingest.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -52,6 +53,8 @@ export interface ServiceControllerOptions {
   id: string;
   /** Called after every recorded decision (the KEDA scaler's StreamIsActive listens). */
   onDecision?: (record: DecisionRecord) => void;
+  /** The service's external metrics (targets with a PromQL `query`), read every tick. */
+  externalMetrics?: ExternalMetricsSource;
   /** Time limit for one actuator read. Default 15000. */
   actuatorTimeoutMs?: number;
   logger?: Logger;
@@ -109,6 +112,12 @@ export class ServiceController {
   update(service: ServiceConfig, policy: Policy, dryRun: boolean, syncPeriodMs: number): void {
     this.options = { ...this.options, service, policy, dryRun, syncPeriodMs };
     this.autoscaler.setPolicy(policy);
+  }
+
+  /** Swaps in a reloaded service's external metrics (undefined: none). */
+  setExternalMetrics(source: ExternalMetricsSource | undefined): void {
+    const { externalMetrics: _old, ...rest } = this.options;
+    this.options = source ? { ...rest, externalMetrics: source } : rest;
   }
 
   /**
@@ -195,9 +204,19 @@ export class ServiceController {
     if (typeof current !== 'number') return current;
     this.lastCurrent = current;
     // Silent instances the actuator still counts stay in the window as missing (HPA rules); the rest are forgotten.
-    const observation = this.autoscaler.observe(this.options.window, now, current);
+    let observation = this.autoscaler.observe(this.options.window, now, current);
+    let problems: string[] = [];
+    if (this.options.externalMetrics) {
+      const external = await this.options.externalMetrics.read();
+      problems = external.problems;
+      observation = { ...observation, metrics: { ...observation.metrics, ...external.values } };
+    }
     this.countInstances(observation);
     const decided = this.decideGuarded(observation);
+    if (problems.length > 0) {
+      if ('error' in decided) decided.reason = [decided.reason, ...problems].join('; ');
+      else decided.record.reasons.push(...problems);
+    }
     if ('error' in decided) {
       return this.record(this.failedRecord(now, current, current, decided.reason, decided.error, started));
     }

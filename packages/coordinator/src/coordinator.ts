@@ -1,3 +1,5 @@
+import { ExternalMetricsSource, createPrometheusClient } from './external-metrics.js';
+import type { PrometheusClient } from './prometheus-client.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -25,6 +27,7 @@ import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveKedaToken, 
 import {
   parseConfig,
   servicePolicy,
+  externalMetricsOf,
   type CoordinatorConfig,
   type CoordinatorConfigInput,
   type ServiceConfig,
@@ -157,6 +160,7 @@ class CoordinatorImpl implements Coordinator {
   private stateStore: StateStore = new MemoryStateStore();
   private rolloutStore: RolloutStore = new MemoryRolloutStore();
   private consulWatcher: ServiceWatcher | undefined;
+  private prometheus: PrometheusClient | undefined;
   private apiToken: string | undefined;
   private addresses: CoordinatorUrls | undefined;
   private leading = false;
@@ -206,6 +210,9 @@ class CoordinatorImpl implements Coordinator {
     const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
     ({ operator: this.apiToken, read: this.readToken } = await resolveApiTokens(this.config, this.options.baseDir));
     this.kedaToken = await resolveKedaToken(this.config, this.options.baseDir);
+    if (this.config.prometheus) {
+      this.prometheus = await createPrometheusClient(this.config.prometheus, this.options.baseDir ?? '.', this.clock);
+    }
     this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
     if (!this.readToken && !this.apiToken) {
       this.log.warn('no api.readToken: the read API (/v1/services, /metrics, /v1/sd) is open');
@@ -358,6 +365,7 @@ class CoordinatorImpl implements Coordinator {
       dryRun: this.config.dryRun,
       id: this.id,
       onDecision: (record) => this.hub.emit(record.service),
+      ...this.externalMetricsOption(s),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       clock: this.clock,
     });
@@ -373,6 +381,13 @@ class CoordinatorImpl implements Coordinator {
     startServiceSeries(this.metrics, s.name);
     controller.start(initialDelayMs);
     if (this.leading) controller.lead(true).catch(() => undefined);
+  }
+
+  /** The controller option for a service's external metrics (targets with a `query`), if it has any. */
+  private externalMetricsOption(s: ServiceConfig): { externalMetrics?: ExternalMetricsSource } {
+    const list = externalMetricsOf(s);
+    if (list.length === 0 || !this.prometheus) return {};
+    return { externalMetrics: new ExternalMetricsSource(s.name, list, this.prometheus, this.options.logger) };
   }
 
   private async removeService(name: string): Promise<void> {
@@ -644,12 +659,16 @@ class CoordinatorImpl implements Coordinator {
     ) {
       this.log.warn('consul/ha changes need a restart; keeping the current election');
     }
+    if (JSON.stringify(prev.prometheus) !== JSON.stringify(next.prometheus)) {
+      this.log.warn('prometheus changes need a restart; keeping the current Prometheus client');
+    }
     this.config = {
       ...next,
       listen: prev.listen,
       ...(prev.tls ? { tls: prev.tls } : {}),
       ...(prev.consul ? { consul: prev.consul } : {}),
       ...(prev.ha ? { ha: prev.ha } : {}),
+      ...(prev.prometheus ? { prometheus: prev.prometheus } : {}),
     } as CoordinatorConfig;
     const kedaToken = await resolveKedaToken(next, this.options.baseDir);
     this.auth = new TokenAuthenticator(tokens, next.insecureDev);
@@ -672,6 +691,7 @@ class CoordinatorImpl implements Coordinator {
         // A new version: roll it out over the running replicas instead of restarting the service.
         r.config = s;
         r.controller.update(s, servicePolicy(s), next.dryRun, s.syncPeriodMs ?? next.syncPeriodMs);
+        r.controller.setExternalMetrics(this.externalMetricsOption(s).externalMetrics);
         r.rollout.setOptions(rolloutOptions(s));
         await r.rollout.begin(specOf(s.actuator), 'config reloaded with a new command/args/env/cwd');
       } else if (JSON.stringify(r.config.actuator) !== JSON.stringify(s.actuator)) {
@@ -680,6 +700,7 @@ class CoordinatorImpl implements Coordinator {
       } else {
         r.config = s;
         r.controller.update(s, servicePolicy(s), next.dryRun, s.syncPeriodMs ?? next.syncPeriodMs);
+        r.controller.setExternalMetrics(this.externalMetricsOption(s).externalMetrics);
         r.rollout?.setOptions(rolloutOptions(s));
       }
     }
@@ -709,6 +730,7 @@ class CoordinatorImpl implements Coordinator {
     );
     for (const r of this.runtimes.values()) r.consulWatch?.close();
     await this.consulWatcher?.close();
+    await this.prometheus?.close();
     await this.kv?.close();
     this.log.info('coordinator stopped');
   }

@@ -31,3 +31,5 @@ export type { ServiceStatus, SdTargetGroup } from './http-api.js';
 export type { InstanceView } from './service-window.js';
 export { EXTERNAL_SCALER_PROTO_PATH } from './keda-scaler.js';
 export { BUILTIN_METRICS } from './metric-names.js';
+export { PrometheusClient } from './prometheus-client.js';
+export type { PrometheusClientOptions } from './prometheus-client.js';

@@ -21,3 +21,5 @@ export type { StateStore, PersistedServiceState } from './state-store.js';
 export { RefusalLog } from './ingest/refusal-log.js';
 export type { RefusedSender, RefusalLogOptions } from './ingest/refusal-log.js';
 export { refuse } from './ingest/refusal.js';
+export { ExternalMetricsSource } from './external-metrics.js';
+export type { ExternalMetric, ExternalMetricsReading } from './external-metrics.js';

@@ -80,6 +80,58 @@ describe('config', () => {
     ]);
   });
 
+  it('takes a PromQL query target with a prometheus section, and checks both', () => {
+    const q = (target: Record<string, unknown>) =>
+      service('a', { policy: { targets: [{ metric: 'queue_depth', value: 10, ...target }] } });
+    const config = parseConfig({
+      prometheus: { url: 'http://prom:9090', authorization: 'Bearer not-in-errors' },
+      services: [q({ query: 'sum(kafka_lag)', activationValue: 5 })],
+    });
+    assert.deepEqual(config.prometheus, {
+      url: 'http://prom:9090',
+      authorization: 'Bearer not-in-errors',
+      timeoutMs: 5000,
+      maxAttempts: 3,
+      backoff: { baseMs: 200, capMs: 2000 },
+    });
+    const target = servicePolicy(config.services[0]!).targets[0]!;
+    assert.deepEqual(
+      { ...target },
+      { metric: 'queue_depth', type: 'total', value: 10 },
+      'the policy sees a total target',
+    );
+    assert.deepEqual(
+      problems(() => parseConfig({ services: [q({ query: 'sum(x)' })] })),
+      ['services[0].policy.targets[0].query: a query target needs the "prometheus" section (its url)'],
+    );
+    const lines = problems(() =>
+      parseConfig({
+        prometheus: { url: 'ftp://prom', authorization: '', caFile: 'ca.pem' },
+        services: [
+          q({ query: 'sum(x)', type: 'average' }),
+          service('b', { policy: { targets: [{ metric: 'cpu', value: 1, activationValue: 1 }] } }),
+        ],
+      }),
+    );
+    assert.ok(lines.includes('prometheus.url: must be a valid url, got "ftp://prom"'), lines.join('\n'));
+    assert.ok(
+      lines.includes('prometheus.authorization: needs at least 1 character(s), got a string of length 0 (not shown)'),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.includes(
+        'services[0].policy.targets[0].type: a target with a query is a "total" target (its value per replica)',
+      ),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) =>
+        l.startsWith('services[1].policy.targets[0].activationValue: activationValue applies to a "total"'),
+      ),
+      lines.join('\n'),
+    );
+  });
+
   it('rejects unknown keys at every level', () => {
     const lines = problems(() =>
       parseConfig({

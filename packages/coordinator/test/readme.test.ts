@@ -22,6 +22,7 @@ const CLASS_CODES: Record<string, string> = {
   ConsulUnavailableError: 'SHOAL_ERR_CONSUL_UNAVAILABLE',
   ConsulPermissionError: 'SHOAL_ERR_CONSUL_PERMISSION_DENIED',
   ConsulRequestError: 'SHOAL_ERR_CONSUL_REQUEST',
+  PrometheusQueryError: 'SHOAL_ERR_EXTERNAL_METRIC',
 };
 
 describe('README', () => {

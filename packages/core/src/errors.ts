@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   SHOAL_ERR_ACTUATOR: 'An actuator could not read or change the replica count.',
   SHOAL_ERR_UNAUTHENTICATED: 'A request carried no valid credentials.',
   SHOAL_ERR_PERMISSION_DENIED: 'A request was authenticated but is not allowed to do this.',
+  SHOAL_ERR_EXTERNAL_METRIC:
+    'An external metric (a Prometheus query) could not be read: unreachable, refused, or not one number.',
 } as const;
 
 export type ShoalErrorCode = keyof typeof ERROR_CODES;
@@ -95,3 +97,5 @@ export const UnauthenticatedError = define('SHOAL_ERR_UNAUTHENTICATED', 'Unauthe
 export type UnauthenticatedError = InstanceType<typeof UnauthenticatedError>;
 export const PermissionDeniedError = define('SHOAL_ERR_PERMISSION_DENIED', 'PermissionDeniedError', false);
 export type PermissionDeniedError = InstanceType<typeof PermissionDeniedError>;
+export const ExternalMetricError = define('SHOAL_ERR_EXTERNAL_METRIC', 'ExternalMetricError', true);
+export type ExternalMetricError = InstanceType<typeof ExternalMetricError>;

@@ -17,6 +17,7 @@ export {
   ActuatorError,
   UnauthenticatedError,
   PermissionDeniedError,
+  ExternalMetricError,
 } from './errors.js';
 export type { ShoalErrorOptions, ShoalErrorCode } from './errors.js';
 export { realClock, ManualClock, sleep } from './clock.js';
