@@ -10,6 +10,8 @@ import {
 } from '@shoal/core';
 import { POLICY_NAMES } from './policy-config.js';
 import type { ShoalPolicyConfigJson, ShoalPolicyName } from './policy-config.js';
+import { perTryTimeoutInterceptor, resolvePerTryTimeoutConfig } from './per-try-timeout.js';
+import type { PerTryTimeoutConfig } from './per-try-timeout.js';
 import { isRegistered, register } from './register.js';
 import { buildServiceConfig } from './service-config.js';
 import type { HedgingConfig, RetryConfig } from './service-config.js';
@@ -40,6 +42,14 @@ export interface CreateClientOptions {
    * budget. Default `false`.
    */
   hedging?: HedgingConfig | false;
+  /**
+   * Per-attempt timeout of idempotent unary methods (listed in `perTryTimeout.methods`): an attempt without an
+   * answer after `timeoutMs` (default 1000) is abandoned and the call sent again, to another replica, up to
+   * `maxAttempts` (default 3) in all, within the call's deadline; each extra attempt takes one retry from the
+   * policy's retry budget. Retries and hedging below it work per attempt. Default `false` (gRPC cannot tell which
+   * methods are idempotent: list them).
+   */
+  perTryTimeout?: PerTryTimeoutConfig | false;
   /** HTTP/2 keepalive; `false` = grpc-js's default (none). Default `{ timeMs: 30000, timeoutMs: 10000 }`. */
   keepalive?: KeepaliveConfig | false;
   /** Extra channel options (`grpc.service_config` is set by this helper and must not be given). */
@@ -69,6 +79,7 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
     'policyConfig',
     'retry',
     'hedging',
+    'perTryTimeout',
     'keepalive',
     'channelOptions',
     'credentials',
@@ -100,10 +111,49 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
     keepalive['grpc.keepalive_time_ms'] = timeMs;
     keepalive['grpc.keepalive_timeout_ms'] = timeoutMs;
   }
+  const clientOptions = options.perTryTimeout
+    ? withInterceptor(channelOptions, perTryTimeoutInterceptor(resolvePerTryTimeoutConfig(options.perTryTimeout)))
+    : {};
   if (!isRegistered()) register();
   return new ctor(target, options.credentials ?? grpc.credentials.createInsecure(), {
     ...keepalive,
     ...channelOptions,
+    ...clientOptions,
     'grpc.service_config': serviceConfig,
   });
+}
+
+/**
+ * Client options that put `interceptor` innermost on every call: after the caller's client interceptors, and after
+ * a call's own interceptors too (grpc-js lets a call's interceptors replace the client's, so a call-level
+ * interceptor would otherwise switch it off).
+ */
+function withInterceptor(channelOptions: grpc.ChannelOptions, interceptor: grpc.Interceptor): grpc.ClientOptions {
+  const given = channelOptions as grpc.ClientOptions;
+  if (given.interceptor_providers !== undefined) {
+    throw new InvalidArgumentError(
+      'channelOptions.interceptor_providers cannot be combined with perTryTimeout: pass channelOptions.interceptors instead',
+    );
+  }
+  const userTransformer = given.callInvocationTransformer;
+  return {
+    interceptors: [...(given.interceptors ?? []), interceptor],
+    callInvocationTransformer: (properties) => {
+      const p = userTransformer ? userTransformer(properties) : properties;
+      const callOptions = p.callOptions;
+      if (callOptions.interceptor_providers?.length) {
+        return {
+          ...p,
+          callOptions: {
+            ...callOptions,
+            interceptor_providers: [...callOptions.interceptor_providers, () => interceptor],
+          },
+        };
+      }
+      if (callOptions.interceptors?.length) {
+        return { ...p, callOptions: { ...callOptions, interceptors: [...callOptions.interceptors, interceptor] } };
+      }
+      return p;
+    },
+  };
 }

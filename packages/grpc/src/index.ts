@@ -3,6 +3,13 @@ export { register, isRegistered, openConsulWatchers, CONSUL_SCHEME } from './reg
 export type { RegisterOptions } from './register.js';
 export { createClient, DEFAULT_KEEPALIVE } from './create-client.js';
 export type { CreateClientOptions, KeepaliveConfig } from './create-client.js';
+export {
+  perTryTimeoutInterceptor,
+  resolvePerTryTimeoutConfig,
+  DEFAULT_PER_TRY_TIMEOUT_MS,
+  DEFAULT_PER_TRY_MAX_ATTEMPTS,
+} from './per-try-timeout.js';
+export type { PerTryTimeoutConfig, ResolvedPerTryTimeoutConfig } from './per-try-timeout.js';
 export { parseConsulTarget, parseConsulTargetString } from './consul-target.js';
 export type { ConsulTarget } from './consul-target.js';
 export { POLICY_NAMES, POLICY_STRATEGIES, DEFAULT_FAILURE_CODES, resolvePolicyConfig } from './policy-config.js';

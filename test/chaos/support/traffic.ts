@@ -1,0 +1,201 @@
+/**
+ * Steady traffic for the chaos scenarios: an open loop of calls per client (gRPC, HTTP) at a fixed rate, every
+ * outcome recorded with the phase it started in (`before` the fault, `during` it, `after` recovery), and the figures
+ * each scenario prints and docs/reliability.md copies: calls, failed, p99 per phase, recovery time.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
+import { createClient, register } from '@shoal/grpc';
+import { createDispatcher, type ShoalDispatcher } from '@shoal/http';
+import { EchoClient, type EchoClientInstance } from '../../../packages/grpc/test/support/echo.js';
+
+export type Phase = 'before' | 'during' | 'after';
+
+export interface Sample {
+  client: string;
+  phase: Phase;
+  /** performance.now() when the call started. */
+  atMs: number;
+  ms: number;
+  ok: boolean;
+  /** Who answered, or the error. */
+  detail: string;
+}
+
+export interface Figures {
+  calls: number;
+  failed: number;
+  p99BeforeMs: number;
+  p99DuringMs: number;
+  p99AfterMs: number;
+  /** First errors, deduplicated (empty when nothing failed). */
+  errors: string[];
+}
+
+function p99(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!);
+}
+
+export class Traffic {
+  phase: Phase = 'before';
+  readonly samples: Sample[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  /** `calls`: one function per client, resolving with who answered; `ratePerSecond` per client. */
+  constructor(
+    private readonly calls: Record<string, () => Promise<string>>,
+    private readonly ratePerSecond = 40,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    for (const [name, call] of Object.entries(this.calls)) this.loops.push(this.loop(name, call));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops.splice(0));
+  }
+
+  /** Waits `ms` while the traffic runs. */
+  static pause(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+  }
+
+  private async loop(client: string, call: () => Promise<string>): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    const started = performance.now();
+    let sent = 0;
+    while (this.running) {
+      // Open loop: calls start on schedule whether or not earlier ones answered (a stall shows as latency).
+      const due = Math.floor(((performance.now() - started) / 1000) * this.ratePerSecond);
+      while (sent < due && this.running) {
+        sent++;
+        const phase = this.phase;
+        const atMs = performance.now();
+        const p = call().then(
+          (detail) => {
+            this.samples.push({ client, phase, atMs, ms: performance.now() - atMs, ok: true, detail });
+          },
+          (error: unknown) => {
+            const detail = error instanceof Error ? error.message : String(error);
+            this.samples.push({ client, phase, atMs, ms: performance.now() - atMs, ok: false, detail });
+          },
+        );
+        const tracked = p.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(inFlight);
+  }
+
+  /** Per client: calls, failed, p99 per phase, first errors. */
+  figures(): Record<string, Figures> {
+    const out: Record<string, Figures> = {};
+    for (const client of Object.keys(this.calls)) {
+      const mine = this.samples.filter((s) => s.client === client);
+      const phase = (p: Phase) => mine.filter((s) => s.phase === p && s.ok).map((s) => s.ms);
+      out[client] = {
+        calls: mine.length,
+        failed: mine.filter((s) => !s.ok).length,
+        p99BeforeMs: p99(phase('before')),
+        p99DuringMs: p99(phase('during')),
+        p99AfterMs: p99(phase('after')),
+        errors: [...new Set(mine.filter((s) => !s.ok).map((s) => `${s.phase}: ${s.detail}`))].slice(0, 5),
+      };
+    }
+    return out;
+  }
+
+  /**
+   * Recovery: from `sinceMs` (performance.now() of the fault) to the start of the last call that failed or took
+   * longer than `slowMs`; 0 when no call was touched.
+   */
+  recoveryMs(sinceMs: number, slowMs: number): number {
+    let last = sinceMs;
+    for (const s of this.samples) if (s.atMs >= sinceMs && (!s.ok || s.ms > slowMs)) last = Math.max(last, s.atMs);
+    return Math.round(last - sinceMs);
+  }
+
+  /** Who answered calls that started in [fromMs, toMs), per client. */
+  answeredBy(client: string, fromMs = 0, toMs = Infinity): Set<string> {
+    return new Set(
+      this.samples.filter((s) => s.client === client && s.ok && s.atMs >= fromMs && s.atMs < toMs).map((s) => s.detail),
+    );
+  }
+
+  /** Prints the scenario's figures on one line (copied into docs/reliability.md). */
+  print(scenario: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    const result = { ...this.figures(), ...extra };
+    console.log(`      ${scenario} figures: ${JSON.stringify(result)}`);
+    return result;
+  }
+}
+
+/** The idempotent echo method every chaos replica serves (packages/grpc/test/support/echo.ts). */
+export const ECHO_METHODS = [{ service: 'shoal.test.Echo' }];
+
+/**
+ * The clients with the documented settings for a hung or dying replica (docs/choosing-a-strategy.md, "A replica
+ * hangs or dies"): gRPC through `consul:///<grpcService>` with hedging and a per-try timeout on the idempotent
+ * method, HTTP through `@shoal/http` with retries, a per-try timeout and hedging. `call()`s resolve with who answered
+ * (the gRPC reply's `server`, the HTTP `x-instance` header or body).
+ */
+export interface DocumentedClients {
+  grpc: () => Promise<string>;
+  http: () => Promise<string>;
+  close(): Promise<void>;
+}
+
+export function documentedClients(options: {
+  consul: { url: string; token?: string };
+  grpcService: string;
+  httpService: string;
+  /** Client slow-start (ms) or false. Default false: a replica's first calls count as much as any. */
+  slowStartMs?: number | false;
+  deadlineMs?: number;
+}): DocumentedClients {
+  const deadlineMs = options.deadlineMs ?? 5000;
+  const slowStart = options.slowStartMs ? { windowMs: options.slowStartMs } : false;
+  register({ consul: options.consul, registry: new Registry() });
+  const client: EchoClientInstance = createClient(EchoClient, `consul:///${options.grpcService}`, {
+    policyConfig: { slowStart },
+    hedging: { methods: ECHO_METHODS, delayMs: 200, maxAttempts: 3 },
+    perTryTimeout: { methods: ECHO_METHODS, timeoutMs: 1000 },
+  });
+  const dispatcher: ShoalDispatcher = createDispatcher({
+    consul: options.consul,
+    slowStart,
+    retry: { maxAttempts: 3, perTryTimeoutMs: 1000 },
+    hedge: { delayMs: 200 },
+    registry: new Registry(),
+  });
+  return {
+    grpc: () =>
+      new Promise<string>((resolve, reject) =>
+        (client as unknown as Record<string, (...a: unknown[]) => void>).echo!(
+          { msg: 'chaos' },
+          new grpc.Metadata(),
+          { deadline: Date.now() + deadlineMs },
+          (err: grpc.ServiceError | null, res: { server: string }) => (err ? reject(err) : resolve(res.server)),
+        ),
+      ),
+    http: async () => {
+      const res = await fetch(`http://${options.httpService}.service.consul/`, {
+        dispatcher,
+        signal: AbortSignal.timeout(deadlineMs),
+      } as unknown as RequestInit);
+      const body = await res.text();
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body.slice(0, 100)}`);
+      return res.headers.get('x-instance') ?? body;
+    },
+    close: async () => {
+      client.close();
+      await dispatcher.close();
+    },
+  };
+}
