@@ -60,6 +60,15 @@ export class Traffic {
     await Promise.all(this.loops.splice(0));
   }
 
+  /**
+   * Forgets every call so far (the warm-up: clients connecting, replicas' first calls on a loaded machine); the
+   * figures count from here. Call it once the system is steady, before the fault.
+   */
+  reset(): void {
+    this.samples.length = 0;
+    this.phase = 'before';
+  }
+
   /** Waits `ms` while the traffic runs. */
   static pause(ms: number): Promise<void> {
     return new Promise((r) => setTimeout(r, ms));

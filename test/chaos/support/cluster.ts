@@ -1,0 +1,214 @@
+/**
+ * A small Shoal cluster for the chaos scenarios, all real processes: a Consul (`@shoal/consul-dev`, or the real one
+ * at CONSUL_HTTP_ADDR), a coordinator whose local actuator runs two services of `fixtures/agent-replica.mjs`
+ * (`chaosgrpc` over gRPC, `chaoshttp` over HTTP; each replica registers itself in Consul and reports to the
+ * coordinator), and clients with the documented settings (./traffic.ts). The coordinator runs in the test's process
+ * (`startInProcess`) or as the real `shoal-coordinator` program (`startProgram`, so a test can SIGKILL it). Every
+ * process carries the test's mark, so `leftovers()` finds anything left behind, orphans included.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCoordinator, type Coordinator, type CoordinatorConfigInput } from '@shoal/coordinator';
+import { pino } from 'pino';
+import { startTestConsul, type TestConsul } from '../../support/consul.js';
+import { freePort, waitFor } from '../../kit/index.js';
+import { MARK_VARIABLE, killMarked, markedProcesses, newMark } from './processes.js';
+import { documentedClients, type DocumentedClients } from './traffic.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/agent-replica.mjs', import.meta.url));
+const PROGRAM = fileURLToPath(new URL('../../../packages/coordinator/bin/shoal-coordinator.js', import.meta.url));
+export const SERVICES = { grpc: 'chaosgrpc', http: 'chaoshttp' } as const;
+const TOKEN = 'chaos-agent-token-0123456789';
+
+export interface ClusterOptions {
+  /** Replicas per service (min = max), changed later with `setReplicas`. */
+  replicas: number;
+  /** Keep guards' records here so a restarted coordinator adopts their replicas. */
+  stateDir?: boolean;
+}
+
+export class ChaosCluster {
+  readonly mark = newMark();
+  consul!: TestConsul;
+  coordinator: Coordinator | undefined;
+  program: ChildProcess | undefined;
+  clients: DocumentedClients | undefined;
+  private replicas: number;
+  private stateDir: string | undefined;
+  private configPath: string | undefined;
+  private ports: { http: number; grpc: number } | undefined;
+  private programLog: string[] = [];
+
+  constructor(private readonly options: ClusterOptions) {
+    this.replicas = options.replicas;
+  }
+
+  async startConsul(): Promise<void> {
+    this.consul = await startTestConsul();
+    if (this.options.stateDir) this.stateDir = mkdtempSync(join(tmpdir(), 'shoal-c-'));
+  }
+
+  config(): CoordinatorConfigInput {
+    const n = this.replicas;
+    const consul = { url: this.consul.url, ...(this.consul.token ? { token: this.consul.token } : {}) };
+    return {
+      listen: {
+        http: `127.0.0.1:${this.ports?.http ?? 0}`,
+        grpc: `127.0.0.1:${this.ports?.grpc ?? 0}`,
+      },
+      syncPeriodMs: 500,
+      consul,
+      ...(this.stateDir ? { stateDir: this.stateDir } : {}),
+      services: Object.entries(SERVICES).map(([mode, name]) => ({
+        name,
+        token: `${TOKEN}-${name}`,
+        minReplicas: n,
+        maxReplicas: n,
+        reportIntervalMs: 500,
+        drainTimeoutMs: 10_000,
+        policy: {
+          // Never the reason to scale: the bounds are (an operator's scale step).
+          targets: [{ metric: 'inFlight', value: 1000 }],
+          panic: false,
+          forecast: false,
+          behavior: {
+            scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 8, periodSeconds: 1 }] },
+            scaleDown: {
+              stabilizationWindowSeconds: 0,
+              policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }],
+            },
+          },
+        },
+        actuator: {
+          type: 'local' as const,
+          command: process.execPath,
+          args: [FIXTURE],
+          env: { MODE: mode, CONSUL_URL: this.consul.url },
+          stopTimeoutMs: 5000,
+          orphanGraceMs: 30_000,
+          restartBackoff: { baseMs: 200, capMs: 2000 },
+        },
+      })),
+    };
+  }
+
+  private env(): Record<string, string> {
+    return { ...(process.env as Record<string, string>), [MARK_VARIABLE]: this.mark };
+  }
+
+  /** The coordinator in this process (scale steps by `reload`, replica pids from its actuators). */
+  async startInProcess(): Promise<void> {
+    const logger = pino({ level: process.env.SHOAL_TEST_LOG ?? 'silent' });
+    this.coordinator = createCoordinator(this.config(), { logger, env: this.env() });
+    await this.coordinator.start();
+  }
+
+  /** The real `shoal-coordinator` program, config file and all (SIGKILL it with `killProgram`). */
+  async startProgram(): Promise<void> {
+    this.ports ??= { http: await freePort(), grpc: await freePort() };
+    this.configPath ??= join(this.stateDir ?? mkdtempSync(join(tmpdir(), 'shoal-c-')), 'shoal.json');
+    writeFileSync(this.configPath, JSON.stringify(this.config()));
+    const child = spawn(
+      process.execPath,
+      [PROGRAM, '--config', this.configPath, '--log-level', process.env.SHOAL_TEST_LOG ?? 'warn'],
+      { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    for (const stream of [child.stdout!, child.stderr!]) {
+      stream.on('data', (d: Buffer) => {
+        this.programLog.push(d.toString());
+        if (this.programLog.length > 200) this.programLog.shift();
+      });
+    }
+    this.program = child;
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`shoal-coordinator exited: ${this.programLog.join('')}`);
+        return (await fetch(`http://127.0.0.1:${this.ports!.http}/healthz`)).ok;
+      },
+      { what: 'shoal-coordinator to answer /healthz', timeoutMs: 30_000, retryErrors: true },
+    );
+  }
+
+  async killProgram(): Promise<void> {
+    const child = this.program;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** A scale step, as an operator makes it: new bounds, reloaded (in process) or written + SIGHUP (program). */
+  async setReplicas(n: number): Promise<void> {
+    this.replicas = n;
+    if (this.coordinator) await this.coordinator.reload(this.config());
+    else if (this.program && this.configPath) {
+      writeFileSync(this.configPath, JSON.stringify(this.config()));
+      this.program.kill('SIGHUP');
+    }
+  }
+
+  /** Replicas passing in Consul, per service. */
+  async passing(): Promise<{ grpc: number; http: number }> {
+    const count = async (name: string) => {
+      const res = await fetch(`${this.consul.url}/v1/health/service/${name}?passing=true`, {
+        headers: this.consul.token ? { 'x-consul-token': this.consul.token } : {},
+      });
+      return ((await res.json()) as unknown[]).length;
+    };
+    return { grpc: await count(SERVICES.grpc), http: await count(SERVICES.http) };
+  }
+
+  async waitForPassing(n: number, timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      async () => {
+        const p = await this.passing();
+        return p.grpc === n && p.http === n;
+      },
+      { what: `${n} replicas of each service passing in Consul`, timeoutMs, intervalMs: 200, retryErrors: true },
+    );
+  }
+
+  /** Replica processes of this cluster (not their guards), by reading /proc. */
+  replicaProcesses(): Array<{ pid: number; command: string }> {
+    return markedProcesses(this.mark).filter(
+      (p) => p.command.endsWith('agent-replica.mjs') && !/guard/.test(p.command),
+    );
+  }
+
+  openClients(): DocumentedClients {
+    this.clients = documentedClients({
+      consul: { url: this.consul.url, ...(this.consul.token ? { token: this.consul.token } : {}) },
+      grpcService: SERVICES.grpc,
+      httpService: SERVICES.http,
+    });
+    return this.clients;
+  }
+
+  /** Closes clients, coordinator (stopping its replicas) and Consul; returns what was left behind. */
+  async close(): Promise<Array<{ pid: number; command: string }>> {
+    await this.clients?.close();
+    await this.coordinator?.close();
+    if (this.program && this.program.exitCode === null && this.program.signalCode === null) {
+      const exited = once(this.program, 'exit');
+      this.program.kill('SIGTERM');
+      await exited;
+    }
+    // Guards exit right after their replica; give the last ones a moment to be reaped.
+    let left = markedProcesses(this.mark);
+    try {
+      await waitFor(() => (left = markedProcesses(this.mark)).length === 0, {
+        what: 'every process of the cluster gone',
+        timeoutMs: 10_000,
+      });
+    } catch {
+      killMarked(this.mark);
+    }
+    await this.consul?.close();
+    if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
+    return left;
+  }
+}
