@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { waitFor } from '../kit/index.js';
-import { ChaosCluster, SERVICES } from './support/cluster.js';
+import { ChaosCluster } from './support/cluster.js';
 import { canScanProcesses } from './support/processes.js';
 import { Traffic } from './support/traffic.js';
 
@@ -28,7 +28,7 @@ describe('chaos: a replica is SIGKILLed', function () {
   it('loses no call while one of three replicas of each service dies and is replaced', async () => {
     cluster = new ChaosCluster({ replicas: 3 });
     await cluster.startConsul();
-    await cluster.startInProcess();
+    await cluster.startProgram();
     await cluster.waitForPassing(3);
     const clients = cluster.openClients();
     const traffic = new Traffic({ grpc: clients.grpc, http: clients.http });
@@ -42,21 +42,17 @@ describe('chaos: a replica is SIGKILLed', function () {
       traffic.reset();
       await Traffic.pause(2000);
 
-      const coordinator = cluster.coordinator!;
-      const victims = Object.values(SERVICES).map((name) => coordinator.actuator(name)!.replicas()[0]!);
+      // One replica of each service; the actuator's guard sees it die and starts a replacement.
+      const replicas = cluster.replicaProcesses();
+      const victims = ['grpc', 'http'].map((mode) => replicas.find((r) => r.mode === mode)!.pid);
       traffic.phase = 'during';
       const killedAt = performance.now();
-      for (const v of victims) process.kill(v.replicaPid!, 'SIGKILL');
+      for (const pid of victims) process.kill(pid, 'SIGKILL');
       await waitFor(
         async () => {
-          const replaced = Object.values(SERVICES).every((name) =>
-            coordinator
-              .actuator(name)!
-              .replicas()
-              .every((r) => r.state === 'running' && !victims.some((v) => v.replicaPid === r.replicaPid)),
-          );
+          const now = cluster!.replicaProcesses();
           const p = await cluster!.passing();
-          return replaced && p.grpc === 3 && p.http === 3;
+          return now.length === 6 && !now.some((r) => victims.includes(r.pid)) && p.grpc === 3 && p.http === 3;
         },
         { what: 'both victims replaced and passing in Consul', timeoutMs: 60_000, intervalMs: 200, retryErrors: true },
       );
@@ -68,6 +64,7 @@ describe('chaos: a replica is SIGKILLed', function () {
       const result = traffic.print('replica-kill', {
         replacedAndPassingMs: replacedMs,
         recoveryMs: traffic.recoveryMs(killedAt, 250),
+        failedBySecond: traffic.failuresBySecond(killedAt),
       });
       const figures = traffic.figures();
       assert.ok(figures.grpc!.calls > 100 && figures.http!.calls > 100, JSON.stringify(result));

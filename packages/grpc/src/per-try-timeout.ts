@@ -130,7 +130,8 @@ class PerTryCall implements InterceptingCallInterface {
       },
       onReceiveStatus: (status) => {
         if (n !== this.attempts || this.finished) return;
-        if (mayRetry && !this.cancelled && status.code === Status.DEADLINE_EXCEEDED) {
+        // Checked again now: an event loop that stalled past the call's deadline leaves no time for another attempt.
+        if (mayRetry && !this.cancelled && status.code === Status.DEADLINE_EXCEEDED && Date.now() < this.deadline) {
           this.attempt();
           return;
         }

@@ -1,25 +1,26 @@
 /**
- * A small Shoal cluster for the chaos scenarios, all real processes: a Consul (`@shoal/consul-dev`, or the real one
- * at CONSUL_HTTP_ADDR), a coordinator whose local actuator runs two services of `fixtures/agent-replica.mjs`
- * (`chaosgrpc` over gRPC, `chaoshttp` over HTTP; each replica registers itself in Consul and reports to the
- * coordinator), and clients with the documented settings (./traffic.ts). The coordinator runs in the test's process
- * (`startInProcess`) or as the real `shoal-coordinator` program (`startProgram`, so a test can SIGKILL it). Every
- * process carries the test's mark, so `leftovers()` finds anything left behind, orphans included.
+ * A small Shoal cluster for the chaos scenarios, all real processes: a Consul (`@shoal/consul-dev` in its own
+ * process, or the real one at CONSUL_HTTP_ADDR), the real `shoal-coordinator` program (so a test can SIGKILL it)
+ * whose local actuator runs two services of `fixtures/agent-replica.mjs` (`chaosgrpc` over gRPC, `chaoshttp` over
+ * HTTP; each replica registers itself in Consul and reports to the coordinator), and clients with the documented
+ * settings (./traffic.ts). Only the clients run in the test's process, so a busy control plane cannot stall them and
+ * the latencies are the clients'. Every process the coordinator starts carries the test's mark, so `close()` finds
+ * anything left behind, orphans included.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCoordinator, type Coordinator, type CoordinatorConfigInput } from '@shoal/coordinator';
-import { pino } from 'pino';
+import type { CoordinatorConfigInput } from '@shoal/coordinator';
 import { startTestConsul, type TestConsul } from '../../support/consul.js';
 import { freePort, waitFor } from '../../kit/index.js';
 import { MARK_VARIABLE, killMarked, markedProcesses, newMark } from './processes.js';
 import { documentedClients, type DocumentedClients } from './traffic.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/agent-replica.mjs', import.meta.url));
+const CONSUL_CLI = fileURLToPath(new URL('../../../packages/consul-dev/dist/cli.js', import.meta.url));
 const PROGRAM = fileURLToPath(new URL('../../../packages/coordinator/bin/shoal-coordinator.js', import.meta.url));
 export const SERVICES = { grpc: 'chaosgrpc', http: 'chaoshttp' } as const;
 const TOKEN = 'chaos-agent-token-0123456789';
@@ -34,7 +35,6 @@ export interface ClusterOptions {
 export class ChaosCluster {
   readonly mark = newMark();
   consul!: TestConsul;
-  coordinator: Coordinator | undefined;
   program: ChildProcess | undefined;
   clients: DocumentedClients | undefined;
   private replicas: number;
@@ -48,7 +48,30 @@ export class ChaosCluster {
   }
 
   async startConsul(): Promise<void> {
-    this.consul = await startTestConsul();
+    if (process.env.CONSUL_HTTP_ADDR) this.consul = await startTestConsul();
+    else {
+      const port = await freePort();
+      const child = spawn(process.execPath, [CONSUL_CLI, '--port', String(port)], { stdio: 'ignore' });
+      const url = `http://127.0.0.1:${port}`;
+      this.consul = {
+        url,
+        host: '127.0.0.1',
+        port,
+        isReal: false,
+        close: async () => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        },
+      };
+      await waitFor(() => fetch(`${url}/v1/status/leader`).then((r) => r.ok), {
+        what: 'consul-dev to answer',
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        retryErrors: true,
+      });
+    }
     if (this.options.stateDir) this.stateDir = mkdtempSync(join(tmpdir(), 'shoal-c-'));
   }
 
@@ -76,7 +99,9 @@ export class ChaosCluster {
           panic: false,
           forecast: false,
           behavior: {
-            scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 8, periodSeconds: 1 }] },
+            // At most 2 new replicas of each service a second: a scale step starts node processes, and 14 at once
+            // starve a 2-core machine (and the replicas already serving) for seconds.
+            scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 2, periodSeconds: 1 }] },
             scaleDown: {
               stabilizationWindowSeconds: 0,
               policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }],
@@ -98,13 +123,6 @@ export class ChaosCluster {
 
   private env(): Record<string, string> {
     return { ...(process.env as Record<string, string>), [MARK_VARIABLE]: this.mark };
-  }
-
-  /** The coordinator in this process (scale steps by `reload`, replica pids from its actuators). */
-  async startInProcess(): Promise<void> {
-    const logger = pino({ level: process.env.SHOAL_TEST_LOG ?? 'silent' });
-    this.coordinator = createCoordinator(this.config(), { logger, env: this.env() });
-    await this.coordinator.start();
   }
 
   /** The real `shoal-coordinator` program, config file and all (SIGKILL it with `killProgram`). */
@@ -141,11 +159,10 @@ export class ChaosCluster {
     await exited;
   }
 
-  /** A scale step, as an operator makes it: new bounds, reloaded (in process) or written + SIGHUP (program). */
+  /** A scale step, as an operator makes it: new bounds written to the config file, then SIGHUP. */
   async setReplicas(n: number): Promise<void> {
     this.replicas = n;
-    if (this.coordinator) await this.coordinator.reload(this.config());
-    else if (this.program && this.configPath) {
+    if (this.program && this.configPath) {
       writeFileSync(this.configPath, JSON.stringify(this.config()));
       this.program.kill('SIGHUP');
     }
@@ -172,11 +189,19 @@ export class ChaosCluster {
     );
   }
 
-  /** Replica processes of this cluster (not their guards), by reading /proc. */
-  replicaProcesses(): Array<{ pid: number; command: string }> {
-    return markedProcesses(this.mark).filter(
-      (p) => p.command.endsWith('agent-replica.mjs') && !/guard/.test(p.command),
-    );
+  /** Replica processes of this cluster (not their guards), by reading /proc; `mode` is `grpc` or `http`. */
+  replicaProcesses(): Array<{ pid: number; command: string; mode: string }> {
+    return markedProcesses(this.mark)
+      .filter((p) => p.command.endsWith('agent-replica.mjs') && !/guard/.test(p.command))
+      .map((p) => {
+        let mode = '?';
+        try {
+          mode = /(?:^|\0)MODE=(\w+)/.exec(readFileSync(`/proc/${p.pid}/environ`, 'latin1'))?.[1] ?? '?';
+        } catch {
+          // gone meanwhile
+        }
+        return { ...p, mode };
+      });
   }
 
   openClients(): DocumentedClients {
@@ -191,7 +216,6 @@ export class ChaosCluster {
   /** Closes clients, coordinator (stopping its replicas) and Consul; returns what was left behind. */
   async close(): Promise<Array<{ pid: number; command: string }>> {
     await this.clients?.close();
-    await this.coordinator?.close();
     if (this.program && this.program.exitCode === null && this.program.signalCode === null) {
       const exited = once(this.program, 'exit');
       this.program.kill('SIGTERM');

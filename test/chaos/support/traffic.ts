@@ -3,6 +3,7 @@
  * outcome recorded with the phase it started in (`before` the fault, `during` it, `after` recovery), and the figures
  * each scenario prints and docs/reliability.md copies: calls, failed, p99 per phase, recovery time.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { createClient, register } from '@shoal/grpc';
@@ -50,7 +51,11 @@ export class Traffic {
     private readonly ratePerSecond = 40,
   ) {}
 
+  /** The clients' own event-loop delay: a starved test process shows here, not as a fault of the system. */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+
   start(): void {
+    this.loopDelay.enable();
     this.running = true;
     for (const [name, call] of Object.entries(this.calls)) this.loops.push(this.loop(name, call));
   }
@@ -58,6 +63,7 @@ export class Traffic {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops.splice(0));
+    this.loopDelay.disable();
   }
 
   /**
@@ -66,6 +72,7 @@ export class Traffic {
    */
   reset(): void {
     this.samples.length = 0;
+    this.loopDelay.reset();
     this.phase = 'before';
   }
 
@@ -130,6 +137,23 @@ export class Traffic {
     return Math.round(last - sinceMs);
   }
 
+  /**
+   * Failed calls per whole second since `sinceMs`, as `second:count` pairs (only seconds with failures): where in a
+   * scenario the calls failed, printed with the figures when some did.
+   */
+  failuresBySecond(sinceMs: number): string {
+    const counts = new Map<number, number>();
+    for (const s of this.samples) {
+      if (s.ok || s.atMs < sinceMs) continue;
+      const second = Math.floor((s.atMs - sinceMs) / 1000);
+      counts.set(second, (counts.get(second) ?? 0) + 1);
+    }
+    return [...counts.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([second, n]) => `${second}:${n}`)
+      .join(' ');
+  }
+
   /** Who answered calls that started in [fromMs, toMs), per client. */
   answeredBy(client: string, fromMs = 0, toMs = Infinity): Set<string> {
     return new Set(
@@ -139,7 +163,11 @@ export class Traffic {
 
   /** Prints the scenario's figures on one line (copied into docs/reliability.md). */
   print(scenario: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    const result = { ...this.figures(), ...extra };
+    const result = {
+      ...this.figures(),
+      ...extra,
+      clientEventLoopDelayMaxMs: Math.round(this.loopDelay.max / 1e6),
+    };
     console.log(`      ${scenario} figures: ${JSON.stringify(result)}`);
     return result;
   }
@@ -164,21 +192,22 @@ export function documentedClients(options: {
   consul: { url: string; token?: string };
   grpcService: string;
   httpService: string;
-  /** Client slow-start (ms) or false. Default false: a replica's first calls count as much as any. */
+  /** Client slow start: `false` to turn it off. Default: the balancers' (new replicas ramp in over 30 s). */
   slowStartMs?: number | false;
   deadlineMs?: number;
 }): DocumentedClients {
   const deadlineMs = options.deadlineMs ?? 5000;
-  const slowStart = options.slowStartMs ? { windowMs: options.slowStartMs } : false;
+  const slowStart =
+    options.slowStartMs === false ? false : options.slowStartMs ? { windowMs: options.slowStartMs } : undefined;
   register({ consul: options.consul, registry: new Registry() });
   const client: EchoClientInstance = createClient(EchoClient, `consul:///${options.grpcService}`, {
-    policyConfig: { slowStart },
+    policyConfig: slowStart === undefined ? {} : { slowStart },
     hedging: { methods: ECHO_METHODS, delayMs: 200, maxAttempts: 3 },
     perTryTimeout: { methods: ECHO_METHODS, timeoutMs: 1000 },
   });
   const dispatcher: ShoalDispatcher = createDispatcher({
     consul: options.consul,
-    slowStart,
+    ...(slowStart === undefined ? {} : { slowStart }),
     retry: { maxAttempts: 3, perTryTimeoutMs: 1000 },
     hedge: { delayMs: 200 },
     registry: new Registry(),
