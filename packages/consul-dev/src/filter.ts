@@ -5,9 +5,27 @@
  * booleans. Selectors are checked against a sample of the endpoint's result shape, as bexpr checks them against
  * the Go type, so a typo is an error rather than a filter that silently matches nothing.
  */
+import { RE2JS } from 're2js';
+
 export type Predicate = (item: unknown) => boolean;
 
 export class FilterError extends Error {}
+
+/**
+ * Deepest nesting of parentheses and `not` a filter may have. The parser is recursive: without a bound, 3,000
+ * nested parentheses overflowed the stack (a 500 "Maximum call stack size exceeded"). Consul's grammar allows far
+ * more than any real filter uses; 256 keeps the recursion well inside Node's stack.
+ */
+export const MAX_FILTER_DEPTH = 256;
+
+/** Longest filter expression accepted (characters). */
+export const MAX_FILTER_LENGTH = 64 * 1024;
+
+/**
+ * `matches` runs on RE2 semantics, as Consul's Go `regexp` does: linear time in the input, no backreferences or
+ * lookaround. re2js is a pure-JavaScript port of RE2 (no native code), so `^(a|a)+$` costs no more than `^a+$`.
+ */
+export const FILTER_REGEX_ENGINE = 're2js';
 
 /** Field names whose value is a Go map (any key may follow them in a selector). */
 const MAP_FIELDS = new Set([
@@ -97,6 +115,7 @@ type Value = string | number | boolean;
 
 class Parser {
   private i = 0;
+  private depth = 0;
   constructor(
     private readonly toks: Token[],
     private readonly sample: unknown,
@@ -147,18 +166,31 @@ class Parser {
 
   private not(): Predicate {
     if (this.isWord('not')) {
+      const tok = this.peek()!;
       this.i++;
+      this.enter(tok);
       const inner = this.not();
+      this.depth--;
       return (x) => !inner(x);
     }
     return this.primary();
+  }
+
+  private enter(tok: Token): void {
+    if (++this.depth > MAX_FILTER_DEPTH) {
+      throw new FilterError(
+        `1:${tok.pos + 1} (${tok.pos}): expression nested deeper than ${MAX_FILTER_DEPTH} levels (parentheses and "not")`,
+      );
+    }
   }
 
   private primary(): Predicate {
     const tok = this.peek();
     if (tok?.t === 'op' && tok.v === '(') {
       this.i++;
+      this.enter(tok);
       const inner = this.or();
+      this.depth--;
       const close = this.peek();
       if (!(close?.t === 'op' && close.v === ')')) throw this.unexpected(close);
       this.i++;
@@ -201,9 +233,9 @@ class Parser {
     if (this.isWord('matches')) {
       this.i++;
       const value = this.value();
-      let re: RegExp;
+      let re: RE2JS;
       try {
-        re = new RegExp(String(value));
+        re = RE2JS.compile(String(value));
       } catch (err) {
         throw new FilterError(`invalid regular expression: ${(err as Error).message}`);
       }
@@ -311,5 +343,8 @@ function isEmpty(field: unknown): boolean {
 
 /** Compiles a filter expression against a sample of the items it will see; throws FilterError when invalid. */
 export function compileFilter(expression: string, sample: unknown): Predicate {
+  if (expression.length > MAX_FILTER_LENGTH) {
+    throw new FilterError(`expression longer than ${MAX_FILTER_LENGTH} characters`);
+  }
   return new Parser(tokenize(expression), sample).parse();
 }

@@ -10,6 +10,7 @@ import {
 } from '@shoal/core';
 import type { Clock, Logger } from '@shoal/core';
 import { InvalidArgumentError } from '@shoal/core';
+import { overflowSafeClock } from './overflow-safe-clock.js';
 
 export interface ConsulDevOptions {
   /** Interface to listen on. Default `127.0.0.1`. */
@@ -71,7 +72,7 @@ export function resolveConsulDevOptions(input: ConsulDevOptions = {}): ResolvedC
     host,
     port,
     aclToken: input.aclToken,
-    clock,
+    clock: overflowSafeClock(clock),
     logger: input.logger ?? silentLogger,
     maxBodyBytes,
     nodeName,
