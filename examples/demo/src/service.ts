@@ -65,6 +65,9 @@ const agent = createAgent({
   // wait a moment so clients' watchers drop this instance, GOAWAY, finish in-flight calls, then exit.
   handleSignals: ['SIGTERM'],
   drainGraceMs: 1000,
+  // On SIGTERM, the wait after deregistering: 1 s is plenty for Consul watchers on one host; on Kubernetes keep the
+  // default (5 s), so kube-proxy and ingresses see the pod go too.
+  terminationDelayMs: 1000,
   onDrained: async () => {
     await agent.close();
     process.exit(0);

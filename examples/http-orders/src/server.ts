@@ -63,6 +63,9 @@ const agent = createAgent({
   metrics: { path: '/metrics' },
   handleSignals: ['SIGTERM', 'SIGINT'],
   drainGraceMs: 500,
+  // On SIGTERM/SIGINT, the wait after deregistering before refusing new requests: enough for Consul watchers here;
+  // on Kubernetes keep the default (5 s) so kube-proxy and ingresses see the pod go too.
+  terminationDelayMs: 500,
   onDrained: async (result) => {
     logger.info(result, 'drained');
     await agent.close();

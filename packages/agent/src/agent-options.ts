@@ -160,6 +160,13 @@ export interface AgentOptions {
   drainDeadlineMs?: number;
   /** Wait after deregistering before refusing new work, so watchers see the change. Default 0. */
   drainGraceMs?: number;
+  /**
+   * On a handled signal (`handleSignals`, the kubelet's SIGTERM): how long the instance keeps serving after it went
+   * unready and deregistered, before it refuses new work and drains — so Consul watchers, kube-proxy and ingress
+   * controllers stop sending to it first (no `preStop` sleep needed). Used instead of `drainGraceMs` for signal
+   * drains, within `drainDeadlineMs`. Default 5000.
+   */
+  terminationDelayMs?: number;
   /** `Retry-After` seconds on requests refused while draining. Default 1. */
   retryAfterSeconds?: number;
   /** Called once the drain finished. Default: `process.exit(0)`. */
@@ -194,6 +201,7 @@ export interface ResolvedAgentOptions {
   readonly registerTimeoutMs: number;
   readonly drainDeadlineMs: number;
   readonly drainGraceMs: number;
+  readonly terminationDelayMs: number;
   readonly retryAfterSeconds: number;
   readonly onDrained: (result: DrainResult) => void | Promise<void>;
   readonly signals: readonly NodeJS.Signals[];
@@ -204,6 +212,9 @@ export interface ResolvedAgentOptions {
   readonly registry?: MetricsRegistry;
   readonly clock: Clock;
 }
+
+/** The default `terminationDelayMs`: a few Consul blocking-query round trips and an endpoints update by kube-proxy. */
+export const DEFAULT_TERMINATION_DELAY_MS = 5000;
 
 const AGENT_KEYS = [
   'service',
@@ -222,6 +233,7 @@ const AGENT_KEYS = [
   'registerTimeoutMs',
   'drainDeadlineMs',
   'drainGraceMs',
+  'terminationDelayMs',
   'retryAfterSeconds',
   'onDrained',
   'handleSignals',
@@ -453,6 +465,15 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
   assertInteger('drainDeadlineMs', drainDeadlineMs, 0, LIMITS.maxDrainDeadlineMs);
   const drainGraceMs = input.drainGraceMs ?? 0;
   assertInteger('drainGraceMs', drainGraceMs, 0, LIMITS.maxDrainDeadlineMs);
+  // Default: 5 s, or half a short drain deadline, so in-flight work always keeps time to finish.
+  const terminationDelayMs =
+    input.terminationDelayMs ?? Math.min(DEFAULT_TERMINATION_DELAY_MS, Math.floor(drainDeadlineMs / 2));
+  assertInteger('terminationDelayMs', terminationDelayMs, 0, LIMITS.maxDrainDeadlineMs);
+  if (terminationDelayMs > 0 && terminationDelayMs >= drainDeadlineMs) {
+    throw new InvalidArgumentError(
+      `terminationDelayMs (${terminationDelayMs}) must be less than drainDeadlineMs (${drainDeadlineMs}): the drain bounds the delay and then needs time for in-flight work`,
+    );
+  }
   const retryAfterSeconds = input.retryAfterSeconds ?? 1;
   assertInteger('retryAfterSeconds', retryAfterSeconds, 0, 3600);
   if (input.onDrained !== undefined && typeof input.onDrained !== 'function') {
@@ -544,6 +565,7 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
     registerTimeoutMs,
     drainDeadlineMs,
     drainGraceMs,
+    terminationDelayMs,
     retryAfterSeconds,
     onDrained: input.onDrained ?? exitProcess,
     signals,

@@ -251,8 +251,15 @@ export class Agent {
     this.scheduleTick(this.interval);
     for (const signal of o.signals) {
       const handler = () => {
-        this.logger.info({ signal }, 'signal received; draining');
-        void this.drain(o.drainDeadlineMs, signal);
+        // Unready and deregistered at once; new work is still served for terminationDelayMs (watchers, kube-proxy
+        // and ingresses stop sending meanwhile), then refused while in-flight work finishes; then onDrained (exit).
+        this.logger.info(
+          { signal, terminationDelayMs: o.terminationDelayMs, drainDeadlineMs: o.drainDeadlineMs },
+          'signal received; deregistering, then draining after terminationDelayMs',
+        );
+        if (this.currentState === 'closed') return;
+        this.drainPromise ??= this.runDrain(o.drainDeadlineMs, signal, o.terminationDelayMs);
+        this.drainPromise.catch(() => undefined);
       };
       process.on(signal, handler);
       this.signalHandlers.push([signal, handler]);
@@ -386,7 +393,11 @@ export class Agent {
     return this.drainPromise;
   }
 
-  private async runDrain(deadlineMs: number, reason: string): Promise<DrainResult> {
+  private async runDrain(
+    deadlineMs: number,
+    reason: string,
+    graceMs: number = this.options.drainGraceMs,
+  ): Promise<DrainResult> {
     const { clock } = this.options;
     const startedAt = clock.monotonic();
     const remaining = () => Math.max(0, deadlineMs - (clock.monotonic() - startedAt));
@@ -408,7 +419,7 @@ export class Agent {
         this.logger.warn({ ...errorFields(error) }, 'could not deregister from Consul');
       }
     }
-    const grace = Math.min(this.options.drainGraceMs, remaining());
+    const grace = Math.min(graceMs, remaining());
     if (grace > 0) await sleep(clock, grace, this.closing.signal, true).catch(() => undefined);
     this.gate.refusing = true;
     for (const server of this.grpcServers) void shutdownGrpcServer(server);

@@ -96,4 +96,19 @@ describe('createAgent options', () => {
       assert.ok(!(error as Error).message.includes('secret value'));
     }
   });
+
+  it('validates terminationDelayMs and keeps it below drainDeadlineMs', () => {
+    const base = { service: 'orders', port: 1, address: '127.0.0.1' };
+    assert.throws(
+      () => resolveAgentOptions({ ...base, terminationDelayMs: -1 }),
+      /terminationDelayMs must be .*got -1/,
+    );
+    assert.throws(
+      () => resolveAgentOptions({ ...base, terminationDelayMs: 30_000, drainDeadlineMs: 30_000 }),
+      /terminationDelayMs \(30000\) must be less than drainDeadlineMs \(30000\)/,
+    );
+    assert.equal(resolveAgentOptions({ ...base, drainDeadlineMs: 4000 }).terminationDelayMs, 2000);
+    assert.equal(resolveAgentOptions(base).terminationDelayMs, 5000);
+    assert.equal(resolveAgentOptions({ ...base, terminationDelayMs: 0, drainDeadlineMs: 0 }).terminationDelayMs, 0);
+  });
 });

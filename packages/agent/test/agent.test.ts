@@ -117,6 +117,42 @@ describe('Agent', () => {
     assert.equal(process.listenerCount('SIGTERM'), before);
   });
 
+  it('on SIGTERM goes unready and deregisters first, serves for terminationDelayMs, then refuses and drains', async () => {
+    consul = await startTestConsul();
+    const clock = new ManualClock();
+    const s = await service('term', {
+      handleSignals: true,
+      terminationDelayMs: 3000,
+      drainDeadlineMs: 10_000,
+      clock,
+      consul: { url: consul.url, ...(consul.token ? { token: consul.token } : {}) },
+    });
+    const registered = async () =>
+      ((await fetch(`${consul!.url}/v1/health/service/orders`).then((r) => r.json())) as unknown[]).length;
+    assert.equal(await registered(), 1);
+    const held = get(s.port, '/?ms=200');
+    await waitFor(() => s.agent.inFlight === 1, { what: 'a request in flight' });
+    process.emit('SIGTERM');
+    assert.equal(s.agent.ready, false, 'unready at once');
+    await waitFor(async () => (await registered()) === 0, { what: 'deregistered from Consul' });
+    assert.equal((await get(s.port, '/')).status, 200, 'a late request (kube-proxy not updated yet) is served');
+    await clock.advanceAsync(2999, 1000);
+    assert.equal((await get(s.port, '/')).status, 200, 'still served 1 ms before terminationDelayMs');
+    assert.equal(s.agent.state, 'draining');
+    await clock.advanceAsync(1);
+    await waitFor(async () => (await get(s.port, '/').catch(() => ({ status: 0 }))).status !== 200, {
+      what: 'new work refused after terminationDelayMs',
+    });
+    assert.equal((await held).status, 200, 'in-flight work finished');
+    assert.deepEqual(await s.drained, { reason: 'SIGTERM', timedOut: false, inFlight: 0 });
+  });
+
+  it('drains started by the coordinator or drain() wait drainGraceMs, not terminationDelayMs', async () => {
+    const clock = new ManualClock();
+    const s = await service('grace', { handleSignals: true, terminationDelayMs: 20_000, drainGraceMs: 0, clock });
+    assert.deepEqual(await s.agent.drain(1000, 'coordinator'), { reason: 'coordinator', timedOut: false, inFlight: 0 });
+  });
+
   it('walks idle → starting → ready → draining → drained → closed', async () => {
     const states: AgentState[] = [];
     const server = http.createServer();
