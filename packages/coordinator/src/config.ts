@@ -192,15 +192,13 @@ const serviceSchema = z
     tokenFile: z.string().min(1).optional(),
     // 0 is refused: with no instance left there is no agent and no report, so nothing could ever scale it back up
     // (scale-from-zero is not built).
-    minReplicas: z
-      .number()
-      .int()
-      .nonnegative()
-      .refine((n) => n !== 0, {
-        message:
-          'minReplicas 0 is not supported: at 0 replicas no agent reports, so nothing can wake the service again (scale-from-zero is not built); use minReplicas >= 1',
-      })
-      .default(1),
+    // 0 needs a target that can wake the service with no replica running: an external (query) target.
+    minReplicas: z.number().int().nonnegative().default(1),
+    /**
+     * With minReplicas 0: how long every activation target must stay at or below its activationValue before the
+     * last replica is removed (KEDA's cooldownPeriod).
+     */
+    idleCooldownMs: z.number().int().nonnegative().default(300_000),
     maxReplicas: z.number().int().positive().default(10),
     reportIntervalMs: positiveMs.default(1000),
     syncPeriodMs: positiveMs.optional(),
@@ -225,6 +223,11 @@ const serviceSchema = z
     const loose = s.policy as { slo?: { metric?: unknown }; loadMetric?: unknown };
     check(loose.slo?.metric, ['policy', 'slo', 'metric']);
     check(loose.loadMetric, ['policy', 'loadMetric']);
+  })
+  .refine((s) => s.minReplicas !== 0 || (s.policy.targets ?? []).some((t) => t.query !== undefined), {
+    message:
+      'minReplicas 0 needs an external-metric target (a target with a "query"): at 0 replicas no agent reports, so only a Prometheus query can wake the service (waking on client calls is not built yet)',
+    path: ['minReplicas'],
   })
   .refine((s) => s.maxReplicas >= s.minReplicas, {
     message: 'maxReplicas must be >= minReplicas',
@@ -534,6 +537,13 @@ export function externalMetricsOf(service: ServiceConfig): Array<{ metric: strin
   return (service.policy.targets ?? [])
     .filter((t): t is typeof t & { query: string } => t.query !== undefined)
     .map((t) => ({ metric: t.metric, query: t.query }));
+}
+
+/** A service's activation targets (scale to zero): its query targets, with their activationValue (default 0). */
+export function activationTargetsOf(service: ServiceConfig): Array<{ metric: string; activationValue: number }> {
+  return (service.policy.targets ?? [])
+    .filter((t) => t.query !== undefined || t.activationValue !== undefined)
+    .map((t) => ({ metric: t.metric, activationValue: t.activationValue ?? 0 }));
 }
 
 export type PrometheusConfig = NonNullable<CoordinatorConfig['prometheus']>;

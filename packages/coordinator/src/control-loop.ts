@@ -10,7 +10,9 @@ import {
 import { ServiceAutoscaler, type ControllerStep, type Observation, type Policy, type PolicyState } from '@shoal/policy';
 import type { Actuator } from './actuators/actuator.js';
 import type { ServiceConfig } from './config.js';
-import type { ExternalMetricsSource } from './external-metrics.js';
+import { ScaleToZeroGate } from './activation.js';
+import { activationTargetsOf } from './config.js';
+import type { ExternalMetricsReader } from './external-metrics.js';
 import type { Ingest } from './ingest.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -54,7 +56,7 @@ export interface ServiceControllerOptions {
   /** Called after every recorded decision (the KEDA scaler's StreamIsActive listens). */
   onDecision?: (record: DecisionRecord) => void;
   /** The service's external metrics (targets with a PromQL `query`), read every tick. */
-  externalMetrics?: ExternalMetricsSource;
+  externalMetrics?: ExternalMetricsReader;
   /** Time limit for one actuator read. Default 15000. */
   actuatorTimeoutMs?: number;
   logger?: Logger;
@@ -80,6 +82,7 @@ export class ServiceController {
   private lastCurrent: number | undefined;
   private lastScaleAtMs: number | undefined;
   private stopped = true;
+  private zeroGate: ScaleToZeroGate | undefined;
 
   constructor(private options: ServiceControllerOptions) {
     this.decisions = new RingBuffer(options.decisionLogSize);
@@ -115,7 +118,7 @@ export class ServiceController {
   }
 
   /** Swaps in a reloaded service's external metrics (undefined: none). */
-  setExternalMetrics(source: ExternalMetricsSource | undefined): void {
+  setExternalMetrics(source: ExternalMetricsReader | undefined): void {
     const { externalMetrics: _old, ...rest } = this.options;
     this.options = source ? { ...rest, externalMetrics: source } : rest;
   }
@@ -221,6 +224,7 @@ export class ServiceController {
       return this.record(this.failedRecord(now, current, current, decided.reason, decided.error, started));
     }
     const { record, state } = decided;
+    this.scaleToZero(observation, record);
     this.lastDesired = record.desiredReplicas;
     this.options.metrics.desiredReplicas.set({ service: this.name }, record.desiredReplicas);
     this.options.metrics.currentReplicas.set({ service: this.name }, current);
@@ -228,6 +232,26 @@ export class ServiceController {
     record.durationMs = this.clock.monotonic() - started;
     this.persist(state, record.desiredReplicas, now);
     return this.record(record);
+  }
+
+  /** With minReplicas 0: KEDA's activation and idle cooldown over the policy's count (activation.ts). */
+  private scaleToZero(observation: Observation, record: DecisionRecord): void {
+    const { service } = this.options;
+    if (service.minReplicas !== 0) {
+      this.zeroGate = undefined;
+      return;
+    }
+    this.zeroGate ??= new ScaleToZeroGate(activationTargetsOf(service), service.idleCooldownMs, observation.now);
+    const { desired, reason } = this.zeroGate.adjust(observation, record.desiredReplicas);
+    if (reason) record.reasons.push(reason);
+    if (desired === record.desiredReplicas) return;
+    record.desiredReplicas = desired;
+    const current = observation.currentReplicas;
+    if (record.victims) {
+      const victims = desired < current ? record.victims.slice(0, current - desired) : [];
+      if (victims.length > 0) record.victims = victims;
+      else delete record.victims;
+    }
   }
 
   private failedRecord(

@@ -17,13 +17,18 @@ export interface ExternalMetricsReading {
   problems: string[];
 }
 
+/** What the control loop needs of a service's external metrics. */
+export interface ExternalMetricsReader {
+  read(): Promise<ExternalMetricsReading>;
+}
+
 /**
  * The external metrics of one service, read from Prometheus once per control-loop tick (all queries at once). A
  * query that fails (unreachable server, timeout after the client's retries, bad PromQL, not one number) leaves its
  * metric out: the target then has no value and the HPA's missing-metric rules apply (no scale-down on it); the
  * reason goes into the decision log. The query text is operator config, never from an agent.
  */
-export class ExternalMetricsSource {
+export class ExternalMetricsSource implements ExternalMetricsReader {
   private readonly log: Logger;
 
   constructor(

@@ -22,4 +22,5 @@ export { RefusalLog } from './ingest/refusal-log.js';
 export type { RefusedSender, RefusalLogOptions } from './ingest/refusal-log.js';
 export { refuse } from './ingest/refusal.js';
 export { ExternalMetricsSource } from './external-metrics.js';
-export type { ExternalMetric, ExternalMetricsReading } from './external-metrics.js';
+export type { ExternalMetric, ExternalMetricsReader, ExternalMetricsReading } from './external-metrics.js';
+export { ScaleToZeroGate } from './activation.js';

@@ -143,15 +143,27 @@ describe('config', () => {
     assert.ok(lines.includes('services[0].actuator.comand: unknown key'), lines.join('\n'));
   });
 
-  it('refuses minReplicas 0 and says why (nothing could wake the service)', () => {
+  it('takes minReplicas 0 only with an external-metric target, and says why', () => {
     const lines = problems(() => parseConfig({ services: [service('a', { minReplicas: 0 })] }));
     assert.ok(
       lines.some(
         (l) =>
-          l.startsWith('services[0].minReplicas: minReplicas 0 is not supported') && l.includes('nothing can wake'),
+          l.startsWith('services[0].minReplicas: minReplicas 0 needs an external-metric target') &&
+          l.includes('only a Prometheus query can wake the service'),
       ),
       lines.join('\n'),
     );
+    const config = parseConfig({
+      prometheus: { url: 'http://prom:9090' },
+      services: [
+        service('a', {
+          minReplicas: 0,
+          policy: { targets: [{ metric: 'backlog', query: 'sum(backlog)', value: 10, activationValue: 2 }] },
+        }),
+      ],
+    });
+    assert.equal(config.services[0]!.minReplicas, 0);
+    assert.equal(config.services[0]!.idleCooldownMs, 300_000);
   });
 
   it('reports every problem at once, with types and enums', () => {

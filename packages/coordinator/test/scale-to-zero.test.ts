@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { ManualClock } from '@shoal/core';
+import { parseConfig } from '@shoal/coordinator';
+import {
+  MemoryStateStore,
+  ServiceController,
+  ServiceWindow,
+  createCoordinatorMetrics,
+  servicePolicy,
+  type ExternalMetricsReading,
+  type ServiceControllerOptions,
+} from '@shoal/coordinator/internal';
+import { RecordingActuator } from './support/agent-client.js';
+
+// minReplicas 0 (issue #20): KEDA's activation threshold and cooldown over an external metric.
+function setup(start: number) {
+  const config = parseConfig({
+    insecureDev: true,
+    prometheus: { url: 'http://127.0.0.1:9' },
+    services: [
+      {
+        name: 'worker',
+        minReplicas: 0,
+        maxReplicas: 20,
+        idleCooldownMs: 60_000,
+        policy: {
+          targets: [{ metric: 'backlog', query: 'sum(backlog)', value: 10, activationValue: 5 }],
+          panic: false,
+          scaleUpHeadroom: 0,
+          behavior: {
+            scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 100, periodSeconds: 15 }] },
+            scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] },
+          },
+        },
+        actuator: { type: 'command', command: 'true' },
+      },
+    ],
+  });
+  const service = config.services[0]!;
+  const clock = new ManualClock(1_000_000);
+  const actuator = new RecordingActuator(start);
+  let backlog: number | undefined = 0;
+  const controller = new ServiceController({
+    service,
+    policy: servicePolicy(service),
+    window: new ServiceWindow('worker', { reportIntervalMs: 1000, windowMs: 5000, maxSamples: 10, maxInstances: 10 }),
+    actuator,
+    ingest: { drain: async () => 'drained' as const } as unknown as ServiceControllerOptions['ingest'],
+    metrics: createCoordinatorMetrics(new Registry()),
+    stateStore: new MemoryStateStore(),
+    syncPeriodMs: 5000,
+    decisionLogSize: 50,
+    dryRun: false,
+    id: 'test',
+    clock,
+    externalMetrics: {
+      read: async (): Promise<ExternalMetricsReading> => {
+        if (backlog === undefined)
+          return { values: {}, problems: ['external metric backlog: cannot reach Prometheus'] };
+        return { values: { backlog }, problems: [] };
+      },
+    },
+  });
+  return {
+    controller,
+    clock,
+    actuator,
+    set: (v: number | undefined) => {
+      backlog = v;
+    },
+  };
+}
+
+describe('scale to zero (minReplicas 0)', () => {
+  it('holds 1 replica until idle for idleCooldownMs, then goes to 0', async () => {
+    const t = setup(2);
+    await t.controller.lead(true);
+    t.set(0);
+    const held = await t.controller.tick();
+    assert.equal(t.actuator.count, 1, held!.reasons.join('; '));
+    assert.ok(held!.reasons.some((r) => r.startsWith('holding 1 replica: idle 0 s of idleCooldownMs 60 s')));
+    t.clock.advance(30_000);
+    await t.controller.tick();
+    assert.equal(t.actuator.count, 1, 'still within the cooldown');
+    t.clock.advance(30_000);
+    const zero = await t.controller.tick();
+    assert.equal(t.actuator.count, 0, zero!.reasons.join('; '));
+    assert.ok(zero!.reasons.some((r) => r.startsWith('idle for 60 s (backlog 0 ≤ activation 5): scaling to zero')));
+  });
+
+  it('wakes from 0 only above the activation value, sized to the metric, and never on a missing value', async () => {
+    const t = setup(0);
+    await t.controller.lead(true);
+    t.set(3);
+    const quiet = await t.controller.tick();
+    assert.equal(t.actuator.count, 0, quiet!.reasons.join('; '));
+    assert.ok(
+      quiet!.reasons.some((r) => r === 'at zero: not active (backlog 3 ≤ activation 5)'),
+      quiet!.reasons.join('; '),
+    );
+    t.set(undefined);
+    t.clock.advance(5000);
+    const missing = await t.controller.tick();
+    assert.equal(t.actuator.count, 0);
+    assert.ok(
+      missing!.reasons.includes('external metric backlog: cannot reach Prometheus'),
+      missing!.reasons.join('; '),
+    );
+    t.set(45);
+    t.clock.advance(5000);
+    const woke = await t.controller.tick();
+    assert.equal(t.actuator.count, 5, woke!.reasons.join('; '));
+    assert.ok(
+      woke!.reasons.some((r) => r === 'activated from zero (backlog 45 > activation 5) → 5'),
+      woke!.reasons.join('; '),
+    );
+  });
+
+  it('a value above the activation value keeps the last replica however long it lasts', async () => {
+    const t = setup(1);
+    await t.controller.lead(true);
+    t.set(6); // policy: ceil(6 / 10) = 1
+    for (let k = 0; k < 20; k++) {
+      await t.controller.tick();
+      t.clock.advance(10_000);
+    }
+    assert.equal(t.actuator.count, 1);
+  });
+});
