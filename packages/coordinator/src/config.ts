@@ -294,6 +294,16 @@ const limitsSchema = z.strictObject({
   maxStreams: z.number().int().positive().default(20_000),
   windowSize: z.number().int().min(3).max(1000).default(60),
   helloTimeoutMs: positiveMs.default(10_000),
+  /** HTTP API: connections open at once, and from one client address (Consul's http_max_conns_per_client). */
+  httpMaxConnections: z.number().int().positive().default(1024),
+  httpMaxConnectionsPerClient: z.number().int().positive().default(100),
+  /** HTTP API: an idle keep-alive connection is closed after this. */
+  httpKeepAliveTimeoutMs: positiveMs.default(5000),
+  /** HTTP API: a request's headers must arrive within this, the whole request within `httpRequestTimeoutMs`. */
+  httpHeadersTimeoutMs: positiveMs.default(10_000),
+  httpRequestTimeoutMs: positiveMs.default(30_000),
+  /** gRPC: a connection with no call open for this long is closed (GOAWAY); agents reconnect on their next report. */
+  grpcMaxConnectionIdleMs: positiveMs.default(300_000),
 });
 
 export const configSchema = z
@@ -348,6 +358,12 @@ export const configSchema = z
       maxStreams: 20_000,
       windowSize: 60,
       helloTimeoutMs: 10_000,
+      httpMaxConnections: 1024,
+      httpMaxConnectionsPerClient: 100,
+      httpKeepAliveTimeoutMs: 5000,
+      httpHeadersTimeoutMs: 10_000,
+      httpRequestTimeoutMs: 30_000,
+      grpcMaxConnectionIdleMs: 300_000,
     }),
     services: z.array(serviceSchema).min(1),
   })

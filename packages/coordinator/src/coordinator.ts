@@ -22,6 +22,7 @@ import { ConsulKv, ServiceWatcher, type Watch } from '@shoal/consul';
 import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
+import { limitConnections } from './connection-limits.js';
 import { LocalActuator } from './actuators/local.js';
 import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveKedaToken, resolveServiceTokens } from './auth.js';
 import {
@@ -443,6 +444,7 @@ class CoordinatorImpl implements Coordinator {
       'grpc.keepalive_timeout_ms': 20_000,
       'grpc.http2.max_pings_without_data': 0,
       'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_connection_idle_ms': config.limits.grpcMaxConnectionIdleMs,
     };
     let creds = grpc.ServerCredentials.createInsecure();
     let tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
@@ -522,9 +524,13 @@ class CoordinatorImpl implements Coordinator {
           handler,
         )
       : createHttpServer(handler);
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
-    server.keepAliveTimeout = 5_000;
+    server.requestTimeout = config.limits.httpRequestTimeoutMs;
+    server.headersTimeout = Math.min(config.limits.httpHeadersTimeoutMs, config.limits.httpRequestTimeoutMs);
+    server.keepAliveTimeout = config.limits.httpKeepAliveTimeoutMs;
+    limitConnections(server, {
+      maxConnections: config.limits.httpMaxConnections,
+      maxConnectionsPerClient: config.limits.httpMaxConnectionsPerClient,
+    });
     const http = splitHostPort(config.listen.http);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
