@@ -31,7 +31,12 @@ describe('monitoring: the dashboard and the metrics reference match what the com
     const [replica] = await stack.waitForReplicas(1, 30_000);
     const coordinatorText = await scrape(`${stack.coordinatorUrl}/metrics`);
     const replicaText = await scrape(`http://${replica!.targets[0]}/metrics`);
-    scraped = new Set([...exportedNames(coordinatorText), ...exportedNames(replicaText)]);
+    const consulDevText = await scrape(`${stack.consul.url}/metrics`);
+    scraped = new Set([
+      ...exportedNames(coordinatorText),
+      ...exportedNames(replicaText),
+      ...exportedNames(consulDevText),
+    ]);
 
     const client = new Registry();
     const watcher = new ServiceWatcher({ consul: { url: stack.consul.url }, registry: client });

@@ -32,7 +32,8 @@ export interface SdGroup {
 
 export async function startRunningStack(minReplicas = 1): Promise<RunningStack> {
   if (!existsSync(ORDERS_SERVER)) throw new Error(`${ORDERS_SERVER} is missing: build first (npm run build)`);
-  const consul = await startConsulDev({ host: '127.0.0.1', port: 0 });
+  // With a registry: consul-dev serves /metrics too (the metrics reference test scrapes it).
+  const consul = await startConsulDev({ host: '127.0.0.1', port: 0, registry: new Registry() });
   const token = randomBytes(24).toString('hex');
   const config = (min: number): CoordinatorConfigInput => ({
     listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },

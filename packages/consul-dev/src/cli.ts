@@ -10,7 +10,8 @@ import { startConsulDev } from './server.js';
 const USAGE = `Usage: shoal-consul-dev [--port 8500] [--host 127.0.0.1] [--acl-token TOKEN] [--max-body-bytes N]
 
 An in-memory server that speaks Consul's HTTP API, for development and tests.
-Point clients at it with CONSUL_HTTP_ADDR=<host>:<port>.`;
+Point clients at it with CONSUL_HTTP_ADDR=<host>:<port>. Prometheus metrics (requests by endpoint and code,
+blocking queries open, services, instances, sessions) are served at /metrics when prom-client is installed.`;
 
 async function main(argv: string[]): Promise<number> {
   let values;
@@ -43,7 +44,13 @@ async function main(argv: string[]): Promise<number> {
   try {
     const port = toInt('port', values.port);
     const maxBodyBytes = toInt('max-body-bytes', values['max-body-bytes']);
+    // prom-client is an optional peer dependency: without it the server runs without /metrics.
+    const registry = await import('prom-client').then(
+      ({ Registry }) => new Registry(),
+      () => undefined,
+    );
     server = await startConsulDev({
+      ...(registry ? { registry } : {}),
       host: values.host ?? '127.0.0.1',
       port: port ?? 8500,
       ...(values['acl-token'] ? { aclToken: values['acl-token'] } : {}),

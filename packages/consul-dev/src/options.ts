@@ -8,7 +8,7 @@ import {
   realClock,
   silentLogger,
 } from '@shoal/core';
-import type { Clock, Logger } from '@shoal/core';
+import type { Clock, Logger, MetricsRegistry } from '@shoal/core';
 import { InvalidArgumentError } from '@shoal/core';
 import { overflowSafeClock } from './overflow-safe-clock.js';
 
@@ -30,6 +30,12 @@ export interface ConsulDevOptions {
   datacenter?: string;
   /** Random source in [0, 1) for blocking-query jitter and check staggering. Default `Math.random`. */
   random?: () => number;
+  /**
+   * A prom-client `Registry`: when given, the server counts requests and serves `GET /metrics` (requests by endpoint
+   * and code, blocking queries open, services, instances, sessions) from it. Default: none (no `/metrics`, and
+   * prom-client is never loaded).
+   */
+  registry?: MetricsRegistry;
 }
 
 export interface ResolvedConsulDevOptions {
@@ -42,9 +48,21 @@ export interface ResolvedConsulDevOptions {
   readonly nodeName: string;
   readonly datacenter: string;
   readonly random: () => number;
+  readonly registry: MetricsRegistry | undefined;
 }
 
-const KNOWN = ['host', 'port', 'aclToken', 'clock', 'logger', 'maxBodyBytes', 'nodeName', 'datacenter', 'random'];
+const KNOWN = [
+  'host',
+  'port',
+  'aclToken',
+  'clock',
+  'logger',
+  'maxBodyBytes',
+  'nodeName',
+  'datacenter',
+  'random',
+  'registry',
+];
 
 /** Applies defaults, validates and freezes `startConsulDev` options; throws InvalidArgumentError naming the option. */
 export function resolveConsulDevOptions(input: ConsulDevOptions = {}): ResolvedConsulDevOptions {
@@ -68,7 +86,11 @@ export function resolveConsulDevOptions(input: ConsulDevOptions = {}): ResolvedC
     throw new InvalidArgumentError(`clock must be a Clock, got ${typeof clock}`);
   const random: () => number = input.random ?? Math.random;
   if (typeof random !== 'function') throw new InvalidArgumentError(`random must be a function, got ${typeof random}`);
+  if (input.registry !== undefined && typeof (input.registry as { metrics?: unknown }).metrics !== 'function') {
+    throw new InvalidArgumentError('registry must be a prom-client Registry');
+  }
   return Object.freeze({
+    registry: input.registry,
     host,
     port,
     aclToken: input.aclToken,

@@ -18,6 +18,7 @@ import { agentRoutes } from './routes/agent.js';
 import { healthRoutes } from './routes/health.js';
 import { kvRoutes } from './routes/kv.js';
 import { sessionRoutes } from './routes/session.js';
+import { createConsulDevMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
 import { Store } from './store.js';
 
@@ -162,6 +163,25 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
   let readCacheIndex = -1;
   const MAX_CACHED = 1000;
 
+  const metrics =
+    opts.registry === undefined
+      ? undefined
+      : await createConsulDevMetrics(opts.registry, {
+          blockingQueries: () => store.waiting,
+          serviceInstances: () => {
+            const names = new Set<string>();
+            let instances = 0;
+            for (const svc of catalog.services.values()) {
+              if (svc.internal) continue;
+              instances++;
+              names.add(svc.name);
+            }
+            return { instances, services: names.size };
+          },
+          sessions: () => sessions.sessions.size,
+        });
+  const registry = opts.registry;
+
   const commonHeaders: Record<string, string> = dev.aclEnabled ? { 'X-Consul-Default-ACL-Policy': 'deny' } : {};
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -256,6 +276,23 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
   }
 
   const server: Server = createServer((req, res) => {
+    if (metrics !== undefined && registry !== undefined) {
+      const rawUrl = req.url ?? '/';
+      const q = rawUrl.indexOf('?');
+      const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
+      const endpoint = rawPath === '/metrics' ? '/metrics' : (findRoute(rawPath)?.route.path ?? 'unmatched');
+      res.once('finish', () => metrics.request(endpoint, res.statusCode));
+      if (rawPath === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+        registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'Content-Type': registry.contentType });
+            res.end(req.method === 'HEAD' ? undefined : text);
+          },
+          (err: unknown) => writeError(res, new HttpError(500, err instanceof Error ? err.message : String(err))),
+        );
+        return;
+      }
+    }
     handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
         writeError(res, err);
