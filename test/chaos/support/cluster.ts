@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +138,8 @@ export class ChaosCluster {
     for (const stream of [child.stdout!, child.stderr!]) {
       stream.on('data', (d: Buffer) => {
         this.programLog.push(d.toString());
+        // SHOAL_CHAOS_PROGRAM_LOG=<file> keeps the coordinator's whole log (with --log-level from SHOAL_TEST_LOG).
+        if (process.env.SHOAL_CHAOS_PROGRAM_LOG) appendFileSync(process.env.SHOAL_CHAOS_PROGRAM_LOG, d);
         if (this.programLog.length > 200) this.programLog.shift();
       });
     }
