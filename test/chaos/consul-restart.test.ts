@@ -118,7 +118,7 @@ describe('chaos: Consul SIGKILLed and restarted empty under steady gRPC + HTTP t
       new Promise<string>((resolve, reject) =>
         greeter.sayHello(
           { name: 'chaos' },
-          { deadline: Date.now() + 5000 },
+          { deadline: Date.now() + 10_000 },
           (err: grpc.ServiceError | null, reply?: { instance?: string }) =>
             err ? reject(err) : resolve(reply?.instance ?? ''),
         ),
@@ -126,7 +126,7 @@ describe('chaos: Consul SIGKILLed and restarted empty under steady gRPC + HTTP t
     const httpCall = async () => {
       const res = await fetch('http://orders.service.consul/healthz', {
         dispatcher,
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(10_000),
       } as unknown as RequestInit);
       await res.arrayBuffer();
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);

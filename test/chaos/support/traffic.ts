@@ -196,7 +196,7 @@ export function documentedClients(options: {
   slowStartMs?: number | false;
   deadlineMs?: number;
 }): DocumentedClients {
-  const deadlineMs = options.deadlineMs ?? 5000;
+  const deadlineMs = options.deadlineMs ?? 10_000;
   const slowStart =
     options.slowStartMs === false ? false : options.slowStartMs ? { windowMs: options.slowStartMs } : undefined;
   register({ consul: options.consul, registry: new Registry() });
