@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { KUBERNETES_RBAC_RULES, parseConfigYaml } from '@shoal/coordinator';
+import { ConfigError } from '@shoal/core';
 
 const DIR = fileURLToPath(new URL('../../examples/kubernetes/', import.meta.url));
 
@@ -94,5 +95,26 @@ describe('examples/kubernetes manifests', () => {
     assert.equal(k8s.length, 1);
     const ports = one('Deployment').spec.template.spec.containers[0].ports.map((p: Doc) => p.containerPort);
     assert.deepEqual(ports, [8080, 9090]);
+  });
+
+  it('advertises the pod IP (downward API), which the commented HA block needs because it listens on 0.0.0.0', () => {
+    const c = one('Deployment').spec.template.spec.containers[0];
+    const advertise = c.env.find((e: Doc) => e.name === 'SHOAL_ADVERTISE_HOST');
+    assert.deepEqual(advertise?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
+    // The HA lines of the ConfigMap, uncommented as an operator would.
+    const text = (one('ConfigMap').data['shoal.yaml'] as string).replace(/^( *)# (consul|ha): /gm, '$1$2: ');
+    assert.match(text, /^ {0}ha: \{ enabled: true/m, 'the HA block is there to uncomment');
+    assert.throws(
+      () => parseConfigYaml(text, 'configmap.yaml'),
+      (e: unknown) => e instanceof ConfigError && /advertiseHost/.test(e.message) && /0\.0\.0\.0:8080/.test(e.message),
+    );
+    // The CLI passes SHOAL_ADVERTISE_HOST as the advertiseHost override: the pod IP is accepted, 0.0.0.0 is not.
+    const config = parseConfigYaml(text, 'configmap.yaml', { advertiseHost: '10.42.0.17' });
+    assert.equal(config.ha?.enabled, true);
+    assert.equal(config.advertiseHost, '10.42.0.17');
+    assert.throws(
+      () => parseConfigYaml(text, 'configmap.yaml', { advertiseHost: '0.0.0.0' }),
+      (e: unknown) => e instanceof ConfigError && /advertiseHost/.test(e.message) && /unspecified/.test(e.message),
+    );
   });
 });

@@ -111,9 +111,11 @@ describe('coordinator leader lock across its own restarts (real processes, consu
     const retakeMs = Date.now() - killedAt;
     assert.equal(b.isLeader, false, 'the follower never led meanwhile');
     await waitFor(
-      async () =>
-        ((await (await fetch(`${second.urls.http}/v1/services`)).json()) as { coordinator: { leader: boolean } })
-          .coordinator.leader,
+      async () => {
+        // Until it leads, it follows its dead previous run: its reads are the (unreachable) leader's, answered 503.
+        const res = await fetch(`${second.urls.http}/v1/services`);
+        return res.ok && ((await res.json()) as { coordinator: { leader: boolean } }).coordinator.leader;
+      },
       { what: 'the restarted coord-a to say it leads' },
     );
 

@@ -238,6 +238,7 @@ async function main(argv: string[]): Promise<number> {
   const overrides = {
     ...(values['insecure-dev'] ? { insecureDev: true } : {}),
     ...(values['dry-run'] ? { dryRun: true } : {}),
+    ...(process.env.SHOAL_ADVERTISE_HOST ? { advertiseHost: process.env.SHOAL_ADVERTISE_HOST } : {}),
   };
   const readConfig = () => loadConfigFile(configPath, overrides);
 

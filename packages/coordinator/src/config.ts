@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { ConfigError, isShoalError } from '@shoal/core';
@@ -38,6 +39,15 @@ const tlsSchema = z
      * asks for a certificate too; `POST /v1/report` then needs one naming the service.
      */
     requireClientCert: z.boolean().default(false),
+    /**
+     * The name a follower checks the leader's certificate against (and sends as SNI), when the certificate was not
+     * issued for the advertised address, e.g. `shoal-coordinator.shoal.svc` for a pod IP. Default: the advertised
+     * host.
+     */
+    serverName: z
+      .string()
+      .refine((v) => /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(v), { message: 'must be a DNS name' })
+      .optional(),
   })
   .refine((t) => !t.requireClientCert || t.caFile !== undefined, {
     message: 'requireClientCert needs caFile (the CA that signs client certificates)',
@@ -318,6 +328,18 @@ export const configSchema = z
     /** URL replicas use to reach the coordinator's gRPC port (default: derived from listen.grpc). */
     advertiseUrl: z.string().min(1).optional(),
     /**
+     * The host other coordinators (followers relaying to the leader) and local replicas use to reach this one, when
+     * `listen` binds every interface (`0.0.0.0`, `::`). Required then with `ha`. The CLI also reads it from
+     * `SHOAL_ADVERTISE_HOST` (e.g. the pod IP from the Kubernetes downward API).
+     */
+    advertiseHost: z
+      .string()
+      .refine(isDialableHostSyntax, { message: 'must be a host name or an IP address (IPv6 with or without brackets)' })
+      .refine((h) => !isUnspecifiedHost(h), {
+        message: 'must be an address others can dial, not an unspecified address (0.0.0.0, ::)',
+      })
+      .optional(),
+    /**
      * Directory where local replicas' guards keep their records (relative: to the config file's directory), so a
      * restarted coordinator adopts them. Default: none (a private temporary directory; no adoption).
      */
@@ -403,7 +425,35 @@ export const configSchema = z
     if (c.ha?.enabled && !c.consul) {
       ctx.addIssue({ code: 'custom', path: ['ha'], message: 'high availability needs a "consul" section' });
     }
+    const wildcard = [c.listen.http, c.listen.grpc].find((hp) => isUnspecifiedHost(listenHost(hp)));
+    if (c.ha?.enabled && wildcard && !c.advertiseHost) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['advertiseHost'],
+        message: `is required with ha when listen binds every interface (${wildcard}): followers would dial themselves`,
+      });
+    }
   });
+
+/** A host name, an IPv4 address, or an IPv6 address with or without brackets. */
+function isDialableHostSyntax(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) !== 0) return true;
+  return /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(host);
+}
+
+/** Whether a host means "every interface" (`0.0.0.0`, `::` in any spelling): nobody can dial it. */
+export function isUnspecifiedHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) === 4) return bare.split('.').every((o) => Number(o) === 0);
+  if (isIP(bare) === 6) return new URL(`http://[${bare}]/`).hostname === '[::]';
+  return false;
+}
+
+/** The host of a `host:port` (IPv6 brackets removed). */
+export function listenHost(hostPort: string): string {
+  return hostPort.slice(0, hostPort.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+}
 
 export type CoordinatorConfigInput = z.input<typeof configSchema>;
 export type CoordinatorConfig = z.output<typeof configSchema>;

@@ -4,7 +4,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +17,7 @@ import {
   type Clock,
   type Logger,
   type MetricsRegistry,
+  type TimerHandle,
 } from '@shoal/core';
 import { ConsulKv, ServiceWatcher, type Watch } from '@shoal/consul';
 import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
@@ -38,6 +39,7 @@ import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './htt
 import { Ingest } from './ingest.js';
 import { KedaScaler, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
 import { LeaderElection, type LeaderInfo } from './leader-election.js';
+import { LeaderUnavailableError, LeaderView, type LeaderAnswer } from './leader-view.js';
 import { grpcPeerNames } from './peer-identity.js';
 import { createCoordinatorMetrics, defaultRegistry, removeServiceSeries, startServiceSeries } from './metrics.js';
 import { isRolloutChange, specOf } from './rollout/replica-spec.js';
@@ -158,6 +160,10 @@ class CoordinatorImpl implements Coordinator {
   private httpServer: HttpServer | undefined;
   private kv: ConsulKv | undefined;
   private election: LeaderElection | undefined;
+  /** A follower's window on the leader (HA only): the read API and KEDA answer with the leader's view. */
+  private leaderView: LeaderView | undefined;
+  /** While following: tells KEDA streams to look at the leader's view again, every sync period. */
+  private followTimer: TimerHandle | undefined;
   private stateStore: StateStore = new MemoryStateStore();
   private rolloutStore: RolloutStore = new MemoryRolloutStore();
   private consulWatcher: ServiceWatcher | undefined;
@@ -230,6 +236,8 @@ class CoordinatorImpl implements Coordinator {
       maxInstancesPerService: config.limits.maxInstancesPerService,
       helloTimeoutMs: config.limits.helloTimeoutMs,
       ...(config.tls?.requireClientCert ? { peerNames: grpcPeerNames } : {}),
+      relayCredentials: () => this.relayCredentials(),
+      relayChannelOptions: () => this.relayChannelOptions(),
       ...(this.options.onReportAccepted ? { onAccepted: this.options.onReportAccepted } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       clock: this.clock,
@@ -278,7 +286,22 @@ class CoordinatorImpl implements Coordinator {
     );
     if (config.ha?.enabled && this.kv) {
       const urls = this.urls();
-      const self: LeaderInfo = { id: this.id, grpcUrl: urls.grpc, httpUrl: urls.http };
+      const self: LeaderInfo = {
+        id: this.id,
+        grpcUrl: this.advertised(urls.grpc),
+        httpUrl: this.advertised(urls.http),
+      };
+      const tls = config.tls;
+      this.leaderView = new LeaderView({
+        ...(tls ? { ca: readFileSync(tls.caFile ?? tls.certFile) } : {}),
+        ...(tls?.serverName ? { serverName: tls.serverName } : {}),
+        authorization: () => {
+          const token = this.readToken ?? this.apiToken;
+          return token ? `Bearer ${token}` : undefined;
+        },
+        clock: this.clock,
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+      });
       this.election = new LeaderElection({
         kv: this.kv,
         key: config.ha.lockKey,
@@ -299,14 +322,80 @@ class CoordinatorImpl implements Coordinator {
     );
   }
 
+  /** `url` with its host replaced by `advertiseHost`, when one is configured. */
+  private advertised(url: string): string {
+    const host = this.config.advertiseHost;
+    if (!host) return url;
+    const bare = host.replace(/^\[(.*)\]$/, '$1');
+    const u = new URL(url);
+    u.hostname = isIP(bare) === 6 ? `[${bare}]` : bare;
+    return u.toString().replace(/\/$/, '');
+  }
+
+  /**
+   * How a follower dials the leader: with TLS when this coordinator serves TLS (coordinators of one deployment share
+   * a TLS config), trusting `tls.caFile`, or else the coordinator's own certificate (a shared self-signed one).
+   */
+  private relayCredentials(): grpc.ChannelCredentials {
+    const tls = this.config.tls;
+    if (!tls) return grpc.credentials.createInsecure();
+    const ca = readFileSync(tls.caFile ?? tls.certFile);
+    // Mutual TLS: the follower shows the coordinators' own certificate to the leader.
+    if (tls.requireClientCert)
+      return grpc.credentials.createSsl(ca, readFileSync(tls.keyFile), readFileSync(tls.certFile));
+    return grpc.credentials.createSsl(ca);
+  }
+
+  /** With `tls.serverName`: the name the leader's certificate is checked against instead of its address. */
+  private relayChannelOptions(): grpc.ChannelOptions {
+    const name = this.config.tls?.serverName;
+    return name ? { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name } : {};
+  }
+
+  /** A follower's answer to a read: the leader's (undefined: this coordinator answers itself). */
+  private proxy(path: string, authorization: string | undefined): Promise<LeaderAnswer> | undefined {
+    if (this.leading || !this.leaderView) return undefined;
+    return this.leaderView.get(path, authorization);
+  }
+
   private setLeading(isLeader: boolean, leader: LeaderInfo | undefined): void {
     this.leading = isLeader;
     this.metrics.leader.set(isLeader ? 1 : 0);
     const target = leader?.grpcUrl?.replace(/^grpcs?:\/\//, '');
     this.ingest?.setMode(isLeader, isLeader ? undefined : target);
+    this.leaderView?.setLeader(isLeader ? undefined : leader);
+    this.clock.clearTimeout(this.followTimer);
+    this.followTimer = undefined;
+    if (!isLeader && this.leaderView && !this.closed) this.follow();
     for (const r of this.runtimes.values()) {
       r.controller.lead(isLeader).catch((error: unknown) => this.log.warn(errorFields(error), 'lead() failed'));
     }
+  }
+
+  /**
+   * While following, every sync period (the first at once): fetch the leader's `/v1/services` and tell the KEDA
+   * scaler, so unary calls and StreamIsActive watchers on this follower see the leader's decisions.
+   */
+  private follow(delayMs = 0): void {
+    this.followTimer = this.clock.setTimeout(() => {
+      if (this.leading || this.closed || !this.leaderView) return;
+      void this.refreshLeaderView().finally(() => {
+        if (!this.leading && !this.closed) this.follow(this.config.syncPeriodMs);
+      });
+    }, delayMs);
+    this.followTimer.unref();
+  }
+
+  /** Fetches the leader's view (one request at a time) and tells the KEDA scaler every service may have changed. */
+  private refreshLeaderView(): Promise<void> {
+    const view = this.leaderView;
+    if (!view) return Promise.resolve();
+    return view
+      .services()
+      .then(() => {
+        if (!this.leading && !this.closed) for (const name of this.runtimes.keys()) this.hub.emit(name);
+      })
+      .catch(() => undefined); // logged by the view; KEDA answers UNAVAILABLE once the last view is stale
   }
 
   private addService(s: ServiceConfig, token: string | undefined, initialDelayMs = 0): void {
@@ -315,7 +404,7 @@ class CoordinatorImpl implements Coordinator {
       this.options.actuatorFactory?.(s) ??
       createActuator(s.actuator, {
         service: s.name,
-        coordinatorUrl: this.config.advertiseUrl ?? this.urls().grpc,
+        coordinatorUrl: this.config.advertiseUrl ?? this.advertised(this.urls().grpc),
         ...(this.config.stateDir ? { stateDir: resolvePath(this.options.baseDir ?? '.', this.config.stateDir) } : {}),
         ...(token ? { coordinatorToken: token } : {}),
         ...(this.options.env ? { baseEnv: this.options.env } : {}),
@@ -501,6 +590,7 @@ class CoordinatorImpl implements Coordinator {
       rolloutAction: (s, action) => this.rolloutAction(s, action),
       apiAccess: (authorization, write) => this.apiAccess(authorization, write),
       sd: () => this.sd(),
+      proxy: (path, authorization) => this.proxy(path, authorization),
       ready: () => this.readiness(),
       checkRead: (authorization) => this.readAccess(authorization),
       info: () => ({
@@ -577,19 +667,43 @@ class CoordinatorImpl implements Coordinator {
     return { ready: false, reason: 'no leader elected yet' };
   }
 
+  /**
+   * KEDA's view of a service: this coordinator's when it leads (or runs alone), else the leader's — the
+   * `/v1/services` the follower fetched last (every sync period), or LeaderUnavailableError (UNAVAILABLE) when it has
+   * none fresh enough.
+   */
   private kedaSnapshot(service: string): KedaServiceSnapshot | undefined {
     const r = this.runtimes.get(service);
     if (!r) return undefined;
+    const targets: Record<string, number> = Object.create(null) as Record<string, number>;
+    for (const t of r.config.policy.targets ?? []) targets[t.metric] ??= t.value;
+    let desiredReplicas = r.controller.desiredReplicas;
+    let instances: Iterable<{ ready: boolean; missing: boolean; draining: boolean; metrics: Record<string, unknown> }> =
+      r.window.views(this.clock.now());
+    const view = this.leaderView;
+    if (!this.leading && view) {
+      // A view older than the leader view's maxAgeMs is fetched again in the background (the answer follows).
+      if (!view.lastServices()) this.refreshLeaderView();
+      const list = view.lastServices(this.followStaleMs());
+      if (!list) throw new LeaderUnavailableError(`no fresh view of the leader ${view.leader ?? ''}; retry`);
+      const s = list.find((x) => x.name === service);
+      if (!s) return undefined;
+      desiredReplicas = s.desiredReplicas;
+      instances = Array.isArray(s.instances) ? s.instances : [];
+    }
     const totals: Record<string, number> = Object.create(null) as Record<string, number>;
-    for (const v of r.window.views(this.clock.now())) {
+    for (const v of instances) {
       if (!v.ready || v.missing || v.draining) continue;
-      for (const [metric, value] of Object.entries(v.metrics)) {
+      for (const [metric, value] of Object.entries(v.metrics ?? {})) {
         if (typeof value === 'number' && Number.isFinite(value)) totals[metric] = (totals[metric] ?? 0) + value;
       }
     }
-    const targets: Record<string, number> = Object.create(null) as Record<string, number>;
-    for (const t of r.config.policy.targets ?? []) targets[t.metric] ??= t.value;
-    return { desiredReplicas: r.controller.desiredReplicas, rps: totals.rps ?? 0, metricTotals: totals, targets };
+    return { desiredReplicas, rps: totals.rps ?? 0, metricTotals: totals, targets };
+  }
+
+  /** How old the leader's view a follower serves KEDA from may be: three sync periods, at least 10 s. */
+  private followStaleMs(): number {
+    return Math.max(10_000, 3 * this.config.syncPeriodMs);
   }
 
   services(): ServiceStatus[] {
@@ -718,6 +832,8 @@ class CoordinatorImpl implements Coordinator {
     this.closed = true;
     await Promise.all([...this.runtimes.values()].map((r) => r.controller.stop()));
     await this.election?.close();
+    this.clock.clearTimeout(this.followTimer);
+    this.leaderView?.close();
     this.ingest?.close();
     this.keda?.close();
     this.hub.clear();

@@ -5,6 +5,7 @@ import type { DecisionRecord } from './control-loop.js';
 import { IngestRefusal, type Ingest } from './ingest.js';
 import type { RolloutStatus } from './rollout/rollout.js';
 import { tlsSocketPeerNames } from './peer-identity.js';
+import type { LeaderAnswer } from './leader-view.js';
 import type { InstanceView } from './service-window.js';
 
 /** One service in `GET /v1/services`. */
@@ -37,6 +38,12 @@ export interface HttpApiDeps {
   /** Checks the operator token of the rollout routes (reads and writes). */
   apiAccess?(authorization: string | undefined, write: boolean): 'ok' | 'unauthenticated' | 'forbidden';
   sd(): SdTargetGroup[];
+  /**
+   * A follower's answer to a read (`GET /v1/services`, `/v1/services/:name[/decisions|/rollout]`, `/v1/sd`): the
+   * leader's answer, with the caller's `authorization`. Undefined: this coordinator answers itself (it leads, or
+   * runs alone). Rejects when the leader cannot be asked (answered 503 with `retry-after`).
+   */
+  proxy?(path: string, authorization: string | undefined): Promise<LeaderAnswer> | undefined;
   ready(): { ready: boolean; reason: string };
   info(): Record<string, unknown>;
   /**
@@ -133,6 +140,9 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     );
     return;
   }
+  // A follower answers reads with the leader's view (GET only: writes and /metrics stay local).
+  const proxyable = path === '/v1/sd' || path === '/v1/services' || /^\/v1\/services\/[^/]+(\/decisions)?$/.test(path);
+  if (proxyable && method === 'GET' && (await answerFromLeader(deps, req, res, path))) return;
   if (path === '/metrics') {
     if (!allow(['GET'])) return;
     const text = await deps.registry.metrics();
@@ -221,6 +231,7 @@ async function handleRollout(
     return;
   }
   if (!action) {
+    if (await answerFromLeader(deps, req, res, `/v1/services/${rawName}/rollout`)) return;
     const status = deps.rollout?.(name);
     if (!status) send(res, 404, { error: `service "${name}" has no rollouts (only the local actuator rolls out)` });
     else send(res, 200, status);
@@ -278,6 +289,39 @@ async function handleReport(
       send(res, 500, { error: 'internal error' });
     }
   }
+}
+
+/** On a follower: sends the leader's answer to this read (or 503 when it cannot be asked) and returns true. */
+async function answerFromLeader(
+  deps: HttpApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<boolean> {
+  const pending = deps.proxy?.(path, headerValue(req.headers.authorization));
+  if (!pending) return false;
+  try {
+    const answer = await pending;
+    let body = answer.body;
+    if (path === '/v1/services' && answer.status === 200) {
+      // The services are the leader's; `coordinator` still says who answered (this follower) and for whom.
+      const parsed = JSON.parse(body.toString('utf8')) as { coordinator?: { id?: unknown } };
+      const info = deps.info();
+      body = Buffer.from(
+        JSON.stringify({ ...parsed, coordinator: { ...info, answeredBy: parsed.coordinator?.id ?? info.leaderId } }),
+      );
+    }
+    res.writeHead(answer.status, {
+      'content-type': answer.contentType,
+      'content-length': body.length,
+      'cache-control': 'no-store',
+      'x-shoal-answered-by': 'leader',
+    });
+    res.end(body);
+  } catch (error) {
+    send(res, 503, { error: (error as Error).message }, { 'retry-after': '1' });
+  }
+  return true;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -42,6 +42,10 @@ export interface IngestOptions {
    * refused (PERMISSION_DENIED) unless S is one of them.
    */
   peerNames?: (call: PeerCall) => string[];
+  /** Credentials a follower dials the leader with (the coordinator's TLS). Default: insecure. */
+  relayCredentials?: () => grpc.ChannelCredentials;
+  /** Channel options of the relay's client (TLS server name). Default: none. */
+  relayChannelOptions?: () => grpc.ChannelOptions;
   /** Called with the receipt→window latency of each accepted report, in ms, and the report (benchmarks). */
   onAccepted?: (latencyMs: number, report: LoadReport) => void;
   logger?: Logger;
@@ -89,6 +93,8 @@ export class Ingest {
     this.relay = new LeaderRelay({
       clock: this.clock,
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.relayCredentials ? { credentials: options.relayCredentials } : {}),
+      ...(options.relayChannelOptions ? { channelOptions: options.relayChannelOptions } : {}),
       onRefused: (session, refusal) => this.refuseStream(session, refusal),
     });
   }

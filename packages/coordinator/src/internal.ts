@@ -8,6 +8,8 @@ export { findFreePort } from './actuators/local.js';
 export { LeaderElection } from './leader-election.js';
 export type { LeaderElectionOptions, LeaderInfo, LeadershipChange } from './leader-election.js';
 export { externalScalerService } from './keda-scaler.js';
+export { LeaderView, LeaderUnavailableError } from './leader-view.js';
+export type { LeaderViewOptions, LeaderAnswer } from './leader-view.js';
 export { createCoordinatorMetrics } from './metrics.js';
 export type { CoordinatorMetrics } from './metrics.js';
 export { ServiceWindow } from './service-window.js';

@@ -147,7 +147,12 @@ export class KedaScaler {
     this.cache.delete(service);
     const set = this.watchers.get(service);
     if (!set || set.size === 0) return;
-    const snap = this.snapshot(service);
+    let snap: KedaServiceSnapshot | undefined;
+    try {
+      snap = this.snapshot(service);
+    } catch {
+      return; // no fresh view of the leader (a follower): watchers keep their last answer
+    }
     const now = isActive(snap);
     for (const w of set) {
       if (w.last !== now) {
@@ -198,11 +203,20 @@ export class KedaScaler {
         grpc.status.NOT_FOUND,
         `no Shoal service ${JSON.stringify(serviceOf(ref).slice(0, 100))} (set scalerMetadata.service)`,
       );
+    /** The snapshot; or UNAVAILABLE when it cannot be had now (a follower without a fresh view of the leader). */
+    const lookup = (service: string): KedaServiceSnapshot | undefined | grpc.ServiceError => {
+      try {
+        return this.snapshot(service);
+      } catch (e) {
+        return error(grpc.status.UNAVAILABLE, (e as Error).message);
+      }
+    };
     return {
       IsActive: (call: grpc.ServerUnaryCall<ScaledObjectRef, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const refused = this.refusal(call, call.request);
         if (refused) return cb(refused);
-        const snap = this.snapshot(serviceOf(call.request));
+        const snap = lookup(serviceOf(call.request));
+        if (snap instanceof Error) return cb(snap);
         if (!snap) return cb(notFound(call.request));
         cb(null, { result: isActive(snap) });
       },
@@ -214,9 +228,9 @@ export class KedaScaler {
           return;
         }
         const service = serviceOf(ref);
-        const snap = this.snapshot(service);
-        if (!snap) {
-          call.emit('error', notFound(ref));
+        const snap = lookup(service);
+        if (!snap || snap instanceof Error) {
+          call.emit('error', snap ?? notFound(ref));
           return;
         }
         const watcher: Watcher = { call, last: isActive(snap) };
@@ -243,7 +257,8 @@ export class KedaScaler {
       GetMetricSpec: (call: grpc.ServerUnaryCall<ScaledObjectRef, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const refused = this.refusal(call, call.request);
         if (refused) return cb(refused);
-        const snap = this.snapshot(serviceOf(call.request));
+        const snap = lookup(serviceOf(call.request));
+        if (snap instanceof Error) return cb(snap);
         if (!snap) return cb(notFound(call.request));
         const s = this.spec(call.request, snap);
         cb(null, {
@@ -257,7 +272,8 @@ export class KedaScaler {
         const ref = call.request.scaledObjectRef;
         const refused = this.refusal(call, ref);
         if (refused) return cb(refused);
-        const snap = this.snapshot(serviceOf(ref));
+        const snap = lookup(serviceOf(ref));
+        if (snap instanceof Error) return cb(snap);
         if (!snap) return cb(notFound(ref));
         const s = this.spec(ref, snap);
         const value = s.metric === undefined ? (snap.desiredReplicas ?? 0) : (snap.metricTotals[s.metric] ?? 0);

@@ -284,4 +284,56 @@ describe('config', () => {
     const lines = problems(() => parseConfigYaml('just a string'));
     assert.deepEqual(lines, ['(root): must be an object, got "just a string"']);
   });
+
+  describe('advertiseHost (HA behind every interface)', () => {
+    const ha = (extra: Record<string, unknown>) => ({
+      listen: { http: '0.0.0.0:8080', grpc: '[::]:9090' },
+      consul: { url: 'http://127.0.0.1:8500' },
+      ha: { enabled: true },
+      services: [service('a')],
+      ...extra,
+    });
+
+    it('is required with ha when listen binds every interface, naming the option and the listen address', () => {
+      assert.deepEqual(
+        problems(() => parseConfig(ha({}))),
+        [
+          'advertiseHost: is required with ha when listen binds every interface (0.0.0.0:8080): followers would dial themselves',
+        ],
+      );
+      // Without ha, or listening on a dialable host, nobody needs it.
+      assert.equal(parseConfig({ ...ha({}), ha: undefined }).advertiseHost, undefined);
+      assert.equal(parseConfig(ha({ listen: { http: '10.0.0.1:8080', grpc: '10.0.0.1:9090' } })).ha?.enabled, true);
+    });
+
+    it('refuses unspecified addresses in any spelling and anything that is not a host', () => {
+      for (const host of ['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0', '[0::0]']) {
+        const lines = problems(() => parseConfig(ha({ advertiseHost: host })));
+        assert.equal(lines.length, 1, host);
+        assert.match(lines[0]!, /^advertiseHost: must be an address others can dial/, host);
+      }
+      for (const host of ['bad host', 'http://x', 'a/b', '', '10.0.0.1:9090']) {
+        const lines = problems(() => parseConfig(ha({ advertiseHost: host })));
+        assert.match(lines.join('\n'), /^advertiseHost: must be a host name or an IP address/m, host);
+      }
+    });
+
+    it('takes names, IPv4 and IPv6 with or without brackets', () => {
+      for (const host of ['coordinator-0.shoal.svc', '10.42.0.17', 'fd00::17', '[fd00::17]']) {
+        assert.equal(parseConfig(ha({ advertiseHost: host })).advertiseHost, host);
+      }
+    });
+
+    it('checks tls.serverName is a DNS name', () => {
+      const tls = { certFile: 'c.pem', keyFile: 'k.pem' };
+      assert.equal(
+        parseConfig(ha({ advertiseHost: '10.0.0.1', tls: { ...tls, serverName: 'shoal.svc' } })).tls?.serverName,
+        'shoal.svc',
+      );
+      assert.deepEqual(
+        problems(() => parseConfig(ha({ advertiseHost: '10.0.0.1', tls: { ...tls, serverName: 'x y' } }))),
+        ['tls.serverName: must be a DNS name, got "x y"'],
+      );
+    });
+  });
 });

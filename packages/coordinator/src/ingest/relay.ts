@@ -28,6 +28,13 @@ interface Link {
 export interface LeaderRelayOptions {
   clock: Clock;
   logger?: Logger;
+  /**
+   * Credentials to dial the leader with: the coordinator's TLS (its CA) when it serves TLS, so followers reach a
+   * `grpcs://` leader. Default: insecure (a plaintext leader).
+   */
+  credentials?: () => grpc.ChannelCredentials;
+  /** Channel options of the client to the leader (e.g. `grpc.ssl_target_name_override` for `tls.serverName`). */
+  channelOptions?: () => grpc.ChannelOptions;
   /** The leader refused a relayed agent itself (bad token, invalid hello): end the agent's stream with it. */
   onRefused(session: AgentSession, refusal: IngestRefusal): void;
 }
@@ -55,7 +62,8 @@ export class LeaderRelay {
     this.client = undefined;
     if (!active || !address) return;
     try {
-      this.client = new this.Client(address, grpc.credentials.createInsecure());
+      const credentials = this.options.credentials?.() ?? grpc.credentials.createInsecure();
+      this.client = new this.Client(address, credentials, this.options.channelOptions?.() ?? {});
     } catch (error) {
       // The leader advertised an address grpc-js cannot parse: relay nothing (agents hear "no leader known").
       this.log.warn({ leader: address, ...errorFields(error) }, 'cannot relay to the leader');

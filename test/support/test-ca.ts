@@ -1,0 +1,81 @@
+/**
+ * A throwaway certificate authority for TLS tests: a CA and one server certificate it signed (for `127.0.0.1`,
+ * `localhost` and any extra DNS names), made with the system's `openssl` in a fresh temporary directory. Node's
+ * crypto can make keys but not sign certificates; `opensslAvailable` says whether the tests can run here.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestCa {
+  dir: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+  /** Removes the directory. */
+  remove(): void;
+}
+
+export const opensslAvailable = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * A CA and a server certificate for `dnsNames` and `ips` (default `localhost` and `127.0.0.1`), valid for a day.
+ */
+export function createTestCa(dnsNames: string[] = ['localhost'], ips: string[] = ['127.0.0.1']): TestCa {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-test-ca-'));
+  const file = (name: string) => join(dir, name);
+  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  run(
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'].concat([
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=shoal-test-ca',
+    ]),
+  );
+  run(
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'].concat([
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=localhost',
+    ]),
+  );
+  const san = [...ips.map((ip) => `IP:${ip}`), ...dnsNames.map((n) => `DNS:${n}`)].join(',');
+  writeFileSync(file('ext.cnf'), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n`);
+  run(
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1'].concat([
+      '-out',
+      'server.pem',
+      '-extfile',
+      'ext.cnf',
+    ]),
+  );
+  return {
+    dir,
+    caFile: file('ca.pem'),
+    certFile: file('server.pem'),
+    keyFile: file('server.key'),
+    ca: readFileSync(file('ca.pem')),
+    cert: readFileSync(file('server.pem')),
+    key: readFileSync(file('server.key')),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
