@@ -16,7 +16,10 @@ const HELP = `Usage:
   shoal-coordinator --config shoal.yaml [options]
   shoal-coordinator simulate [args...]        run \`shoal simulate\` from @shoal/policy (same engine)
   shoal-coordinator healthcheck [--url URL]   exit 0 when the coordinator's /healthz answers 200
-  shoal-coordinator rollout status|pause|resume|undo SERVICE [--url URL] [--json]
+  shoal-coordinator status [SERVICE...] [--url URL] [--token-file PATH] [--json]
+                                              each service's replicas, desired count, last decision and
+                                              its reason, rollout state (the \`kubectl get hpa\` of Shoal)
+  shoal-coordinator rollout status|pause|resume|undo SERVICE [--url URL] [--token-file PATH] [--json]
                                               show or steer a local actuator's rollout
 
 Runs the Shoal coordinator: ingests agent reports (gRPC and POST /v1/report), decides replica counts with
@@ -40,11 +43,13 @@ Options:
 healthcheck options:
       --url URL         Base URL of the HTTP API (default http://127.0.0.1:8080, or SHOAL_HEALTHCHECK_URL).
 
-rollout options (a change of a local actuator's command/args/env/cwd, applied by SIGHUP, is rolled out:
-new replicas start, count once ready, then old ones drain; a clear regression rolls back by itself):
+status and rollout options (a change of a local actuator's command/args/env/cwd, applied by SIGHUP, is
+rolled out: new replicas start, count once ready, then old ones drain; a clear regression rolls back):
       --url URL         Base URL of the HTTP API (default http://127.0.0.1:8080, or SHOAL_COORDINATOR_HTTP_URL).
-      --json            Print the rollout as JSON instead of a summary.
-                        The api token (config api.token/api.tokenFile) is read from SHOAL_API_TOKEN.
+      --token-file PATH File holding the API token (else SHOAL_API_TOKEN). \`status\` and \`rollout status\`
+                        take the read token (api.readToken) or the operator token (api.token); pause,
+                        resume and undo need the operator token. The token is never printed.
+      --json            Print the answer as JSON instead of a table or summary.
 
 Signals: SIGTERM/SIGINT stop gracefully (loops, leader lock released, servers, local replicas stopped
 unless --keep-replicas; a second signal exits at once); the last log line is {"msg":"exiting","code":N}, written
@@ -122,53 +127,223 @@ function formatRollout(r: RolloutAnswer): string {
   return lines.join('\n');
 }
 
+const API_OPTIONS = {
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  'token-file': { type: 'string' },
+} as const;
+
+/** The API base URL and bearer token of the `status` and `rollout` commands (the token is never printed). */
+function apiTarget(values: { url?: string; 'token-file'?: string }): { base: string; token?: string } | string {
+  const base = (values.url ?? process.env.SHOAL_COORDINATOR_HTTP_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  let token = process.env.SHOAL_API_TOKEN;
+  const file = values['token-file'];
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      return `--token-file ${JSON.stringify(file)} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+    }
+    if (!token) return `--token-file ${JSON.stringify(file)} is empty`;
+  }
+  return { base, ...(token ? { token } : {}) };
+}
+
+/** One request to the coordinator's API: the JSON answer, or a message for stderr (never holding the token). */
+async function callApi(
+  target: { base: string; token?: string },
+  method: 'GET' | 'POST',
+  path: string,
+): Promise<{ status: number; body: Record<string, unknown> } | string> {
+  let res: Response;
+  try {
+    res = await fetch(`${target.base}${path}`, {
+      method,
+      headers: target.token ? { authorization: `Bearer ${target.token}` } : {},
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    return `cannot reach the coordinator at ${target.base}: ${(error as Error).message}`;
+  }
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  return { status: res.status, body };
+}
+
+function refusal(what: string, status: number, body: Record<string, unknown>): string {
+  const code = typeof body.code === 'string' ? ` [${body.code}]` : '';
+  const hint =
+    status === 401
+      ? ' (give the API token with --token-file or SHOAL_API_TOKEN: api.readToken or api.token of the config)'
+      : '';
+  return `${what}: HTTP ${status}${code}: ${typeof body.error === 'string' ? body.error : 'no detail'}${hint}\n`;
+}
+
 async function runRollout(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      options: { url: { type: 'string' }, json: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    });
+    parsed = parseArgs({ args, options: API_OPTIONS, strict: true, allowPositionals: true });
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${HELP}\n`);
     return 64;
   }
   const [action, service, ...extra] = parsed.positionals;
   if (!action || !['status', 'pause', 'resume', 'undo'].includes(action) || !service || extra.length > 0) {
-    process.stderr.write(`usage: shoal-coordinator rollout status|pause|resume|undo SERVICE [--url URL] [--json]\n`);
+    process.stderr.write(
+      `usage: shoal-coordinator rollout status|pause|resume|undo SERVICE [--url URL] [--token-file PATH] [--json]\n`,
+    );
     return 64;
   }
-  const base = (parsed.values.url ?? process.env.SHOAL_COORDINATOR_HTTP_URL ?? 'http://127.0.0.1:8080').replace(
-    /\/$/,
-    '',
-  );
-  const token = process.env.SHOAL_API_TOKEN;
+  const target = apiTarget(parsed.values);
+  if (typeof target === 'string') {
+    process.stderr.write(`${target}\n`);
+    return 64;
+  }
   const path = `/v1/services/${encodeURIComponent(service)}/rollout${action === 'status' ? '' : `/${action}`}`;
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, {
-      method: action === 'status' ? 'GET' : 'POST',
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (error) {
-    process.stderr.write(`cannot reach the coordinator at ${base}: ${(error as Error).message}\n`);
+  const answer = await callApi(target, action === 'status' ? 'GET' : 'POST', path);
+  if (typeof answer === 'string') {
+    process.stderr.write(`${answer}\n`);
     return 1;
   }
-  const body = (await res.json().catch(() => ({}))) as RolloutAnswer & { error?: string };
-  if (res.status !== 200) {
-    process.stderr.write(`${action} ${service}: HTTP ${res.status}: ${body.error ?? 'no detail'}\n`);
+  if (answer.status !== 200) {
+    process.stderr.write(refusal(`${action} ${service}`, answer.status, answer.body));
     return 1;
   }
+  const body = answer.body as unknown as RolloutAnswer;
   process.stdout.write(`${parsed.values.json ? JSON.stringify(body, null, 2) : formatRollout(body)}\n`);
+  return 0;
+}
+
+interface ServiceAnswer {
+  name: string;
+  actuator: string;
+  minReplicas: number;
+  maxReplicas: number;
+  currentReplicas?: number;
+  desiredReplicas?: number;
+  lastDecision?: {
+    atMs: number;
+    currentReplicas: number;
+    desiredReplicas: number;
+    reasons: string[];
+    error?: string;
+    applied: boolean;
+  };
+  rollout?: { state: string; paused: boolean; from?: string; to?: string; reason?: string; warning?: string };
+  instances: { ready: boolean; draining: boolean; missing: boolean }[];
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${Math.round(s / 3600)}h`;
+}
+
+/** The `status` table: one line per service, then any rollout warning in full. */
+function formatStatus(services: ServiceAnswer[], nowMs: number): string {
+  const header = [
+    'SERVICE',
+    'ACTUATOR',
+    'MIN',
+    'MAX',
+    'REPLICAS',
+    'DESIRED',
+    'READY',
+    'ROLLOUT',
+    'LAST DECISION',
+    'REASON',
+  ];
+  const rows = services.map((s) => {
+    const d = s.lastDecision;
+    const ready = s.instances.filter((i) => i.ready && !i.draining && !i.missing).length;
+    const r = s.rollout;
+    const rollout = r
+      ? `${r.state}${r.paused ? ' (paused)' : ''}${r.from && r.to && r.state !== 'none' ? ` ${r.from}→${r.to}` : ''}${r.warning ? ' (!)' : ''}`
+      : '-';
+    const reason = d ? [...d.reasons, ...(d.error ? [`error: ${d.error}`] : [])].join('; ') : '';
+    return [
+      s.name,
+      s.actuator,
+      String(s.minReplicas),
+      String(s.maxReplicas),
+      s.currentReplicas === undefined ? '?' : String(s.currentReplicas),
+      s.desiredReplicas === undefined ? '?' : String(s.desiredReplicas),
+      `${ready}/${s.instances.length}`,
+      rollout,
+      d
+        ? `${d.currentReplicas}→${d.desiredReplicas}${d.applied ? '' : ' (not applied)'} ${age(nowMs - d.atMs)} ago`
+        : '-',
+      reason || '-',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
+  const out = [line(header), ...rows.map(line)];
+  for (const s of services) if (s.rollout?.warning) out.push('', `${s.name}: WARNING: ${s.rollout.warning}`);
+  if (services.length === 0) out.push('(no services)');
+  return out.join('\n');
+}
+
+async function runStatus(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: API_OPTIONS, strict: true, allowPositionals: true });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${HELP}\n`);
+    return 64;
+  }
+  const target = apiTarget(parsed.values);
+  if (typeof target === 'string') {
+    process.stderr.write(`${target}\n`);
+    return 64;
+  }
+  const answer = await callApi(target, 'GET', '/v1/services');
+  if (typeof answer === 'string') {
+    process.stderr.write(`${answer}\n`);
+    return 1;
+  }
+  if (answer.status !== 200) {
+    process.stderr.write(refusal('status', answer.status, answer.body));
+    return 1;
+  }
+  let services = (answer.body.services ?? []) as ServiceAnswer[];
+  const wanted = parsed.positionals;
+  const unknown = wanted.filter((w) => !services.some((s) => s.name === w));
+  if (unknown.length > 0) {
+    process.stderr.write(
+      `no service ${unknown.map((u) => JSON.stringify(u)).join(', ')} (the coordinator has ${services.map((s) => s.name).join(', ') || 'none'})\n`,
+    );
+    return 1;
+  }
+  if (wanted.length > 0) services = services.filter((s) => wanted.includes(s.name));
+  if (parsed.values.json) {
+    const out = services.map((s) => ({
+      name: s.name,
+      actuator: s.actuator,
+      minReplicas: s.minReplicas,
+      maxReplicas: s.maxReplicas,
+      replicas: s.currentReplicas ?? null,
+      desired: s.desiredReplicas ?? null,
+      ready: s.instances.filter((i) => i.ready && !i.draining && !i.missing).length,
+      instances: s.instances.length,
+      lastDecision: s.lastDecision ?? null,
+      rollout: s.rollout ?? null,
+    }));
+    process.stdout.write(`${JSON.stringify({ coordinator: answer.body.coordinator, services: out }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${formatStatus(services, Date.now())}\n`);
+  }
   return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
   if (argv[0] === 'rollout') return runRollout(argv.slice(1));
+  if (argv[0] === 'status') return runStatus(argv.slice(1));
   if (argv[0] === 'healthcheck') return runHealthcheck(argv.slice(1));
   let values;
   try {
@@ -281,7 +456,7 @@ async function main(argv: string[]): Promise<number> {
       .then(() => logger.info('config reloaded (SIGHUP)'))
       .catch((error: unknown) =>
         logger.error(
-          { err: { message: (error as Error).message } },
+          { err: { message: (error as Error).message, code: (error as { code?: string }).code } },
           'config reload failed; keeping the running config',
         ),
       );

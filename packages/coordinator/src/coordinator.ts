@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   ClosedError,
+  InvalidArgumentError,
   componentLogger,
   errorFields,
   realClock,
@@ -46,6 +47,7 @@ import { isRolloutChange, specOf } from './rollout/replica-spec.js';
 import { createRolloutMetrics } from './rollout/rollout-metrics.js';
 import { ConsulRolloutStore, MemoryRolloutStore, type RolloutStore } from './rollout/rollout-store.js';
 import { RolloutError, RolloutManager, type RolloutOptions, type RolloutStatus } from './rollout/rollout.js';
+import { checkRolloutSpec } from './rollout/spec-check.js';
 import { ServiceWindow } from './service-window.js';
 import { serviceWindowOptions } from '@shoal/policy';
 import { ConsulStateStore, MemoryStateStore, type StateStore } from './state-store.js';
@@ -110,6 +112,18 @@ interface ServiceRuntime {
   controller: ServiceController;
   rollout?: RolloutManager;
   consulWatch?: Watch;
+}
+
+/** The rollout as `GET /v1/services` shows it (the full status is at `/v1/services/:name/rollout`). */
+function rolloutSummary(s: RolloutStatus): NonNullable<ServiceStatus['rollout']> {
+  return {
+    state: s.state,
+    paused: s.paused,
+    ...(s.from ? { from: s.from.version } : {}),
+    ...(s.to ? { to: s.to.version } : {}),
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.warning ? { warning: s.warning } : {}),
+  };
 }
 
 function rolloutOptions(s: ServiceConfig): Partial<RolloutOptions> {
@@ -514,9 +528,12 @@ class CoordinatorImpl implements Coordinator {
 
   async rolloutAction(service: string, action: 'pause' | 'resume' | 'undo'): Promise<RolloutStatus> {
     const r = this.runtimes.get(service);
-    if (!r) throw new RolloutError(`no service "${service}"`);
+    if (!r) throw new InvalidArgumentError(`service must name a configured service, got ${JSON.stringify(service)}`);
     if (!r.rollout)
-      throw new RolloutError(`service "${service}" has a ${r.actuator.type} actuator: rollouts are local-only`);
+      throw new RolloutError(
+        'SHOAL_ERR_ROLLOUT_UNSUPPORTED',
+        `service "${service}" has a ${r.actuator.type} actuator: only the local actuator rolls out`,
+      );
     if (action === 'pause') return r.rollout.pause();
     if (action === 'resume') return r.rollout.resume();
     return r.rollout.undo();
@@ -652,6 +669,8 @@ class CoordinatorImpl implements Coordinator {
   /** Whether a request to the rollout routes may go on: the `api` token, compared in constant time. */
   private apiAccess(authorization: string | undefined, write: boolean): 'ok' | 'unauthenticated' | 'forbidden' {
     const token = this.apiToken;
+    // Reading a rollout is a read: the read token will do.
+    if (!write && this.readToken !== undefined && bearerMatches(this.readToken, authorization)) return 'ok';
     if (!token) return !write || this.config.insecureDev ? 'ok' : 'forbidden';
     const m = /^Bearer (.+)$/i.exec(authorization ?? '');
     if (!m) return 'unauthenticated';
@@ -718,6 +737,7 @@ class CoordinatorImpl implements Coordinator {
         ...(r.controller.currentReplicas !== undefined ? { currentReplicas: r.controller.currentReplicas } : {}),
         ...(r.controller.desiredReplicas !== undefined ? { desiredReplicas: r.controller.desiredReplicas } : {}),
         ...(last ? { lastDecision: last } : {}),
+        ...(r.rollout ? { rollout: rolloutSummary(r.rollout.status()) } : {}),
         instances: r.window.views(now),
       };
     });
@@ -767,6 +787,19 @@ class CoordinatorImpl implements Coordinator {
     const tokens = await resolveServiceTokens(next, this.options.baseDir);
     const { operator: apiToken, read: readToken } = await resolveApiTokens(next, this.options.baseDir);
     const prev = this.config;
+    // A new version that cannot start is refused before anything changes (the running config stays in force).
+    for (const s of next.services) {
+      const r = this.runtimes.get(s.name);
+      if (!r?.rollout || s.actuator.type !== 'local') continue;
+      if (!isRolloutChange(r.config.actuator as Record<string, unknown>, s.actuator as Record<string, unknown>))
+        continue;
+      try {
+        await checkRolloutSpec(s.name, specOf(s.actuator), this.options.env);
+      } catch (error) {
+        if (error instanceof RolloutError) r.rollout.refused(error);
+        throw error;
+      }
+    }
     if (
       JSON.stringify(prev.listen) !== JSON.stringify(next.listen) ||
       JSON.stringify(prev.tls) !== JSON.stringify(next.tls)

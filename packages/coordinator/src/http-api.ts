@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { responseToJson } from '@shoal/protocol';
-import type { MetricsRegistry } from '@shoal/core';
+import { isShoalError, type MetricsRegistry } from '@shoal/core';
 import type { DecisionRecord } from './control-loop.js';
 import { IngestRefusal, type Ingest } from './ingest.js';
 import type { RolloutStatus } from './rollout/rollout.js';
 import { tlsSocketPeerNames } from './peer-identity.js';
 import type { LeaderAnswer } from './leader-view.js';
+import { ROLLOUT_ERROR_CODES } from './rollout/rollout-error.js';
 import type { InstanceView } from './service-window.js';
 
 /** One service in `GET /v1/services`. */
@@ -17,6 +18,15 @@ export interface ServiceStatus {
   currentReplicas?: number;
   desiredReplicas?: number;
   lastDecision?: DecisionRecord;
+  /** The local actuator's rollout, in short (`GET /v1/services/:name/rollout` has all of it). */
+  rollout?: {
+    state: RolloutStatus['state'];
+    paused: boolean;
+    from?: string;
+    to?: string;
+    reason?: string;
+    warning?: string;
+  };
   instances: InstanceView[];
 }
 
@@ -233,7 +243,11 @@ async function handleRollout(
   if (!action) {
     if (await answerFromLeader(deps, req, res, `/v1/services/${rawName}/rollout`)) return;
     const status = deps.rollout?.(name);
-    if (!status) send(res, 404, { error: `service "${name}" has no rollouts (only the local actuator rolls out)` });
+    if (!status)
+      send(res, 404, {
+        error: `service "${name}" has no rollouts (only the local actuator rolls out)`,
+        code: 'SHOAL_ERR_ROLLOUT_UNSUPPORTED',
+      });
     else send(res, 200, status);
     return;
   }
@@ -241,7 +255,11 @@ async function handleRollout(
     if (!deps.rolloutAction) throw new Error('rollouts are not available');
     send(res, 200, await deps.rolloutAction(name, action));
   } catch (error) {
-    send(res, 409, { error: (error as Error).message });
+    const code = isShoalError(error) ? error.code : undefined;
+    send(res, code !== undefined && code in ROLLOUT_ERROR_CODES ? 409 : 500, {
+      error: (error as Error).message,
+      ...(code ? { code } : {}),
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '@shoal/core';
+import { ROLLOUT_ERROR_CODES } from '@shoal/coordinator';
 
 const PKG = fileURLToPath(new URL('..', import.meta.url));
 
@@ -35,6 +36,7 @@ describe('README', () => {
       const text = readFileSync(file, 'utf8');
       for (const [cls, code] of Object.entries(CLASS_CODES))
         if (new RegExp(`new ${cls}\\(`).test(text)) thrown.add(code);
+      for (const m of text.matchAll(/new RolloutError\(\s*'(SHOAL_ERR_ROLLOUT_[A-Z_]+)'/g)) thrown.add(m[1]!);
     }
     // withTimeout() throws TimeoutError on the coordinator's behalf.
     thrown.add('SHOAL_ERR_TIMEOUT');
@@ -46,7 +48,13 @@ describe('README', () => {
     ])
       thrown.add(code);
     assert.deepEqual([...table].sort(), [...thrown].sort());
-    for (const code of table) assert.ok(code! in ERROR_CODES, `${code} is a known code`);
+    for (const code of table)
+      assert.ok(code! in ERROR_CODES || code! in ROLLOUT_ERROR_CODES, `${code} is a known code`);
+    assert.deepEqual(
+      Object.keys(ROLLOUT_ERROR_CODES).filter((c) => !thrown.has(c)),
+      [],
+      'every rollout code is thrown somewhere',
+    );
   });
 
   it('lists every metric the coordinator registers', async () => {

@@ -3,6 +3,11 @@
  * Shoal policy, HTTP through `@shoal/http`), under steady load, with everything a rollout test or benchmark
  * counts: every call's outcome, the replicas passing in Consul, the rollout's status. Real processes throughout.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createCoordinator, type Coordinator, type CoordinatorConfigInput } from '@shoal/coordinator';
 import { ServiceWatcher, type Watch } from '@shoal/consul';
@@ -12,8 +17,11 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { startTestConsul, type TestConsul } from '../../support/consul.js';
+import { freePort } from '../../kit/index.js';
+import { MARK_VARIABLE, markedProcesses, newMark } from '../../chaos/support/processes.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/versioned-service.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../packages/coordinator/dist/cli.js', import.meta.url));
 export const SERVICES = ['rollgrpc', 'rollhttp'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 const TOKEN = 'rollout-agent-token-0123456789';
@@ -55,8 +63,19 @@ export interface HarnessOptions {
   rollout?: Record<string, unknown>;
   /** Client slow-start window (ms). Default 30000 (the balancers' default). */
   slowStartMs?: number;
-  /** Consul coordinates (default: a fresh @shoal/consul-dev). */
   logLevel?: string;
+  /**
+   * Run the coordinator as the real `shoal-coordinator` program (a child process with a config file, a
+   * `stateDir`, `ha.id` and fixed ports) instead of in this process, so a test can SIGKILL and restart it.
+   */
+  coordinatorProcess?: boolean;
+}
+
+/** A pino line the coordinator program printed. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
 }
 
 /** Version-specific environment: APP_VERSION plus FAIL_HALF / NEVER_READY for the bad ones. */
@@ -78,6 +97,12 @@ export class RolloutHarness {
   private loops: Promise<void>[] = [];
   private env: Record<ServiceName, Record<string, string>>;
   private stopTimeoutMs = 15_000;
+  /** Process mode: the program, its config file, ports, the mark its children carry, and what it printed. */
+  cli: ChildProcess | undefined;
+  readonly mark = newMark();
+  readonly logLines: LogLine[] = [];
+  private dir: string | undefined;
+  private ports: { http: number; grpc: number } | undefined;
 
   constructor(private readonly options: HarnessOptions = {}) {
     this.env = { rollgrpc: versionEnv('v1'), rollhttp: versionEnv('v1') };
@@ -89,8 +114,12 @@ export class RolloutHarness {
 
   config(): CoordinatorConfigInput {
     const n = this.replicas;
+    const ports = this.ports;
     return {
-      listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
+      listen: ports
+        ? { http: `127.0.0.1:${ports.http}`, grpc: `127.0.0.1:${ports.grpc}` }
+        : { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
+      ...(this.dir ? { stateDir: join(this.dir, 'state'), ha: { id: 'rollout-coordinator' } } : {}),
       syncPeriodMs: 1000,
       consul: { url: this.consul.url, ...(this.consul.token ? { token: this.consul.token } : {}) },
       api: { token: API_TOKEN },
@@ -110,8 +139,10 @@ export class RolloutHarness {
             ...this.env[name],
             MODE: name === 'rollgrpc' ? 'grpc' : 'http',
             CONSUL_URL: this.consul.url,
+            ...(this.dir ? { AGENT_BACKOFF_CAP_MS: '2000' } : {}),
           },
           stopTimeoutMs: this.stopTimeoutMs,
+          ...(this.dir ? { orphanGraceMs: 60_000 } : {}),
         },
         ...(this.options.rollout ? { rollout: this.options.rollout } : {}),
       })),
@@ -120,9 +151,15 @@ export class RolloutHarness {
 
   async start(): Promise<void> {
     this.consul = await startTestConsul();
-    const logger = pino({ level: this.options.logLevel ?? process.env.SHOAL_TEST_LOG ?? 'silent' });
-    this.coordinator = createCoordinator(this.config(), { logger, env: process.env });
-    await this.coordinator.start();
+    if (this.options.coordinatorProcess) {
+      this.dir = mkdtempSync(join(tmpdir(), 'shoal-rollout-'));
+      this.ports = { http: await freePort(), grpc: await freePort() };
+      await this.startCoordinatorProcess();
+    } else {
+      const logger = pino({ level: this.options.logLevel ?? process.env.SHOAL_TEST_LOG ?? 'silent' });
+      this.coordinator = createCoordinator(this.config(), { logger, env: process.env });
+      await this.coordinator.start();
+    }
     this.watcher = new ServiceWatcher({
       consul: { url: this.consul.url, ...(this.consul.token ? { token: this.consul.token } : {}) },
     });
@@ -226,6 +263,11 @@ export class RolloutHarness {
   async deploy(version: string, extra: Record<string, string> = {}, restart = false): Promise<void> {
     for (const s of SERVICES) this.env[s] = versionEnv(version, extra);
     if (restart) this.stopTimeoutMs++;
+    if (this.cli) {
+      this.writeConfig();
+      this.cli.kill('SIGHUP');
+      return;
+    }
     await this.coordinator.reload(this.config());
   }
 
@@ -244,10 +286,103 @@ export class RolloutHarness {
   }
 
   async rolloutStatus(service: ServiceName): Promise<{ state: string; reason?: string; [k: string]: unknown }> {
-    const res = await fetch(`${this.coordinator.urls().http}/v1/services/${service}/rollout`, {
+    return (await this.api(`/v1/services/${service}/rollout`)) as { state: string };
+  }
+
+  /** The coordinator's HTTP API base URL. */
+  apiUrl(): string {
+    return this.ports ? `http://127.0.0.1:${this.ports.http}` : this.coordinator.urls().http;
+  }
+
+  /** GETs a path of the coordinator's API with the operator token; the JSON answer. */
+  async api(path: string): Promise<Record<string, unknown>> {
+    const res = await fetch(`${this.apiUrl()}${path}`, {
       headers: { authorization: `Bearer ${API_TOKEN}` },
+      signal: AbortSignal.timeout(5000),
     });
-    return (await res.json()) as { state: string };
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  /** Every `reasons` line of a service's decision log (through the API). */
+  async decisionReasons(service: ServiceName): Promise<string[]> {
+    const body = (await this.api(`/v1/services/${service}/decisions`)) as { decisions: { reasons: string[] }[] };
+    return body.decisions.flatMap((d) => d.reasons);
+  }
+
+  // ---- process mode -----------------------------------------------------------------------------------------------
+
+  private writeConfig(): string {
+    const file = join(this.dir as string, 'shoal.yaml');
+    writeFileSync(file, JSON.stringify(this.config(), null, 2)); // YAML is a superset of JSON
+    return file;
+  }
+
+  /** Starts `shoal-coordinator --config <file>` (the same file, state directory and ports every time). */
+  async startCoordinatorProcess(): Promise<void> {
+    const file = this.writeConfig();
+    const child = spawn(process.execPath, [CLI, '--config', file, '--log-level', 'info'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, [MARK_VARIABLE]: this.mark },
+    });
+    this.cli = child;
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const listening = new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line.includes('"msg":"listening"') && !line.includes('"level"')) resolve();
+        try {
+          const parsed = JSON.parse(line) as LogLine;
+          if (typeof parsed.level === 'number') this.logLines.push(parsed);
+        } catch {
+          // not a log line
+        }
+      });
+      child.once('exit', (code, signal) =>
+        reject(new Error(`shoal-coordinator exited (${signal ?? code}) before listening: ${stderr}`)),
+      );
+    });
+    await listening;
+  }
+
+  /** SIGKILLs the coordinator program (no shutdown of any kind); resolves once it is gone. */
+  async killCoordinator(): Promise<void> {
+    const child = this.cli;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await gone;
+  }
+
+  /** The replica processes running now (this test's mark), with the version and service in their environment. */
+  replicaProcesses(): { pid: number; service: string; version: string }[] {
+    const out: { pid: number; service: string; version: string }[] = [];
+    for (const p of markedProcesses(this.mark)) {
+      if (!p.command.endsWith('versioned-service.mjs') || p.command.includes('replica-guard')) continue;
+      try {
+        const env = Object.fromEntries(
+          readFileSync(`/proc/${p.pid}/environ`, 'latin1')
+            .split('\u0000')
+            .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+        ) as Record<string, string>;
+        out.push({ pid: p.pid, service: env.SHOAL_SERVICE ?? '?', version: env.APP_VERSION ?? '?' });
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return out;
+  }
+
+  /** Versions of a service's replica processes, sorted (process mode: read from /proc). */
+  processVersions(service: ServiceName): string[] {
+    return this.replicaProcesses()
+      .filter((p) => p.service === service)
+      .map((p) => p.version)
+      .sort();
+  }
+
+  /** Every process this test started that is still alive (coordinator, guards, replicas). */
+  leftover(): { pid: number; command: string }[] {
+    return markedProcesses(this.mark);
   }
 
   /** Versions of the replicas the actuator runs (agents' `version` from the coordinator's view). */
@@ -308,6 +443,13 @@ export class RolloutHarness {
     for (const w of this.watches.values()) w.close();
     await this.watcher?.close();
     await this.coordinator?.close();
+    const child = this.cli;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await gone;
+    }
     await this.consul?.close();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

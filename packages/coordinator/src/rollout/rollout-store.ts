@@ -1,6 +1,7 @@
-import { componentLogger, errorFields, type Logger } from '@shoal/core';
+import { componentLogger, type Logger } from '@shoal/core';
 import type { ConsulKv } from '@shoal/consul';
 import type { LocalReplicaSpec } from './replica-spec.js';
+import { RolloutError } from './rollout-error.js';
 
 /** What is kept of a service's rollout, so a coordinator restart finishes it or rolls it back. */
 export interface PersistedRollout {
@@ -20,6 +21,12 @@ export interface PersistedRollout {
   updatedAtMs: number;
   finishedAtMs?: number;
   by: string;
+  /** Why the last rollback happened. */
+  rollbackCause?: 'errors' | 'latency' | 'crash_loop' | 'not_ready' | 'manual';
+  /** Set on a rollout that converges replicas of mixed versions no record explained (see `warning`). */
+  converge?: string;
+  /** What a restarted coordinator found and did (mixed versions without a readable record). */
+  warning?: string;
 }
 
 export interface RolloutStore {
@@ -57,20 +64,55 @@ export class ConsulRolloutStore implements RolloutStore {
     return `${this.prefix.replace(/\/+$/, '')}/${service}/rollout`;
   }
 
+  /** The service's record; undefined when there is none; throws `SHOAL_ERR_ROLLOUT_RECORD` when it is unreadable. */
   async load(service: string): Promise<PersistedRollout | undefined> {
-    const item = await this.kv.get(this.key(service));
+    const key = this.key(service);
+    const item = await this.kv.get(key);
     if (!item?.Value) return undefined;
+    let problem: string | undefined;
+    let parsed: PersistedRollout | undefined;
     try {
-      const parsed = JSON.parse(item.Value) as PersistedRollout;
-      if (parsed.service !== service || !parsed.fromSpec || !parsed.toSpec) throw new Error('not a rollout record');
-      return parsed;
+      parsed = JSON.parse(item.Value) as PersistedRollout;
+      problem = recordProblem(parsed, service);
     } catch (error) {
-      this.log.warn({ service, ...errorFields(error) }, 'ignoring an unreadable rollout record in Consul');
-      return undefined;
+      problem = `not JSON (${(error as Error).message})`;
     }
+    if (problem || !parsed) {
+      this.log.error({ service, key }, `the rollout record in Consul is unreadable: ${problem}`);
+      throw new RolloutError('SHOAL_ERR_ROLLOUT_RECORD', `Consul key ${key}: ${problem}`);
+    }
+    return parsed;
   }
 
   async save(record: PersistedRollout): Promise<void> {
     await this.kv.set(this.key(record.service), JSON.stringify(record));
   }
+}
+
+const STATES = new Set(['rolling-out', 'rolling-back', 'completed', 'rolled-back']);
+
+function specProblem(spec: unknown): boolean {
+  const s = spec as LocalReplicaSpec | undefined;
+  return (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.command !== 'string' ||
+    !Array.isArray(s.args) ||
+    !s.args.every((a) => typeof a === 'string') ||
+    typeof s.env !== 'object' ||
+    s.env === null ||
+    !Object.values(s.env).every((v) => typeof v === 'string') ||
+    (s.cwd !== undefined && typeof s.cwd !== 'string')
+  );
+}
+
+/** What is wrong with a parsed record (undefined: nothing). Values are never quoted: specs may hold secrets. */
+function recordProblem(r: PersistedRollout, service: string): string | undefined {
+  if (typeof r !== 'object' || r === null) return 'not a rollout record (not an object)';
+  if (r.service !== service) return 'not a rollout record of this service ("service" differs)';
+  if (!STATES.has(r.state)) return 'not a rollout record ("state" is not a rollout state)';
+  if (specProblem(r.fromSpec) || specProblem(r.toSpec)) return 'not a rollout record ("fromSpec"/"toSpec" malformed)';
+  if (typeof r.fromVersion !== 'string' || typeof r.toVersion !== 'string') return 'not a rollout record (versions)';
+  if (typeof r.startedAtMs !== 'number') return 'not a rollout record ("startedAtMs")';
+  return undefined;
 }

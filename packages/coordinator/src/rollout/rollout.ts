@@ -13,6 +13,7 @@ import type { InstanceView } from '../service-window.js';
 import { specVersion, type LocalReplicaSpec } from './replica-spec.js';
 import { ROLLOUT_STATES, type RolloutMetrics } from './rollout-metrics.js';
 import type { PersistedRollout, RolloutStore } from './rollout-store.js';
+import { RolloutError } from './rollout-error.js';
 import {
   DEFAULT_THRESHOLDS,
   VersionComparison,
@@ -77,6 +78,11 @@ export interface RolloutStatus {
   replicas: { desired: number; old: number; oldReady: number; new: number; newReady: number; draining: number };
   /** Why the rollout is where it is (waiting for readiness, baking, rolled back because ...). */
   reason?: string;
+  /**
+   * Set when a restarted coordinator found replicas of several versions that no readable rollout record explains
+   * (the record was deleted or corrupt, or names another version): what it found and what it does about it.
+   */
+  warning?: string;
   rollbackCause?: RollbackCause;
   startedAtMs?: number;
   updatedAtMs?: number;
@@ -114,6 +120,13 @@ interface Active {
   fromHash: string;
   toHash: string;
   startedAtMs: number;
+  /** When this coordinator took the rollout over from a persisted record (readiness deadlines count from here). */
+  resumedAtMs?: number;
+  /**
+   * Replicas of several versions were found without a rollout that explains them: every replica is rolled to the
+   * configured version, without bake or analysis (there may be no known version to roll back to).
+   */
+  converge?: string;
   firstReadyAtMs: number | undefined;
   comparison: VersionComparison;
   lastSeq: Map<string, number>;
@@ -140,10 +153,14 @@ export class RolloutManager implements Actuator {
   private state: RolloutState = 'none';
   private paused = false;
   private target = 0;
+  private assumed: number | undefined;
   private pendingStarts = 0;
   private readonly draining = new Set<string>();
   private readonly displayVersions = new Map<string, string>();
   private reason: string | undefined;
+  private warning: string | undefined;
+  /** What a restart found (versions by config hash): the warning is rendered with the agents' versions once known. */
+  private mixed: { found: Map<string, number>; why: string; target: string } | undefined;
   private rollbackCause: RollbackCause | undefined;
   private record: PersistedRollout | undefined;
   private readonly events: { atMs: number; message: string }[] = [];
@@ -205,6 +222,13 @@ export class RolloutManager implements Actuator {
   }
 
   assumeReplicas(replicas: number): void {
+    // The count the control loop last decided (its persisted state): what a convergence keeps, surge excluded.
+    this.assumed = replicas;
+    if (this.active?.converge && this.target !== replicas) {
+      this.event(`keeps ${replicas} replica(s), the count last decided before the restart (found ${this.target})`);
+      this.target = replicas;
+      this.persist();
+    }
     this.o.actuator.assumeReplicas?.(replicas);
   }
 
@@ -231,12 +255,14 @@ export class RolloutManager implements Actuator {
     const toHash = specVersion(spec);
     if (toHash === specVersion(fromSpec) && !this.active) return;
     if (!this.active) this.target = await this.o.actuator.getReplicas();
+    this.warning = undefined;
+    this.mixed = undefined;
     this.startRollout('forward', fromSpec, spec, why);
   }
 
   /** Stops making progress (new replicas keep starting only for scale-ups; no old one is drained). */
   pause(): RolloutStatus {
-    if (!this.active) throw new RolloutError('no rollout in progress');
+    if (!this.active) throw this.notInProgress('pause');
     if (!this.paused) {
       this.paused = true;
       this.event('paused');
@@ -246,7 +272,7 @@ export class RolloutManager implements Actuator {
   }
 
   resume(): RolloutStatus {
-    if (!this.active) throw new RolloutError('no rollout in progress');
+    if (!this.active) throw this.notInProgress('resume');
     if (this.paused) {
       this.paused = false;
       this.event('resumed');
@@ -259,19 +285,49 @@ export class RolloutManager implements Actuator {
   /** Rolls back to the previous version: during a rollout, or after one completed. */
   async undo(): Promise<RolloutStatus> {
     await this.loaded;
-    if (this.active?.direction === 'forward') {
+    const r = this.record;
+    if (this.active?.direction === 'forward' && !this.active.converge) {
       this.rollBack('manual', 'undo requested');
-    } else if (!this.active && this.record && this.state === 'completed') {
+    } else if (this.active) {
+      throw new RolloutError(
+        'SHOAL_ERR_ROLLOUT_NOTHING_TO_UNDO',
+        this.active.converge
+          ? `${this.o.service}: cannot undo: the replicas are being converged to ${this.versionOf(this.active.toHash)} and no previous version is known (${this.active.converge})`
+          : `${this.o.service}: cannot undo: a rollback to ${this.versionOf(this.active.toHash)} is already in progress`,
+      );
+    } else if (r && this.state === 'completed' && specVersion(r.fromSpec) !== specVersion(r.toSpec)) {
       this.target = await this.o.actuator.getReplicas();
-      this.startRollout('back', this.record.toSpec, this.record.fromSpec, 'undo requested');
+      this.startRollout('back', r.toSpec, r.fromSpec, 'undo requested');
       this.rollbackCause = 'manual';
       this.o.metrics.rollbacks.inc({ service: this.o.service, cause: 'manual' });
     } else {
       throw new RolloutError(
-        this.active ? 'a rollback is already in progress' : 'nothing to undo (no completed rollout)',
+        'SHOAL_ERR_ROLLOUT_NOTHING_TO_UNDO',
+        `${this.o.service}: nothing to undo: ${
+          !r || this.state === 'none'
+            ? 'no rollout has completed'
+            : this.state === 'rolled-back'
+              ? `the last rollout was already rolled back to ${r.toVersion}`
+              : `the last rollout converged the replicas to ${r.toVersion} and no previous version is known`
+        }`,
       );
     }
     return this.status();
+  }
+
+  /**
+   * Says that a config change was refused (it cannot be rolled out): a line in the events and the decision log,
+   * the running version untouched.
+   */
+  refused(error: RolloutError): void {
+    this.event(`config change refused (${error.code}): ${error.message}`, 'warn');
+  }
+
+  private notInProgress(action: 'pause' | 'resume'): RolloutError {
+    return new RolloutError(
+      'SHOAL_ERR_ROLLOUT_NOT_IN_PROGRESS',
+      `${this.o.service}: cannot ${action}: no rollout in progress (state ${this.state}); a rollout starts when the config changes the local actuator's command, args, env or cwd`,
+    );
   }
 
   /**
@@ -287,43 +343,104 @@ export class RolloutManager implements Actuator {
   }
 
   private async doRestore(): Promise<void> {
-    const saved = await this.o.store.load(this.o.service);
-    if (!saved) return;
+    // The replicas adopted from the previous coordinator first: the versions they run are what the record explains.
+    await this.o.actuator.getReplicas();
+    let saved: PersistedRollout | undefined;
+    let unreadable: string | undefined;
+    try {
+      saved = await this.o.store.load(this.o.service);
+    } catch (error) {
+      unreadable = error instanceof Error ? error.message : String(error);
+    }
+    if (saved) this.restoreRecord(saved);
+    if (!this.active) this.convergeIfMixed(saved, unreadable);
+    this.updateMetrics();
+  }
+
+  private restoreRecord(saved: PersistedRollout): void {
     this.record = saved;
     const configured = this.o.actuator.version;
     const fromHash = specVersion(saved.fromSpec);
     const toHash = specVersion(saved.toSpec);
     this.displayVersions.set(fromHash, saved.fromVersion);
     this.displayVersions.set(toHash, saved.toVersion);
+    if (saved.warning) this.warning = saved.warning;
     if (saved.state === 'rolling-out' && toHash === configured) {
       this.resumeRollout(saved, 'forward', 'resumed after a coordinator restart');
-    } else if (saved.state === 'rolling-back' && fromHash === configured) {
+    } else if (saved.state === 'rolling-back' && (fromHash === configured || toHash === configured)) {
       this.o.actuator.setSpec(saved.toSpec);
+      this.rollbackCause = saved.rollbackCause;
       this.resumeRollout(saved, 'back', 'rollback resumed after a coordinator restart');
-    } else if (saved.state === 'rolled-back' && fromHash === configured) {
+    } else if (saved.state === 'rolled-back' && (fromHash === configured || toHash === configured)) {
       this.o.actuator.setSpec(saved.toSpec);
       this.state = 'rolled-back';
-      this.reason = `${saved.reason ?? 'rolled back'}; the config still names the rolled-back version ${saved.fromVersion}, so ${saved.toVersion} keeps running`;
-      this.event(this.reason, 'warn');
+      this.rollbackCause = saved.rollbackCause;
+      this.reason =
+        fromHash === configured
+          ? `${saved.reason ?? 'rolled back'}; the config still names the rolled-back version ${saved.fromVersion}, so ${saved.toVersion} keeps running`
+          : saved.reason;
+      if (fromHash === configured) this.event(this.reason ?? 'rolled back', 'warn');
     } else if (saved.state === 'completed' && toHash === configured) {
       this.state = 'completed';
       this.reason = saved.reason;
     } else {
       this.event(
-        `a ${saved.state} rollout of ${saved.toVersion} was persisted, but the config names another version; it is history`,
+        `a ${saved.state} rollout of ${saved.toVersion} (from ${saved.fromVersion}) was persisted, but the config names ${configured}; it is history`,
       );
     }
-    this.updateMetrics();
+  }
+
+  /**
+   * After a restart with no rollout to resume: replicas of a version other than the configured one that no record
+   * explains (the record is gone, unreadable, or about other versions) are said loudly — error log, status
+   * `warning`, decision log — and rolled to the configured version by the usual zero-failure procedure.
+   */
+  private convergeIfMixed(saved: PersistedRollout | undefined, unreadable: string | undefined): void {
+    const target = this.o.actuator.version;
+    const live = this.o.actuator.replicas().filter((r) => r.state !== 'stopping');
+    const others = live.filter((r) => r.version !== undefined && r.version !== target);
+    if (others.length === 0) return;
+    const byVersion = new Map<string, number>();
+    for (const r of live) byVersion.set(r.version ?? '?', (byVersion.get(r.version ?? '?') ?? 0) + 1);
+    const why = unreadable
+      ? `the rollout record is unreadable (${unreadable})`
+      : saved
+        ? `the persisted ${saved.state} rollout (${saved.fromVersion} → ${saved.toVersion}) does not explain them`
+        : 'no rollout record was found (deleted, or never written)';
+    this.mixed = { found: byVersion, why, target };
+    const warning = this.mixedWarning() as string;
+    // A previous version we know the spec of (from the record) can still be undone to; otherwise there is none.
+    const otherHashes = new Set(others.map((r) => r.version));
+    const known = saved ? [saved.fromSpec, saved.toSpec].find((s) => otherHashes.has(specVersion(s))) : undefined;
+    this.target = this.assumed ?? live.length;
+    this.startRollout('forward', known ?? this.o.actuator.spec, this.o.actuator.spec, warning, warning);
+  }
+
+  private mixedWarning(): string | undefined {
+    const m = this.mixed;
+    if (!m) return undefined;
+    const found = [...m.found].map(([v, n]) => `${n} × ${this.versionOf(v)}`).join(', ');
+    return `mixed versions after a coordinator restart: found ${found} and ${m.why}; rolling every replica to the configured version ${this.versionOf(m.target)}`;
   }
 
   private resumeRollout(saved: PersistedRollout, direction: 'forward' | 'back', message: string): void {
     this.active = this.newActive(direction, saved.fromSpec, saved.toSpec, saved.startedAtMs);
+    this.active.resumedAtMs = this.clock.now();
+    if (saved.converge) this.active.converge = saved.converge;
     this.state = direction === 'forward' ? 'rolling-out' : 'rolling-back';
     this.paused = saved.paused;
     this.reason = saved.reason;
     // The count it ran at; replicas that did not survive the restart are started again (of the target version).
     this.target = saved.replicas ?? this.o.actuator.replicas().filter((r) => r.state !== 'stopping').length;
-    this.event(message, 'warn');
+    const live = this.o.actuator.replicas().filter((r) => r.state !== 'stopping');
+    const toHash = this.active.toHash;
+    const onTarget = live.filter((r) => r.version === toHash).length;
+    this.event(
+      `${message}: ${saved.fromVersion} → ${saved.toVersion} at ${this.target} replica(s); found ${onTarget} of ${saved.toVersion} and ${live.length - onTarget} of other versions running${saved.paused ? ' (paused)' : ''}`,
+      'warn',
+    );
+    this.persist();
+    this.updateMetrics();
     this.schedule(0);
   }
 
@@ -348,6 +465,7 @@ export class RolloutManager implements Actuator {
         draining: this.draining.size,
       },
       ...(this.reason ? { reason: this.reason } : {}),
+      ...(this.mixedWarning() || this.warning ? { warning: this.mixedWarning() ?? this.warning } : {}),
       ...(this.rollbackCause ? { rollbackCause: this.rollbackCause } : {}),
       ...(this.record ? { startedAtMs: this.record.startedAtMs, updatedAtMs: this.record.updatedAtMs } : {}),
       ...(this.record?.finishedAtMs !== undefined ? { finishedAtMs: this.record.finishedAtMs } : {}),
@@ -383,9 +501,11 @@ export class RolloutManager implements Actuator {
     fromSpec: LocalReplicaSpec,
     toSpec: LocalReplicaSpec,
     why: string,
+    converge?: string,
   ): void {
     const now = this.clock.now();
     this.active = this.newActive(direction, fromSpec, toSpec, now);
+    if (converge) this.active.converge = converge;
     this.o.actuator.setSpec(toSpec);
     this.state = direction === 'forward' ? 'rolling-out' : 'rolling-back';
     this.paused = false;
@@ -404,10 +524,13 @@ export class RolloutManager implements Actuator {
       startedAtMs: now,
       updatedAtMs: now,
       by: this.o.id,
+      ...(converge ? { converge, warning: converge } : {}),
     };
-    this.event(
-      `${direction === 'forward' ? 'rolling out' : 'rolling back to'} ${this.versionOf(this.active.toHash)} (from ${this.versionOf(this.active.fromHash)}) over ${this.target} replica(s), maxSurge ${this.opts.maxSurge}, maxUnavailable ${this.opts.maxUnavailable}: ${why}`,
-    );
+    if (converge) this.event(converge, 'error');
+    else
+      this.event(
+        `${direction === 'forward' ? 'rolling out' : 'rolling back to'} ${this.versionOf(this.active.toHash)} (from ${this.versionOf(this.active.fromHash)}) over ${this.target} replica(s), maxSurge ${this.opts.maxSurge}, maxUnavailable ${this.opts.maxUnavailable}: ${why}`,
+      );
     this.persist();
     this.updateMetrics();
     this.schedule(0);
@@ -451,9 +574,11 @@ export class RolloutManager implements Actuator {
     this.active = undefined;
     this.paused = false;
     const now = this.clock.now();
-    const message = forward
-      ? `rollout of ${this.versionOf(a.toHash)} completed in ${Math.round((now - a.startedAtMs) / 100) / 10} s`
-      : `rolled back to ${this.versionOf(a.toHash)} in ${Math.round((now - a.startedAtMs) / 100) / 10} s (${this.reason ?? ''})`;
+    const message = a.converge
+      ? `converged every replica to ${this.versionOf(a.toHash)} in ${Math.round((now - a.startedAtMs) / 100) / 10} s`
+      : forward
+        ? `rollout of ${this.versionOf(a.toHash)} completed in ${Math.round((now - a.startedAtMs) / 100) / 10} s`
+        : `rolled back to ${this.versionOf(a.toHash)} in ${Math.round((now - a.startedAtMs) / 100) / 10} s (${this.reason ?? ''})`;
     if (forward) this.reason = message;
     if (this.record)
       this.record = {
@@ -497,7 +622,11 @@ export class RolloutManager implements Actuator {
     if (!a || this.closed) return;
     const now = this.clock.now();
     const view = this.classify();
-    for (const r of view.incoming) if (!a.firstSeenAtMs.has(r.id)) a.firstSeenAtMs.set(r.id, r.startedAtMs ?? now);
+    for (const r of view.incoming) {
+      // A replica adopted from the previous coordinator gets its readiness deadline from the takeover: its agent
+      // needs time to find the new coordinator.
+      if (!a.firstSeenAtMs.has(r.id)) a.firstSeenAtMs.set(r.id, Math.max(r.startedAtMs ?? now, a.resumedAtMs ?? 0));
+    }
     const readyIn = view.incoming.filter((r) => view.ready(r.id));
     const readyOut = view.outgoing.filter((r) => view.ready(r.id));
     if (readyIn.length > 0 && a.firstReadyAtMs === undefined) {
@@ -506,7 +635,7 @@ export class RolloutManager implements Actuator {
     }
     this.learnVersions(view.byId);
 
-    if (a.direction === 'forward' && this.opts.autoRollback) {
+    if (a.direction === 'forward' && !a.converge && this.opts.autoRollback) {
       // Crash loops and readiness deadlines.
       for (const r of view.incoming) {
         if ((r.restarts ?? 0) >= this.opts.crashLoopRestarts) {
@@ -514,6 +643,12 @@ export class RolloutManager implements Actuator {
             'crash_loop',
             `replica ${r.id} of ${this.versionOf(a.toHash)} restarted ${r.restarts} times (limit ${this.opts.crashLoopRestarts})`,
           );
+        }
+        // An adopted replica passing in Consul serves: only its agent has not found this coordinator yet (agents
+        // reconnect with their backoff, up to 30 s by default). Its deadline counts from when that changes.
+        if (r.adopted && !view.byId.has(r.id) && view.passing(r.id)) {
+          a.firstSeenAtMs.set(r.id, now);
+          continue;
         }
         const since = a.firstSeenAtMs.get(r.id) ?? now;
         if (!view.ready(r.id) && now - since > this.opts.readyTimeoutMs) {
@@ -563,6 +698,7 @@ export class RolloutManager implements Actuator {
     const floor = this.target - this.opts.maxUnavailable;
     const baked =
       a.direction === 'back' ||
+      a.converge !== undefined ||
       (a.firstReadyAtMs !== undefined && now - a.firstReadyAtMs >= this.opts.bakeMs) ||
       liveOut.every((r) => !view.ready(r.id));
     const order = [...liveOut].sort((x, y) => Number(view.ready(x.id)) - Number(view.ready(y.id)));
@@ -658,13 +794,14 @@ export class RolloutManager implements Actuator {
     for (const v of this.o.instances()) byId.set(v.id, v);
     const passing = this.opts.requireConsulPassing ? this.o.consulPassing?.() : undefined;
     const consulChecked = this.opts.requireConsulPassing && this.o.consulPassing !== undefined;
+    const inConsul = (id: string): boolean => consulChecked && (passing?.has(id) ?? false);
     const ready = (id: string): boolean => {
       if (this.draining.has(id)) return false;
       const v = byId.get(id);
       if (!v || !v.ready || v.missing || v.draining) return false;
-      return !consulChecked || (passing?.has(id) ?? false);
+      return !consulChecked || inConsul(id);
     };
-    return { incoming, outgoing, byId, ready };
+    return { incoming, outgoing, byId, ready, passing: inConsul };
   }
 
   private learnVersions(byId: Map<string, InstanceView>): void {
@@ -688,7 +825,7 @@ export class RolloutManager implements Actuator {
     return this.displayVersions.get(hash) ?? hash;
   }
 
-  private event(message: string, level: 'info' | 'warn' = 'info'): void {
+  private event(message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
     const atMs = this.clock.now();
     this.events.push({ atMs, message });
     if (this.events.length > 50) this.events.splice(0, this.events.length - 50);
@@ -706,6 +843,7 @@ export class RolloutManager implements Actuator {
       ...this.record,
       paused: this.paused,
       ...(this.active ? { replicas: this.target } : {}),
+      ...(this.rollbackCause ? { rollbackCause: this.rollbackCause } : {}),
       updatedAtMs: this.clock.now(),
       by: this.o.id,
     };
@@ -733,9 +871,8 @@ interface Classified {
   outgoing: readonly ReplicaInfo[];
   byId: Map<string, InstanceView>;
   ready(id: string): boolean;
+  /** Passing in Consul (false when Consul is not checked). */
+  passing(id: string): boolean;
 }
 
-/** A rollout request that does not fit the rollout's state (no rollout, nothing to undo). */
-export class RolloutError extends Error {
-  override readonly name = 'RolloutError';
-}
+export { ROLLOUT_ERROR_CODES, RolloutError, type RolloutErrorCode } from './rollout-error.js';
