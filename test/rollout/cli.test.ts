@@ -89,6 +89,11 @@ describe('shoal-coordinator status and rollout commands (real CLI, real coordina
   });
 
   it('prints a table of every service: replicas, desired, ready, rollout, last decision and its reason', async () => {
+    // The first decision (0 → 2) comes before the actuator has started the replicas.
+    await waitFor(() => coordinator.services().find((s) => s.name === 'web')?.currentReplicas === 2, {
+      timeoutMs: 20_000,
+      what: 'web at 2 replicas',
+    });
     const { code, stdout, stderr } = await run(['status', '--url', url, '--token-file', join(dir, 'reader')]);
     assert.equal(code, 0, stderr);
     const lines = stdout.trimEnd().split('\n');
