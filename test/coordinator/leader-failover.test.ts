@@ -16,6 +16,8 @@ const PROCESS = fileURLToPath(new URL('./fixtures/coordinator-process.mjs', impo
 const TOKEN = 'orders-token-0123456789abcdef';
 const TTL_MS = 10_000;
 const LOCK_DELAY_MS = 500;
+/** The scale-down stabilization window: B holds scale-down for this long after it takes over. */
+const STABILIZATION_S = 30;
 
 function config(consulUrl: string): CoordinatorConfigInput {
   return {
@@ -41,7 +43,7 @@ function config(consulUrl: string): CoordinatorConfigInput {
           panic: false,
           scaleUpHeadroom: 0,
           forecast: false,
-          behavior: { scaleDown: { stabilizationWindowSeconds: 30 } },
+          behavior: { scaleDown: { stabilizationWindowSeconds: STABILIZATION_S } },
         },
         // A command that accepts any count: the test watches decisions, not a platform.
         actuator: { type: 'command', command: process.execPath, args: ['-e', ''] },
@@ -159,10 +161,13 @@ describe('coordinator leader election and failover (two coordinators, consul-dev
 
       // B resumes from the persisted state (count included), takes the agent's stream locally, and holds
       // scale-down until it has seen a stabilization window of fresh data.
+      // The restored state still holds A's last high recommendations in its stabilization window, so decide()
+      // itself keeps the count until they age out (~STABILIZATION_S after the kill, which is ~2 × TTL before the
+      // takeover); B's own hold lasts STABILIZATION_S from the takeover, so the hold shows within that bound.
       const held = await until(
         'B holding a scale-down on fresh data',
         () => b!.decisions('orders')!.find((d) => d.reasons.some((r) => r.startsWith('holding scale-down'))),
-        10_000,
+        STABILIZATION_S * 1000,
       );
       assert.equal(held.currentReplicas, saved.desiredReplicas, 'B resumed the count A had set');
       assert.equal(held.desiredReplicas, held.currentReplicas);
