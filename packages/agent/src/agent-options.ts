@@ -413,6 +413,51 @@ function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
   });
 }
 
+/** `capacity`: the app's own hints, validated. */
+function resolveCapacity(input: AgentOptions['capacity']): Capacity | undefined {
+  if (input === undefined) return undefined;
+  assertObject('capacity', input);
+  assertKnownKeys('capacity', input as Record<string, unknown>, ['maxConcurrency', 'maxRps']);
+  if (input.maxConcurrency !== undefined) {
+    assertInteger('capacity.maxConcurrency', input.maxConcurrency, 1, LIMITS.maxConcurrencyHint);
+  }
+  const rps = input.maxRps;
+  if (rps !== undefined && (typeof rps !== 'number' || !Number.isFinite(rps) || rps <= 0 || rps > LIMITS.maxRpsHint)) {
+    throw new InvalidArgumentError(`capacity.maxRps must be a finite number > 0, got ${describeValue(rps)}`);
+  }
+  return { ...input };
+}
+
+/** `handleSignals`: false, true (SIGTERM) or a list of signal names. */
+function resolveSignals(input: AgentOptions['handleSignals']): NodeJS.Signals[] {
+  const hs = input ?? false;
+  if (hs === true) return ['SIGTERM'];
+  if (Array.isArray(hs)) {
+    hs.forEach((s, i) => assertString(`handleSignals[${i}]`, s, { pattern: /^SIG[A-Z0-9]+$/ }));
+    return [...hs];
+  }
+  if (hs !== false) {
+    throw new InvalidArgumentError(
+      `handleSignals must be a boolean or an array of signal names, got ${describeValue(hs)}`,
+    );
+  }
+  return [];
+}
+
+/** `metrics`: false, or where the agent serves its own /metrics. */
+function resolveMetrics(input: AgentOptions['metrics']): ResolvedAgentOptions['metrics'] {
+  if (input === false) return false;
+  const m = input ?? {};
+  assertObject('metrics', m);
+  assertKnownKeys('metrics', m as Record<string, unknown>, ['port', 'host', 'path']);
+  if (m.port !== undefined) assertInteger('metrics.port', m.port, 0, 65535);
+  const host = m.host ?? '0.0.0.0';
+  assertString('metrics.host', host, { maxLength: 253 });
+  const path = m.path ?? '/metrics';
+  assertString('metrics.path', path, { maxLength: 256, pattern: /^\/[\x21-\x7e]*$/ });
+  return Object.freeze({ ...(m.port !== undefined ? { port: m.port } : {}), host, path });
+}
+
 /** Applies defaults to `createAgent` options, validates them (errors name the option and the value), freezes. */
 export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
   assertObject('options', input);
@@ -426,22 +471,7 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
   assertString('instanceId', instanceId, { maxLength: LIMITS.maxInstanceIdLength, pattern: INSTANCE_ID_PATTERN });
   const zone = optionalString('zone', input.zone, LIMITS.maxZoneLength);
   const version = optionalString('version', input.version, LIMITS.maxVersionLength);
-  let capacity: Capacity | undefined;
-  if (input.capacity !== undefined) {
-    assertObject('capacity', input.capacity);
-    assertKnownKeys('capacity', input.capacity as Record<string, unknown>, ['maxConcurrency', 'maxRps']);
-    if (input.capacity.maxConcurrency !== undefined) {
-      assertInteger('capacity.maxConcurrency', input.capacity.maxConcurrency, 1, LIMITS.maxConcurrencyHint);
-    }
-    const rps = input.capacity.maxRps;
-    if (
-      rps !== undefined &&
-      (typeof rps !== 'number' || !Number.isFinite(rps) || rps <= 0 || rps > LIMITS.maxRpsHint)
-    ) {
-      throw new InvalidArgumentError(`capacity.maxRps must be a finite number > 0, got ${describeValue(rps)}`);
-    }
-    capacity = { ...input.capacity };
-  }
+  const capacity = resolveCapacity(input.capacity);
   const consul = input.consul ?? false;
   const registration = input.registration ?? {};
   assertObject('registration', registration);
@@ -479,29 +509,8 @@ export function resolveAgentOptions(input: AgentOptions): ResolvedAgentOptions {
   if (input.onDrained !== undefined && typeof input.onDrained !== 'function') {
     throw new InvalidArgumentError(`onDrained must be a function, got ${describeValue(input.onDrained)}`);
   }
-  let signals: NodeJS.Signals[] = [];
-  const hs = input.handleSignals ?? false;
-  if (hs === true) signals = ['SIGTERM'];
-  else if (Array.isArray(hs)) {
-    hs.forEach((s, i) => assertString(`handleSignals[${i}]`, s, { pattern: /^SIG[A-Z0-9]+$/ }));
-    signals = [...hs];
-  } else if (hs !== false) {
-    throw new InvalidArgumentError(
-      `handleSignals must be a boolean or an array of signal names, got ${describeValue(hs)}`,
-    );
-  }
-  let metrics: ResolvedAgentOptions['metrics'] = false;
-  if (input.metrics !== false) {
-    const m = input.metrics ?? {};
-    assertObject('metrics', m);
-    assertKnownKeys('metrics', m as Record<string, unknown>, ['port', 'host', 'path']);
-    if (m.port !== undefined) assertInteger('metrics.port', m.port, 0, 65535);
-    const host = m.host ?? '0.0.0.0';
-    assertString('metrics.host', host, { maxLength: 253 });
-    const path = m.path ?? '/metrics';
-    assertString('metrics.path', path, { maxLength: 256, pattern: /^\/[\x21-\x7e]*$/ });
-    metrics = Object.freeze({ ...(m.port !== undefined ? { port: m.port } : {}), host, path });
-  }
+  const signals = resolveSignals(input.handleSignals);
+  const metrics = resolveMetrics(input.metrics);
   const eventLoopResolutionMs = input.eventLoopResolutionMs ?? 20;
   assertInteger('eventLoopResolutionMs', eventLoopResolutionMs, 1, 1000);
   if (input.clock !== undefined && (typeof input.clock !== 'object' || typeof input.clock.setTimeout !== 'function')) {

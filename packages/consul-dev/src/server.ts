@@ -3,13 +3,14 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { componentLogger, errorFields } from '@shoal/core';
+import type { Logger } from '@shoal/core';
 import { readBody } from './body.js';
 import { Catalog } from './catalog.js';
 import type { Context, Dev, Route } from './context.js';
 import { HttpError, aclNotFound, badRequest, permissionDenied } from './http-error.js';
 import { KvStore } from './kv-store.js';
 import { resolveConsulDevOptions } from './options.js';
-import type { ConsulDevOptions } from './options.js';
+import type { ConsulDevOptions, ResolvedConsulDevOptions } from './options.js';
 import { probeFor } from './probes/index.js';
 import { parseBlockingParams } from './query.js';
 import { goJson } from './reply.js';
@@ -19,6 +20,7 @@ import { healthRoutes } from './routes/health.js';
 import { kvRoutes } from './routes/kv.js';
 import { sessionRoutes } from './routes/session.js';
 import { createConsulDevMetrics } from './metrics.js';
+import type { ConsulDevMetrics } from './metrics.js';
 import { SessionStore } from './session-store.js';
 import { Store } from './store.js';
 
@@ -117,13 +119,8 @@ function writeError(res: ServerResponse, err: HttpError): void {
   res.end(body);
 }
 
-/**
- * Starts an in-memory server that speaks Consul's HTTP API (agent services and checks, health, catalog, KV, sessions,
- * status, blocking queries, ACL token check). Resolves once it listens.
- */
-export async function startConsulDev(options: ConsulDevOptions = {}): Promise<ConsulDevServer> {
-  const opts = resolveConsulDevOptions(options);
-  const logger = componentLogger(opts.logger, 'consul-dev');
+/** The in-memory Consul: stores, catalog and sessions wired together. */
+function createDev(opts: ResolvedConsulDevOptions, logger: Logger): Dev {
   const store = new Store();
   const kv = new KvStore(store, opts.clock);
   const sessions = new SessionStore(store, kv, opts.clock, logger);
@@ -143,7 +140,7 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
     onChecksRemoved: (ids) => sessions.invalidateByChecks(ids),
     onCheckCritical: (id) => sessions.invalidateByChecks([id]),
   });
-  const dev: Dev = {
+  return {
     store,
     catalog,
     kv,
@@ -157,34 +154,87 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
     serverAddress: '127.0.0.1:8300',
     version: CONSUL_VERSION,
   };
+}
 
-  // Serialised answers of reads, valid until the next write (see Context.shared).
-  const readCache = new Map<string, Reply>();
-  let readCacheIndex = -1;
+/** The Prometheus metrics of a consul-dev (only when a registry is given). */
+function devMetrics(opts: ResolvedConsulDevOptions, dev: Dev): Promise<ConsulDevMetrics> | undefined {
+  const { store, catalog, sessions } = dev;
+  if (opts.registry === undefined) return undefined;
+  return createConsulDevMetrics(opts.registry, {
+    blockingQueries: () => store.waiting,
+    serviceInstances: () => {
+      const names = new Set<string>();
+      let instances = 0;
+      for (const svc of catalog.services.values()) {
+        if (svc.internal) continue;
+        instances++;
+        names.add(svc.name);
+      }
+      return { instances, services: names.size };
+    },
+    sessions: () => sessions.sessions.size,
+  });
+}
+
+/**
+ * A blocking query (`?index`/`?wait`): resolves when `currentIndex()` passes the requested index, the wait (plus
+ * Consul's jitter of up to wait/16) runs out, or the client goes away.
+ */
+function blockingWait(
+  dev: Dev,
+  res: ServerResponse,
+  query: URLSearchParams,
+  currentIndex: () => number,
+): Promise<void> {
+  const { store, clock, random } = dev;
+  const { minIndex, waitMs } = parseBlockingParams(query);
+  if (minIndex === 0 || currentIndex() > minIndex) return Promise.resolve();
+  const timeoutMs = waitMs + Math.floor(random() * (waitMs / 16));
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      dispose();
+      clock.clearTimeout(timer);
+      res.off('close', finish);
+      resolve();
+    };
+    const dispose = store.wait({ minIndex, currentIndex, wake: finish });
+    const timer = clock.setTimeout(finish, timeoutMs);
+    timer.unref();
+    res.on('close', finish);
+  });
+}
+
+/** Serialised answers of reads, shared by identical requests and valid until the next write (see Context.shared). */
+function readCache(store: Store): (key: string, pretty: boolean, compute: () => Reply) => Reply {
+  const cache = new Map<string, Reply>();
+  let cacheIndex = -1;
   const MAX_CACHED = 1000;
+  return (key, pretty, compute) => {
+    if (cacheIndex !== store.index) {
+      cache.clear();
+      cacheIndex = store.index;
+    }
+    let reply = cache.get(key);
+    if (!reply) {
+      reply = serialise(compute(), pretty);
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(key, reply);
+    }
+    return reply;
+  };
+}
 
-  const metrics =
-    opts.registry === undefined
-      ? undefined
-      : await createConsulDevMetrics(opts.registry, {
-          blockingQueries: () => store.waiting,
-          serviceInstances: () => {
-            const names = new Set<string>();
-            let instances = 0;
-            for (const svc of catalog.services.values()) {
-              if (svc.internal) continue;
-              instances++;
-              names.add(svc.name);
-            }
-            return { instances, services: names.size };
-          },
-          sessions: () => sessions.sessions.size,
-        });
-  const registry = opts.registry;
-
+/** The HTTP handler: routing, methods, ACL, then the route with its request context. */
+function requestHandler(
+  dev: Dev,
+  opts: ResolvedConsulDevOptions,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const shared = readCache(dev.store);
   const commonHeaders: Record<string, string> = dev.aclEnabled ? { 'X-Consul-Default-ACL-Policy': 'deny' } : {};
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const rawUrl = req.url ?? '/';
     const q = rawUrl.indexOf('?');
@@ -227,40 +277,8 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
         if (!authorized) throw permissionDenied(permission, resource);
       },
       body: (maxBytes = dev.maxBodyBytes) => readBody(req, maxBytes),
-      block(currentIndex) {
-        const { minIndex, waitMs } = parseBlockingParams(query);
-        if (minIndex === 0 || currentIndex() > minIndex) return Promise.resolve();
-        const timeoutMs = waitMs + Math.floor(opts.random() * (waitMs / 16));
-        return new Promise<void>((resolve) => {
-          let done = false;
-          const finish = () => {
-            if (done) return;
-            done = true;
-            dispose();
-            opts.clock.clearTimeout(timer);
-            res.off('close', finish);
-            resolve();
-          };
-          const dispose = store.wait({ minIndex, currentIndex, wake: finish });
-          const timer = opts.clock.setTimeout(finish, timeoutMs);
-          timer.unref();
-          res.on('close', finish);
-        });
-      },
-      shared(compute) {
-        if (readCacheIndex !== store.index) {
-          readCache.clear();
-          readCacheIndex = store.index;
-        }
-        const key = cacheKey(path, query, authorized);
-        let reply = readCache.get(key);
-        if (!reply) {
-          reply = serialise(compute(), query.has('pretty'));
-          if (readCache.size >= MAX_CACHED) readCache.clear();
-          readCache.set(key, reply);
-        }
-        return reply;
-      },
+      block: (currentIndex) => blockingWait(dev, res, query, currentIndex),
+      shared: (compute) => shared(cacheKey(path, query, authorized), query.has('pretty'), compute),
       meta(index) {
         return {
           'X-Consul-Index': String(Math.max(1, index)),
@@ -273,7 +291,21 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
     };
     const reply = await route.handle(ctx, dev);
     writeReply(req, res, reply, query.has('pretty'));
-  }
+  };
+}
+
+/**
+ * Starts an in-memory server that speaks Consul's HTTP API (agent services and checks, health, catalog, KV, sessions,
+ * status, blocking queries, ACL token check). Resolves once it listens.
+ */
+export async function startConsulDev(options: ConsulDevOptions = {}): Promise<ConsulDevServer> {
+  const opts = resolveConsulDevOptions(options);
+  const logger = componentLogger(opts.logger, 'consul-dev');
+  const dev = createDev(opts, logger);
+  const { store, catalog, sessions } = dev;
+  const metrics = await devMetrics(opts, dev);
+  const registry = opts.registry;
+  const handle = requestHandler(dev, opts);
 
   const server: Server = createServer((req, res) => {
     if (metrics !== undefined && registry !== undefined) {
