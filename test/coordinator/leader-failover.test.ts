@@ -100,7 +100,7 @@ describe('coordinator leader election and failover (two coordinators, consul-dev
     });
     await until(
       'A to lead',
-      async () => (await json<{ coordinator: { leader: boolean } }>(`${urlsA.http}/v1/services`)).coordinator.leader,
+      async () => (await json<{ coordinator?: { leader: boolean } }>(`${urlsA.http}/v1/services`)).coordinator?.leader,
       10_000,
     );
 

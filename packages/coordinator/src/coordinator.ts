@@ -574,7 +574,12 @@ class CoordinatorImpl implements Coordinator {
       source: {
         compute: (s) => this.kedaSnapshot(s),
         onUpdate: this.hub.onUpdate,
-        maxAgeMs: (s) => this.runtimes.get(s)?.config.syncPeriodMs ?? this.config.syncPeriodMs,
+        // A leader's answer holds until its next decision (or a sync period); a follower's only as long as its view
+        // of the leader is fresh, or a KEDA call between two of the follower's fetches would keep an old answer.
+        maxAgeMs: (s) =>
+          !this.leading && this.leaderView
+            ? this.leaderView.maxAgeMs
+            : (this.runtimes.get(s)?.config.syncPeriodMs ?? this.config.syncPeriodMs),
       },
       ...(this.kedaToken ? { token: this.kedaToken } : {}),
       open: config.insecureDev,

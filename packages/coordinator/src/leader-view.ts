@@ -63,7 +63,8 @@ export class LeaderView {
   private readonly clock: Clock;
   private readonly timeoutMs: number;
   private readonly attempts: number;
-  private readonly maxAgeMs: number;
+  /** How long a fetched view of the leader counts as fresh (answers built on it may be kept that long). */
+  readonly maxAgeMs: number;
   private readonly maxBodyBytes: number;
   private leaderUrl: URL | undefined;
   private leaderId: string | undefined;
