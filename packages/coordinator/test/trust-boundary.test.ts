@@ -87,10 +87,16 @@ describe('the trust boundary (issue 18)', () => {
       return status;
     });
     const statuses = await Promise.all(streams);
+    // Refused by us (UNAUTHENTICATED, before anything counts), or — on Node 22+, whose HTTP/2 server guards against
+    // a flood of streams reset at once — by the HTTP/2 stack itself (ENHANCE_YOUR_CALM, which grpc-js reports as
+    // RESOURCE_EXHAUSTED). Either way none is accepted.
+    const codes = statuses.map((s) => s.code);
+    const why = JSON.stringify([...new Set(statuses.map((s) => `${s.code} ${s.details}`))]);
     assert.ok(
-      statuses.every((s) => s.code === grpc.status.UNAUTHENTICATED),
-      'every anonymous stream refused',
+      codes.every((c) => c === grpc.status.UNAUTHENTICATED || c === grpc.status.RESOURCE_EXHAUSTED),
+      `every anonymous stream refused: ${why}`,
     );
+    assert.ok(codes.includes(grpc.status.UNAUTHENTICATED), `refused for want of a token: ${why}`);
     assert.match(await registry.metrics(), /shoal_coordinator_streams 0\b/);
     const real = agent(ORDERS);
     real.send({ hello: hello('orders', 'orders-1') });
