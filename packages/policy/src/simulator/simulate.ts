@@ -80,6 +80,17 @@ function queueParams(model: SimulationModel): QueueParams {
 }
 
 /** Replays `trace` under `policy` through the model. Deterministic for a given seed. */
+/**
+ * An instance is missing (HPA rules) after three delivery gaps without a report. Reports published in batches
+ * (`metricResolutionMs`, as metrics-server does) arrive one resolution apart, so the gap is the resolution, not the
+ * report interval: counted in report intervals, every replica would be missing between two scrapes, and the HPA
+ * would read 0 % and never scale up.
+ */
+function missingAfterIntervals(model: SimulationModel): number {
+  const gapMs = Math.max(model.reportIntervalMs, model.metricResolutionMs);
+  return Math.ceil((3 * gapMs) / model.reportIntervalMs);
+}
+
 export function simulate(options: SimulateOptions): SimulationResult {
   const { trace } = options;
   checkTrace(trace);
@@ -101,6 +112,7 @@ export function simulate(options: SimulateOptions): SimulationResult {
       maxInstances: 100_000,
     }),
     requests: { cpu: model.cpuPerReplica },
+    missingAfterIntervals: missingAfterIntervals(model),
   });
   const agents = new SimAgents(model, window, startAtMs, 'sim', options.onReport);
   const tally = new SimulationTally(model, duration);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { resolveModel, simulate, syntheticTrace } from '@shoal/policy';
+import { metricsServerModel, resolveModel, simulate, syntheticTrace } from '@shoal/policy';
 import type { PolicyInput } from '@shoal/policy';
 
 const CAPACITY = 80; // default model: 4 × 50 ms
@@ -54,6 +54,18 @@ describe('simulate', () => {
       s.sloViolationSeconds < h.sloViolationSeconds * 0.6,
       `${s.sloViolationSeconds} vs ${h.sloViolationSeconds}`,
     );
+  });
+
+  it('scales the HPA up when fed as metrics-server feeds it (reports batched every 15 s are not missing)', () => {
+    // Batched reports arrive one resolution apart; counted in report intervals, every replica looked missing
+    // between two scrapes and the HPA (0 % for a missing pod on scale-up) never scaled.
+    const trace = syntheticTrace('step', 1_200, 1, (t) => (t < 300 ? 4 * CAPACITY * 0.6 : 12 * CAPACITY * 0.6));
+    const batched = simulate({ trace, policy: hpa, model: metricsServerModel({ initialReplicas: 4 }) });
+    const live = simulate({ trace, policy: hpa, model: { initialReplicas: 4, syncPeriodMs: 15_000 } });
+    assert.ok(batched.summary.peakReplicas >= 10, `batched: peak ${batched.summary.peakReplicas}`);
+    assert.ok(live.summary.peakReplicas >= 10, `live: peak ${live.summary.peakReplicas}`);
+    // Metrics 0–15 s older cannot make it catch up sooner.
+    assert.ok(batched.summary.timeToAdequateS.max >= live.summary.timeToAdequateS.max);
   });
 
   it('counts replica-seconds including starting replicas, and scale events and reversals', () => {
