@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
  * shoal-consul-dev: runs @shoal/consul-dev in the foreground.
- *   shoal-consul-dev [--port 8500] [--host 127.0.0.1] [--acl-token TOKEN]
+ *   shoal-consul-dev [--port 8500] [--host 127.0.0.1] [--acl-token TOKEN] [limits]
  * Prints its address, and stops cleanly on SIGINT/SIGTERM.
  */
 import { parseArgs } from 'node:util';
 import { startConsulDev } from './server.js';
 
 const USAGE = `Usage: shoal-consul-dev [--port 8500] [--host 127.0.0.1] [--acl-token TOKEN] [--max-body-bytes N]
+                        [--max-connections N] [--max-connections-per-client N] [--max-header-bytes N]
+                        [--headers-timeout-ms N] [--request-timeout-ms N]
 
 An in-memory server that speaks Consul's HTTP API, for development and tests.
 Point clients at it with CONSUL_HTTP_ADDR=<host>:<port>. Prometheus metrics (requests by endpoint and code,
@@ -23,6 +25,11 @@ async function main(argv: string[]): Promise<number> {
         host: { type: 'string' },
         'acl-token': { type: 'string' },
         'max-body-bytes': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-client': { type: 'string' },
+        'max-header-bytes': { type: 'string' },
+        'headers-timeout-ms': { type: 'string' },
+        'request-timeout-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -44,6 +51,13 @@ async function main(argv: string[]): Promise<number> {
   try {
     const port = toInt('port', values.port);
     const maxBodyBytes = toInt('max-body-bytes', values['max-body-bytes']);
+    const limits = {
+      maxConnections: toInt('max-connections', values['max-connections']),
+      maxConnectionsPerClient: toInt('max-connections-per-client', values['max-connections-per-client']),
+      maxHeaderBytes: toInt('max-header-bytes', values['max-header-bytes']),
+      headersTimeoutMs: toInt('headers-timeout-ms', values['headers-timeout-ms']),
+      requestTimeoutMs: toInt('request-timeout-ms', values['request-timeout-ms']),
+    };
     // prom-client is an optional peer dependency: without it the server runs without /metrics.
     const registry = await import('prom-client').then(
       ({ Registry }) => new Registry(),
@@ -55,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       port: port ?? 8500,
       ...(values['acl-token'] ? { aclToken: values['acl-token'] } : {}),
       ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
+      ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)),
     });
   } catch (err) {
     process.stderr.write(`shoal-consul-dev: ${(err as Error).message}\n`);

@@ -13,12 +13,15 @@ export interface ConsulDevMetricSources {
 export interface ConsulDevMetrics {
   /** Counts one answered request. `endpoint` is the route (`/v1/health/service/`), never the raw path. */
   request(endpoint: string, code: number): void;
+  /** Counts one connection closed as soon as it was accepted, by reason. */
+  connectionRefused(reason: string): void;
 }
 
 /**
  * Registers consul-dev's metrics on `registry` (prom-client, loaded only when a registry is given):
  * `shoal_consul_dev_requests_total{endpoint,code}`, `shoal_consul_dev_blocking_queries`,
- * `shoal_consul_dev_services`, `shoal_consul_dev_service_instances`, `shoal_consul_dev_sessions`.
+ * `shoal_consul_dev_services`, `shoal_consul_dev_service_instances`, `shoal_consul_dev_sessions`,
+ * `shoal_consul_dev_connections_refused_total{reason}`.
  */
 export async function createConsulDevMetrics(
   registry: MetricsRegistry,
@@ -63,5 +66,14 @@ export async function createConsulDevMetrics(
       this.set(sources.sessions());
     },
   });
-  return { request: (endpoint, code) => requests.inc({ endpoint, code: String(code) }) };
+  const refused = new Counter({
+    name: 'shoal_consul_dev_connections_refused_total',
+    help: 'Connections closed as soon as accepted, by reason (max_connections, max_connections_per_client).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  return {
+    request: (endpoint, code) => requests.inc({ endpoint, code: String(code) }),
+    connectionRefused: (reason) => refused.inc({ reason }),
+  };
 }

@@ -36,6 +36,27 @@ export interface ConsulDevOptions {
    * prom-client is never loaded).
    */
   registry?: MetricsRegistry;
+  /**
+   * Connections open at once; further ones are closed as soon as they are accepted (counted in
+   * `shoal_consul_dev_connections_refused_total`, logged at most once a minute). Default 2048.
+   */
+  maxConnections?: number;
+  /**
+   * Connections open at once from one client address (Consul's `http_max_conns_per_client`, whose default is 200).
+   * Every local client shares `127.0.0.1`, so the default is higher: 1024.
+   */
+  maxConnectionsPerClient?: number;
+  /** Largest request head (request line and headers); larger ones get 431. Default 16384 (Node's). */
+  maxHeaderBytes?: number;
+  /** A request's headers must arrive within this; otherwise 408 and the connection is closed. Default 10000. */
+  headersTimeoutMs?: number;
+  /**
+   * The whole request (headers and body) must arrive within this; otherwise 408. It bounds receiving the request
+   * only: a blocking query waits for its answer as long as its `wait` says. Default 30000.
+   */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this. Default 30000. */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface ResolvedConsulDevOptions {
@@ -49,6 +70,12 @@ export interface ResolvedConsulDevOptions {
   readonly datacenter: string;
   readonly random: () => number;
   readonly registry: MetricsRegistry | undefined;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+  readonly maxHeaderBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
 }
 
 const KNOWN = [
@@ -62,7 +89,20 @@ const KNOWN = [
   'datacenter',
   'random',
   'registry',
+  'maxConnections',
+  'maxConnectionsPerClient',
+  'maxHeaderBytes',
+  'headersTimeoutMs',
+  'requestTimeoutMs',
+  'keepAliveTimeoutMs',
 ];
+
+/** `input[name]` (or `fallback`), an integer in [min, max]. */
+function intOption(input: ConsulDevOptions, name: keyof ConsulDevOptions, fallback: number, min: number, max: number) {
+  const value = input[name] ?? fallback;
+  assertInteger(name, value, min, max);
+  return value as number;
+}
 
 /** Applies defaults, validates and freezes `startConsulDev` options; throws InvalidArgumentError naming the option. */
 export function resolveConsulDevOptions(input: ConsulDevOptions = {}): ResolvedConsulDevOptions {
@@ -90,6 +130,12 @@ export function resolveConsulDevOptions(input: ConsulDevOptions = {}): ResolvedC
     throw new InvalidArgumentError('registry must be a prom-client Registry');
   }
   return Object.freeze({
+    maxConnections: intOption(input, 'maxConnections', 2048, 1, 1_000_000),
+    maxConnectionsPerClient: intOption(input, 'maxConnectionsPerClient', 1024, 1, 1_000_000),
+    maxHeaderBytes: intOption(input, 'maxHeaderBytes', 16 * 1024, 1024, 1024 * 1024),
+    headersTimeoutMs: intOption(input, 'headersTimeoutMs', 10_000, 1, 3_600_000),
+    requestTimeoutMs: intOption(input, 'requestTimeoutMs', 30_000, 1, 3_600_000),
+    keepAliveTimeoutMs: intOption(input, 'keepAliveTimeoutMs', 30_000, 1, 3_600_000),
     registry: input.registry,
     host,
     port,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type ServerOptions } from 'node:http';
+import { limitDevConnections } from './connection-limits.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { componentLogger, errorFields } from '@shoal/core';
@@ -294,6 +295,18 @@ function requestHandler(
   };
 }
 
+/** Node's HTTP server limits: header size, headers and request timeouts (checked often enough to hold them). */
+function serverOptions(opts: ResolvedConsulDevOptions): ServerOptions {
+  const headersTimeout = Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs);
+  return {
+    maxHeaderSize: opts.maxHeaderBytes,
+    headersTimeout,
+    requestTimeout: opts.requestTimeoutMs,
+    // Node checks both timeouts on this interval (default 30 s); a fraction of the shorter one keeps them close.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(headersTimeout / 4))),
+  };
+}
+
 /**
  * Starts an in-memory server that speaks Consul's HTTP API (agent services and checks, health, catalog, KV, sessions,
  * status, blocking queries, ACL token check). Resolves once it listens.
@@ -307,7 +320,7 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
   const registry = opts.registry;
   const handle = requestHandler(dev, opts);
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(serverOptions(opts), (req, res) => {
     if (metrics !== undefined && registry !== undefined) {
       const rawUrl = req.url ?? '/';
       const q = rawUrl.indexOf('?');
@@ -334,7 +347,14 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
       writeError(res, new HttpError(500, err instanceof Error ? err.message : String(err)));
     });
   });
-  server.keepAliveTimeout = 30_000;
+  server.keepAliveTimeout = opts.keepAliveTimeoutMs;
+  limitDevConnections(server, {
+    maxConnections: opts.maxConnections,
+    maxConnectionsPerClient: opts.maxConnectionsPerClient,
+    clock: opts.clock,
+    logger,
+    onRefused: metrics ? (reason) => metrics.connectionRefused(reason) : undefined,
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -314,6 +314,12 @@ const limitsSchema = z.strictObject({
   httpRequestTimeoutMs: positiveMs.default(30_000),
   /** gRPC: a connection with no call open for this long is closed (GOAWAY); agents reconnect on their next report. */
   grpcMaxConnectionIdleMs: positiveMs.default(300_000),
+  /**
+   * gRPC ports (agents, KEDA): connections open at once, and from one client address; further ones are closed as
+   * soon as they are accepted, before any TLS or HTTP/2 work.
+   */
+  grpcMaxConnections: z.number().int().positive().default(2048),
+  grpcMaxConnectionsPerClient: z.number().int().positive().default(256),
 });
 
 export const configSchema = z
@@ -386,6 +392,8 @@ export const configSchema = z
       httpHeadersTimeoutMs: 10_000,
       httpRequestTimeoutMs: 30_000,
       grpcMaxConnectionIdleMs: 300_000,
+      grpcMaxConnections: 2048,
+      grpcMaxConnectionsPerClient: 256,
     }),
     services: z.array(serviceSchema).min(1),
   })

@@ -24,7 +24,14 @@ import { ConsulKv, ServiceWatcher, type Watch } from '@shoal/consul';
 import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
-import { limitConnections } from './connection-limits.js';
+import {
+  limitConnections,
+  listenGrpc,
+  RefusedConnectionLog,
+  type ConnectionLimits,
+  type ConnectionWatch,
+  type GrpcListener,
+} from './connection-limits.js';
 import { LocalActuator } from './actuators/local.js';
 import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveKedaToken, resolveServiceTokens } from './auth.js';
 import {
@@ -171,6 +178,8 @@ class CoordinatorImpl implements Coordinator {
   private kedaToken: string | undefined;
   private grpcServer: grpc.Server | undefined;
   private kedaServer: grpc.Server | undefined;
+  /** Shoal's own listeners in front of the gRPC servers (connection caps). */
+  private readonly grpcListeners: GrpcListener[] = [];
   private httpServer: HttpServer | undefined;
   private kv: ConsulKv | undefined;
   private election: LeaderElection | undefined;
@@ -593,13 +602,17 @@ class CoordinatorImpl implements Coordinator {
     });
     const keda = this.keda.handlers();
     if (!config.listen.keda) this.grpcServer.addService(externalScalerService(), keda);
-    const grpcPort = await bind(this.grpcServer, config.listen.grpc, creds);
+    const grpcLimits: ConnectionLimits = {
+      maxConnections: config.limits.grpcMaxConnections,
+      maxConnectionsPerClient: config.limits.grpcMaxConnectionsPerClient,
+    };
     const grpcHost = splitHostPort(config.listen.grpc).host;
+    const grpcPort = await this.listenGrpc(this.grpcServer, creds, config.listen.grpc, grpcLimits, 'grpc');
     let kedaAddress = `${grpcHost}:${grpcPort}`;
     if (config.listen.keda) {
       this.kedaServer = new grpc.Server(serverOptions);
       this.kedaServer.addService(externalScalerService(), keda);
-      const port = await bind(this.kedaServer, config.listen.keda, creds);
+      const port = await this.listenGrpc(this.kedaServer, creds, config.listen.keda, grpcLimits, 'keda');
       kedaAddress = `${splitHostPort(config.listen.keda).host}:${port}`;
     }
     const handler = createHttpHandler({
@@ -639,10 +652,11 @@ class CoordinatorImpl implements Coordinator {
     server.requestTimeout = config.limits.httpRequestTimeoutMs;
     server.headersTimeout = Math.min(config.limits.httpHeadersTimeoutMs, config.limits.httpRequestTimeoutMs);
     server.keepAliveTimeout = config.limits.httpKeepAliveTimeoutMs;
-    limitConnections(server, {
+    const httpLimits = {
       maxConnections: config.limits.httpMaxConnections,
       maxConnectionsPerClient: config.limits.httpMaxConnectionsPerClient,
-    });
+    };
+    limitConnections(server, httpLimits, this.connectionWatch('http', httpLimits));
     const http = splitHostPort(config.listen.http);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -660,6 +674,33 @@ class CoordinatorImpl implements Coordinator {
       grpc: `${tls ? 'grpcs' : 'grpc'}://${hostForUrl(grpcHost)}:${grpcPort}`,
       keda: kedaAddress,
     };
+  }
+
+  private refusedConnections: RefusedConnectionLog | undefined;
+
+  /** Counts and logs (rate-limited) the connections a listener closed on accept. */
+  private connectionWatch(listener: string, limits: ConnectionLimits): ConnectionWatch {
+    const log = (this.refusedConnections ??= new RefusedConnectionLog(this.log, this.clock));
+    return {
+      onRefused: (reason, peer) => {
+        this.metrics.connectionsRefused.inc({ listener, reason });
+        const limit = reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerClient;
+        log.note(listener, reason, limit, peer);
+      },
+    };
+  }
+
+  /** A gRPC server on `hostPort` behind a counting listener; resolves to the port. */
+  private async listenGrpc(
+    server: grpc.Server,
+    creds: grpc.ServerCredentials,
+    hostPort: string,
+    limits: ConnectionLimits,
+    listener: 'grpc' | 'keda',
+  ): Promise<number> {
+    const l = await listenGrpc(server, creds, splitHostPort(hostPort), limits, this.connectionWatch(listener, limits));
+    this.grpcListeners.push(l);
+    return l.port;
   }
 
   /** The read API: open without a read or operator token; else either token. */
@@ -875,7 +916,9 @@ class CoordinatorImpl implements Coordinator {
     this.ingest?.close();
     this.keda?.close();
     this.hub.clear();
+    for (const l of this.grpcListeners) l.stopAccepting();
     await Promise.all([shutdown(this.grpcServer), shutdown(this.kedaServer)]);
+    for (const l of this.grpcListeners) l.destroyAll();
     if (this.httpServer) {
       const s = this.httpServer;
       await new Promise<void>((resolve) => {
@@ -894,12 +937,6 @@ class CoordinatorImpl implements Coordinator {
     await this.kv?.close();
     this.log.info('coordinator stopped');
   }
-}
-
-function bind(server: grpc.Server, hostPort: string, creds: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(hostPort, creds, (error, port) => (error ? reject(error) : resolve(port)));
-  });
 }
 
 function shutdown(server: grpc.Server | undefined): Promise<void> {

@@ -52,6 +52,12 @@ export const createCoordinatorMetrics = memoizeMetrics((registry: MetricsRegistr
     labelNames: ['service'] as const,
     registers: [registry],
   }),
+  connectionsRefused: new Counter({
+    name: 'shoal_coordinator_connections_refused_total',
+    help: 'Connections closed as soon as accepted, by listener (http, grpc, keda) and reason (max_connections, max_connections_per_client).',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [registry],
+  }),
   streams: new Gauge({
     name: 'shoal_coordinator_streams',
     help: 'Agent streams currently open on this coordinator.',
