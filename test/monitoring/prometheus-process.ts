@@ -44,10 +44,16 @@ export interface RunningPrometheus {
   close(): Promise<void>;
 }
 
-export async function startPrometheus(binary: string, configYaml: string): Promise<RunningPrometheus> {
+/** `files`: more files beside its config (a token file the config names by a relative path). */
+export async function startPrometheus(
+  binary: string,
+  configYaml: string,
+  files: Record<string, string> = {},
+): Promise<RunningPrometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-prometheus-'));
   const configFile = join(dir, 'prometheus.yml');
   await writeFile(configFile, configYaml);
+  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(

@@ -7,7 +7,10 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,15 +37,27 @@ function requirePrometheus(ctx: Mocha.Context): string {
 function testConfig(coordinatorUrl: string): string {
   const config = parse(readFileSync(join(MONITORING, 'prometheus.yml'), 'utf8')) as {
     global: Record<string, unknown>;
-    scrape_configs: Array<{ job_name: string; http_sd_configs: Array<{ url: string; refresh_interval?: string }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      http_sd_configs?: Array<{ url: string; refresh_interval?: string; authorization?: unknown }>;
+    }>;
   };
   config.global.scrape_interval = '1s';
   config.global.evaluation_interval = '1s';
-  const job = config.scrape_configs.find((j) => j.http_sd_configs);
-  assert.ok(job, 'prometheus.yml has a job with http_sd_configs');
-  assert.match(job.http_sd_configs[0]!.url, /\/v1\/sd$/);
-  job.http_sd_configs[0]!.url = `${coordinatorUrl}/v1/sd`;
-  job.http_sd_configs[0]!.refresh_interval = '1s';
+  const jobs = config.scrape_configs.filter((j) => j.http_sd_configs);
+  assert.deepEqual(
+    jobs.map((j) => j.job_name),
+    ['shoal', 'shoal-coordinator'],
+    'prometheus.yml discovers replicas and coordinators through /v1/sd',
+  );
+  for (const job of jobs) {
+    const sd = job.http_sd_configs![0]!;
+    assert.match(sd.url, /\/v1\/sd$/);
+    // The shipped read-token setting is what the test runs with.
+    assert.deepEqual(sd.authorization, { type: 'Bearer', credentials_file: 'shoal-read.token' });
+    sd.url = `${coordinatorUrl}/v1/sd`;
+    sd.refresh_interval = '1s';
+  }
   return stringify(config);
 }
 
@@ -58,18 +73,33 @@ describe('monitoring: the real Prometheus discovers and scrapes every replica', 
     stack = undefined;
   });
 
-  it('promtool accepts examples/monitoring/prometheus.yml', async function () {
+  it('promtool accepts examples/monitoring/prometheus.yml (with its token file beside it)', async function () {
     requirePrometheus(this);
     const promtool = join(prometheusBinary!, '..', 'promtool');
-    const { stdout } = await promisify(execFile)(promtool, ['check', 'config', join(MONITORING, 'prometheus.yml')]);
-    assert.match(stdout, /SUCCESS/);
+    // promtool checks that credentials_file exists; the example's is created by the operator (gitignored).
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-promtool-'));
+    try {
+      await copyFile(join(MONITORING, 'prometheus.yml'), join(dir, 'prometheus.yml'));
+      await writeFile(join(dir, 'shoal-read.token'), 'x'.repeat(32));
+      const { stdout } = await promisify(execFile)(promtool, ['check', 'config', join(dir, 'prometheus.yml')]);
+      assert.match(stdout, /SUCCESS/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
-  it('finds the coordinator and each replica through /v1/sd, scrapes them, and picks up a scale-up', async function () {
+  it('finds the coordinator and each replica through /v1/sd with the read token only, scrapes them, and picks up a scale-up', async function () {
     const binary = requirePrometheus(this);
-    stack = await startRunningStack(1);
+    // The coordinator has both tokens; Prometheus is given only the read token.
+    const readToken = randomBytes(24).toString('hex');
+    stack = await startRunningStack(1, { api: { readToken, token: randomBytes(24).toString('hex') } });
+    for (const path of ['/v1/sd', '/metrics']) {
+      const res = await fetch(`${stack.coordinatorUrl}${path}`, { signal: AbortSignal.timeout(5000) });
+      await res.arrayBuffer();
+      assert.equal(res.status, 401, `${path} without the read token`);
+    }
     const [first] = await stack.waitForReplicas(1, 30_000);
-    prometheus = await startPrometheus(binary, testConfig(stack.coordinatorUrl));
+    prometheus = await startPrometheus(binary, testConfig(stack.coordinatorUrl), { 'shoal-read.token': readToken });
     const p = prometheus;
 
     const describeTargets = async (): Promise<string> =>
@@ -89,7 +119,7 @@ describe('monitoring: the real Prometheus discovers and scrapes every replica', 
         );
         if (!match || match.health !== 'up') return undefined;
         assert.equal(match.labels.service, group.labels.service);
-        assert.equal(match.labels.job, 'shoal');
+        assert.equal(match.labels.job, group.labels.service === 'shoal-coordinator' ? 'shoal-coordinator' : 'shoal');
       }
       return { groups, targets };
     };

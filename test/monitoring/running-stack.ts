@@ -30,7 +30,12 @@ export interface SdGroup {
   labels: Record<string, string>;
 }
 
-export async function startRunningStack(minReplicas = 1): Promise<RunningStack> {
+export interface RunningStackOptions {
+  /** The coordinator's API tokens: with a read token, /v1/sd and /metrics need it (`sd()` sends it). */
+  api?: { readToken: string; token?: string };
+}
+
+export async function startRunningStack(minReplicas = 1, options: RunningStackOptions = {}): Promise<RunningStack> {
   if (!existsSync(ORDERS_SERVER)) throw new Error(`${ORDERS_SERVER} is missing: build first (npm run build)`);
   // With a registry: consul-dev serves /metrics too (the metrics reference test scrapes it).
   const consul = await startConsulDev({ host: '127.0.0.1', port: 0, registry: new Registry() });
@@ -39,6 +44,7 @@ export async function startRunningStack(minReplicas = 1): Promise<RunningStack> 
     listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
     syncPeriodMs: 500,
     consul: { url: consul.url },
+    ...(options.api ? { api: options.api } : {}),
     services: [
       {
         name: 'orders',
@@ -68,7 +74,10 @@ export async function startRunningStack(minReplicas = 1): Promise<RunningStack> 
   }
   const coordinatorUrl = coordinator.urls().http;
   const sd = async (): Promise<SdGroup[]> => {
-    const res = await fetch(`${coordinatorUrl}/v1/sd`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`${coordinatorUrl}/v1/sd`, {
+      signal: AbortSignal.timeout(2000),
+      ...(options.api ? { headers: { authorization: `Bearer ${options.api.readToken}` } } : {}),
+    });
     if (!res.ok) throw new Error(`GET /v1/sd: ${res.status}`);
     return (await res.json()) as SdGroup[];
   };
