@@ -33,6 +33,8 @@ export class ReportBreaker {
   private rotateTimer: TimerHandle | undefined;
   private resetTimer: TimerHandle | undefined;
   private current: BreakerState = 'closed';
+  /** When (monotonic ms) an open breaker lets its trial through. */
+  private halfOpenAt = 0;
   private stopped = false;
 
   constructor(
@@ -41,6 +43,12 @@ export class ReportBreaker {
     private readonly logger: Logger,
     private readonly metrics: AgentSignals,
     private readonly emitter: EventEmitter<BreakerState>,
+    /**
+     * How long it stays open this time: `resetTimeoutMs` unless the loop asks for less (the agent's report loop
+     * bounds it like its backoff, with jitter, so a breaker opened early in an outage finds a restarted coordinator
+     * quickly and many agents' trials do not come at once).
+     */
+    private readonly resetDelayMs: () => number = () => options.resetTimeoutMs,
   ) {
     this.breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
       timeout: false,
@@ -85,6 +93,11 @@ export class ReportBreaker {
     return (await this.breaker.fire(action)) as R;
   }
 
+  /** Open: milliseconds until it lets its trial through; otherwise 0. */
+  get remainingOpenMs(): number {
+    return this.current === 'open' ? Math.max(0, this.halfOpenAt - this.clock.monotonic()) : 0;
+  }
+
   /** Stops the clock timers and opossum. */
   shutdown(): void {
     this.stopped = true;
@@ -96,10 +109,12 @@ export class ReportBreaker {
   private opened(): void {
     this.setState('open');
     this.clock.clearTimeout(this.resetTimer);
+    const delay = Math.max(0, Math.min(this.options.resetTimeoutMs, this.resetDelayMs()));
+    this.halfOpenAt = this.clock.monotonic() + delay;
     this.resetTimer = this.clock.setTimeout(() => {
       this.resetTimer = undefined;
       if (!this.stopped) this.setState('halfOpen');
-    }, this.options.resetTimeoutMs);
+    }, delay);
     this.resetTimer.unref();
   }
 

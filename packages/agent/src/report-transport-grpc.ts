@@ -41,7 +41,8 @@ const STABLE_STREAM_MS = 5000;
 export class GrpcReportTransport implements ReportTransport {
   readonly persistent = true;
   private readonly grpc: GrpcModule;
-  private readonly client: CoordinatorClient;
+  private readonly newClient: () => CoordinatorClient;
+  private client: CoordinatorClient;
   private stream: ReportStream | undefined;
   private attemptStream: ReportStream | undefined;
   private adoptedAt = 0;
@@ -64,13 +65,16 @@ export class GrpcReportTransport implements ReportTransport {
       : grpc.credentials.createInsecure();
     const channelOptions: grpc.ChannelOptions = {
       ...COORDINATOR_CHANNEL_OPTIONS,
+      // A channel of its own (see connect()): never a subchannel, and its backoff, shared with another channel.
+      'grpc.use_local_subchannel_pool': 1,
       'grpc.initial_reconnect_backoff_ms': options.backoff.baseMs,
       'grpc.max_reconnect_backoff_ms': options.backoff.capMs,
       'grpc.keepalive_time_ms': options.keepaliveMs,
       'grpc.keepalive_timeout_ms': Math.min(options.keepaliveMs, 20_000),
     };
     if (options.tls.serverName !== undefined) channelOptions['grpc.ssl_target_name_override'] = options.tls.serverName;
-    this.client = new CoordinatorClient(options.target, credentials, channelOptions);
+    this.newClient = () => new CoordinatorClient(options.target, credentials, channelOptions);
+    this.client = this.newClient();
   }
 
   get open(): boolean {
@@ -80,6 +84,13 @@ export class GrpcReportTransport implements ReportTransport {
   connect(): Promise<void> {
     const { clock } = this.link;
     const grpc = this.grpc;
+    // A channel whose last connection failed waits out grpc-js's own reconnect backoff (growing to capMs) and fails
+    // every stream meanwhile: a second, hidden schedule under the report loop's. The loop alone paces attempts, so
+    // such a channel is replaced by a fresh one that dials at once.
+    if (this.client.getChannel().getConnectivityState(false) === grpc.connectivityState.TRANSIENT_FAILURE) {
+      this.client.close();
+      this.client = this.newClient();
+    }
     const metadata = new grpc.Metadata();
     if (this.options.token !== undefined) metadata.set(AUTHORIZATION_KEY, bearer(this.options.token));
     const stream = this.client.connect(metadata) as unknown as ReportStream;

@@ -120,7 +120,9 @@ export type TransportFactory = (link: TransportLink) => ReportTransport;
 /**
  * The agent's one report loop: reports wait in a bounded buffer and go out in order through a transport; failed
  * attempts (network errors, timeouts, refusals, garbage) go through an opossum circuit breaker and a full-jitter
- * exponential backoff (core's `Backoff`; at least `Retry-After` when the coordinator is busy); a report is tried at
+ * exponential backoff (core's `Backoff`; at least `Retry-After` when the coordinator is busy) whose every wait, and
+ * the breaker's open time, is also at most half the time since the coordinator was last reachable (see
+ * `waitCeilingMs`); a report is tried at
  * most `maxAttempts` times on a per-request transport, and dropped at once when refused as invalid; directives
  * are validated by the transport and applied here; nothing throws into the caller or blocks the event loop.
  * `close()` sends what it can (the last report) within a grace period, then releases everything.
@@ -139,6 +141,8 @@ export class Reporter {
   /** A persistent connection was lost: wait a backoff step before the next connect. */
   private reconnectWait = false;
   private failuresInARow = 0;
+  /** When (monotonic ms) the coordinator was last known reachable: a healthy stream, an accepted report, or start. */
+  private lastContactAt: number;
   /** A refusal was warned about; cleared once the coordinator accepts again. */
   private refusalWarned = false;
   private closing = false;
@@ -163,7 +167,10 @@ export class Reporter {
       capMs: options.backoff.capMs,
       ...(deps.random !== undefined ? { random: deps.random } : {}),
     });
-    this.breaker = new ReportBreaker(options.breaker, deps.clock, deps.logger, deps.metrics, this.breakerEmitter);
+    this.lastContactAt = deps.clock.monotonic();
+    this.breaker = new ReportBreaker(options.breaker, deps.clock, deps.logger, deps.metrics, this.breakerEmitter, () =>
+      this.nextWaitMs(),
+    );
     deps.metrics.connected.set(0);
     this.transport = transport({
       clock: deps.clock,
@@ -199,7 +206,25 @@ export class Reporter {
 
   start(): void {
     if (this.closing) return;
+    if (this.loop === undefined) this.lastContactAt = this.deps.clock.monotonic();
     this.loop ??= this.run();
+  }
+
+  /**
+   * The ceiling of the next wait: half the time since the coordinator was last reachable, never below
+   * `backoff.baseMs` (the backoff's own ceiling and `capMs` still apply). A coordinator that restarts in a few
+   * seconds is found again within about half that time more (on average a quarter), and only an outage of a minute
+   * or more lets the waits reach the 30 s cap — while full jitter spreads every agent's attempts uniformly under the
+   * ceiling, so the agents of a restarted coordinator come back spread over that window, never at once.
+   */
+  private waitCeilingMs(): number {
+    const outageMs = this.deps.clock.monotonic() - this.lastContactAt;
+    return Math.max(this.options.backoff.baseMs, outageMs / 2);
+  }
+
+  /** The next backoff wait (full jitter under the backoff's ceiling, `capMs` and `waitCeilingMs`). */
+  private nextWaitMs(): number {
+    return this.backoff.next(this.waitCeilingMs()) ?? this.options.backoff.capMs;
   }
 
   /** Queues a report (dropping the oldest when the buffer is full) and wakes the loop. Never throws. */
@@ -251,7 +276,7 @@ export class Reporter {
     while (!this.closed) {
       if (!this.transport.open) {
         if (this.closing) return; // no new connection just for the last report
-        if (this.reconnectWait && !(await this.pause(this.backoff.next() ?? this.options.backoff.capMs))) return;
+        if (this.reconnectWait && !(await this.pause(this.nextWaitMs()))) return;
         this.reconnectWait = false;
         await this.attempt(() => this.breaker.fire(() => this.transport.connect()), undefined);
         continue;
@@ -297,7 +322,10 @@ export class Reporter {
     this.refusalWarned = false;
     // A persistent transport resets its backoff when a stream proves healthy (see lost()), not on connect: a
     // coordinator that accepts and then drops every stream must not pull the agent into a tight loop.
-    if (!this.transport.persistent) this.backoff.reset();
+    if (!this.transport.persistent) {
+      this.backoff.reset();
+      this.lastContactAt = this.deps.clock.monotonic();
+    }
     // (a stream can end between its acceptance and now)
     this.setConnected(this.transport.open);
     return true;
@@ -326,9 +354,13 @@ export class Reporter {
       'cannot report to the coordinator; reports are buffered',
     );
     if (this.closing) return; // the grace period is for one attempt: no retries
+    // Refused by the open breaker: wait for its trial (its open time was drawn like a backoff wait), not one more step.
+    if (refusedLocally) {
+      await this.pause(Math.max(1, this.breaker.remainingOpenMs));
+      return;
+    }
     const retryAfter = error instanceof CoordinatorBusyError ? (error.retryAfterMs ?? 0) : 0;
-    const jitter = this.backoff.next() ?? this.options.backoff.capMs;
-    await this.pause(Math.min(this.options.backoff.capMs, Math.max(jitter, retryAfter)));
+    await this.pause(Math.min(this.options.backoff.capMs, Math.max(this.nextWaitMs(), retryAfter)));
   }
 
   /** Waits `ms` on the clock; false when the reporter started closing meanwhile. */
@@ -368,7 +400,10 @@ export class Reporter {
 
   private lost(reason: { code?: number; details?: string; message?: string }, healthy: boolean): void {
     this.noteRefusal(reason);
-    if (healthy) this.backoff.reset();
+    if (healthy) {
+      this.backoff.reset();
+      this.lastContactAt = this.deps.clock.monotonic();
+    }
     this.reconnectWait = true;
     if (!this.closing) {
       this.deps.logger.warn(

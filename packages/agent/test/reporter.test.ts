@@ -174,13 +174,38 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
       assert.equal(transport.attempts.length, 1, 'no retry before the backoff');
       await clock.advanceAsync(1, 1);
       assert.equal(transport.attempts.length, 2);
-      await clock.advanceAsync(199, 1); // second ceiling: 200
+      // The exponent allows 200, but the coordinator was reachable 99 ms ago: half of that, never below baseMs.
+      await clock.advanceAsync(99, 1);
       assert.equal(transport.sent.length, 1);
       assert.deepEqual(
         transport.attempts.map((t) => t - 1_000_000),
-        [0, 99, 298],
+        [0, 99, 198],
       );
       assert.equal(r.connected, true);
+    });
+
+    it('waits grow with the outage: each at most half the time since the coordinator was last reachable, up to capMs', async () => {
+      const r = start(false, { maxAttempts: 1000, breaker: { volumeThreshold: 1000 } });
+      transport.fallback = new Error('down');
+      r.enqueue(report(1));
+      await clock.advanceAsync(3300, 1);
+      // random() ≈ 1, so each wait is its ceiling: min(capMs 1000, 100 × 2^k, max(baseMs 100, outage / 2)).
+      assert.deepEqual(
+        transport.attempts.map((t) => t - 1_000_000),
+        [0, 99, 198, 297, 445, 667, 1000, 1499, 2248, 3247],
+      );
+      // Reachable again: the next outage starts short.
+      transport.fallback = 'ok';
+      await clock.advanceAsync(1000, 1);
+      assert.equal(r.sent, 1);
+      transport.fallback = new Error('down');
+      const before = transport.attempts.length;
+      r.enqueue(report(2));
+      await clock.advanceAsync(200, 1);
+      assert.deepEqual(
+        transport.attempts.slice(before).map((t) => t - transport.attempts[before]!),
+        [0, 99, 198],
+      );
     });
 
     it('waits at least Retry-After when the coordinator is busy, capped by backoff.capMs', async () => {
@@ -245,43 +270,55 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
       );
     });
 
-    it('opens the breaker after enough failures: no attempt reaches the transport until the reset timeout', async () => {
+    it('opens the breaker after enough failures: no attempt reaches the transport until its one trial', async () => {
       const r = start(false, {
         maxAttempts: 1000,
+        backoff: { baseMs: 100, capMs: 20_000 },
         breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 5000 },
       });
-      const states: string[] = [];
-      r.onBreakerChange((s) => states.push(s));
+      const states: Array<[string, number]> = [];
+      r.onBreakerChange((s) => states.push([s, clock.now() - 1_000_000]));
       transport.fallback = new Error('down');
       r.enqueue(report(1));
-      await clock.advanceAsync(1000, 10);
+      await clock.advanceAsync(99, 1);
       assert.equal(r.breakerState, 'open');
       const attemptsWhenOpen = transport.attempts.length;
-      assert.ok(attemptsWhenOpen >= 2 && attemptsWhenOpen <= 3, `attempts ${attemptsWhenOpen}`);
-      await clock.advanceAsync(3900, 10);
+      assert.equal(attemptsWhenOpen, 2);
+      // Open for one backoff wait: 0.1 s into the outage that is baseMs (100), not resetTimeoutMs.
+      await clock.advanceAsync(98, 1);
       assert.equal(transport.attempts.length, attemptsWhenOpen, 'nothing while open');
       assert.equal(r.buffered, 1, 'refusals by the open breaker are not attempts: the report stays');
       transport.fallback = 'ok';
-      await clock.advanceAsync(2200, 10);
-      assert.deepEqual(states, ['open', 'halfOpen', 'closed']);
+      await clock.advanceAsync(5, 1);
+      assert.deepEqual(states, [
+        ['open', 99],
+        ['halfOpen', 198],
+        ['closed', 198],
+      ]);
       assert.equal(transport.sent.length, 1);
-      assert.equal(signals.breakerState.constructor.name.length > 0, true);
     });
 
-    it('reopens the breaker when the half-open trial fails', async () => {
+    it('reopens the breaker when the half-open trial fails; a long outage keeps it open resetTimeoutMs at most', async () => {
       const r = start(false, {
         maxAttempts: 1000,
+        backoff: { baseMs: 100, capMs: 20_000 },
         breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 5000 },
       });
-      const states: string[] = [];
-      r.onBreakerChange((s) => states.push(s));
+      const opened: number[] = [];
+      const trials: number[] = [];
+      r.onBreakerChange((s) => (s === 'open' ? opened : trials).push(clock.now() - 1_000_000));
       transport.fallback = new Error('down');
       r.enqueue(report(1));
-      await clock.advanceAsync(1000, 10);
-      const before = transport.attempts.length;
-      await clock.advanceAsync(5100, 10);
-      assert.equal(transport.attempts.length, before + 1, 'exactly one trial');
-      assert.deepEqual(states, ['open', 'halfOpen', 'open']);
+      await clock.advanceAsync(40_000, 10);
+      // One trial per open period, each period longer as the outage grows, none beyond resetTimeoutMs.
+      assert.equal(transport.attempts.length, 2 + trials.length);
+      assert.equal(opened.length, trials.length + 1);
+      const periods = trials.map((t, i) => t - opened[i]!);
+      assert.ok(
+        periods.every((p, i) => p <= 5000 && (i === 0 || p >= periods[i - 1]!)),
+        periods.join(),
+      );
+      assert.ok(periods[0]! < 200 && periods.at(-1) === 5000, periods.join());
     });
 
     it('applies the directives a transport passes on and counts the invalid ones', async () => {
@@ -362,20 +399,27 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
       assert.deepEqual(changes, [true, false, true]);
     });
 
-    it('a stream that dies at once without an answer does not reset the backoff; a healthy one does', async () => {
-      start(true);
+    it('a stream that dies at once without an answer is no contact: the waits keep growing; a healthy one starts over', async () => {
+      start(true, { backoff: { baseMs: 100, capMs: 5000 } });
       await flush();
-      transport.lose(false);
-      await clock.advanceAsync(100); // 1st step: 100
-      assert.equal(transport.connects.length, 2);
-      transport.lose(false);
-      await clock.advanceAsync(198);
-      assert.equal(transport.connects.length, 2, '2nd step: 200');
-      await clock.advanceAsync(1);
-      assert.equal(transport.connects.length, 3);
+      // A coordinator that accepts every stream and drops it at once, for 10 s: the agent's waits grow as from a
+      // coordinator that is down (no tight loop).
+      const connects = () => transport.connects.map((t) => t - 1_000_000);
+      for (let t = 0; t < 10_000; t += 10) {
+        if (transport.open) transport.lose(false);
+        await clock.advanceAsync(10, 1);
+      }
+      const gaps = connects()
+        .slice(1)
+        .map((t, i) => t - connects()[i]!);
+      assert.ok(gaps.length >= 5 && gaps.length <= 12, `connects at ${connects().join()}`);
+      assert.ok(gaps.at(-1)! >= 2000, `the last wait ${gaps.at(-1)} ms, 10 s into the outage`);
+      // A healthy stream (it answered, or lived long enough) is contact: the next outage starts at baseMs.
+      await clock.advanceAsync(5000, 10);
+      const before = transport.connects.length;
       transport.lose(true);
-      await clock.advanceAsync(100);
-      assert.equal(transport.connects.length, 4, 'healthy: back to the 1st step');
+      await clock.advanceAsync(100, 1);
+      assert.equal(transport.connects.length, before + 1, 'healthy: back to a baseMs wait');
     });
 
     it('does not drop reports for failed connects (maxAttempts is per request), only beyond the buffer', async () => {

@@ -55,16 +55,24 @@ export function resolveBackoffOptions(input: BackoffOptions = {}): ResolvedBacko
  * The full-jitter delay for the `attempt`-th retry (0-based): uniform in [0, min(cap, base * factor^attempt)).
  * See AWS's "Exponential Backoff And Jitter".
  */
-export function fullJitterDelay(attempt: number, options: ResolvedBackoffOptions): number {
-  const ceiling = Math.min(options.capMs, options.baseMs * Math.pow(options.factor, Math.min(attempt, 64)));
-  return Math.floor(options.random() * ceiling);
+export function fullJitterDelay(attempt: number, options: ResolvedBackoffOptions, boundMs?: number): number {
+  return Math.floor(options.random() * ceilingOf(attempt, options, boundMs));
 }
 
-/** The delay for the `attempt`-th retry (0-based) under the options' `jitter` (full or equal). */
-export function backoffDelay(attempt: number, options: ResolvedBackoffOptions): number {
-  if (options.jitter === 'full') return fullJitterDelay(attempt, options);
-  const ceiling = Math.min(options.capMs, options.baseMs * Math.pow(options.factor, Math.min(attempt, 64)));
+/**
+ * The delay for the `attempt`-th retry (0-based) under the options' `jitter` (full or equal). `boundMs`, when given,
+ * lowers this draw's ceiling below `capMs` (e.g. a reconnect loop that keeps its waits short while the peer was
+ * reachable a moment ago).
+ */
+export function backoffDelay(attempt: number, options: ResolvedBackoffOptions, boundMs?: number): number {
+  if (options.jitter === 'full') return fullJitterDelay(attempt, options, boundMs);
+  const ceiling = ceilingOf(attempt, options, boundMs);
   return Math.floor(ceiling / 2 + options.random() * (ceiling / 2));
+}
+
+function ceilingOf(attempt: number, options: ResolvedBackoffOptions, boundMs: number | undefined): number {
+  const ceiling = Math.min(options.capMs, options.baseMs * Math.pow(options.factor, Math.min(attempt, 64)));
+  return boundMs !== undefined && boundMs >= 0 ? Math.min(ceiling, boundMs) : ceiling;
 }
 
 /** A stateful backoff sequence: `next()` gives the next delay, or `undefined` once attempts are spent. */
@@ -81,9 +89,10 @@ export class Backoff {
     return this.attempt;
   }
 
-  next(): number | undefined {
+  /** The next delay (its ceiling lowered to `boundMs` when given), or `undefined` once attempts are spent. */
+  next(boundMs?: number): number | undefined {
     if (this.attempt >= this.options.maxAttempts) return undefined;
-    return backoffDelay(this.attempt++, this.options);
+    return backoffDelay(this.attempt++, this.options, boundMs);
   }
 
   reset(): void {

@@ -43,6 +43,17 @@ describe('backoff', () => {
     assert.throws(() => new Backoff({ jitter: 'half' as 'full' }), /jitter must be "full" or "equal", got "half"/);
   });
 
+  it("a bound lowers one draw's ceiling and never raises it; the attempt count still grows", () => {
+    const b = new Backoff({ baseMs: 100, capMs: 10_000, random: () => 0.999999 });
+    assert.deepEqual(
+      [b.next(), b.next(), b.next(), b.next(250), b.next(5000), b.next()],
+      [99, 199, 399, 249, 1599, 3199],
+    );
+    const equal = resolveBackoffOptions({ baseMs: 100, capMs: 10_000, jitter: 'equal', random: () => 0 });
+    assert.equal(backoffDelay(6, equal, 1000), 500);
+    assert.equal(backoffDelay(6, equal, -1), 3200, 'a negative bound is no bound');
+  });
+
   it('equal jitter keeps each delay in the upper half of its ceiling', () => {
     const low = new Backoff({ baseMs: 500, capMs: 15_000, jitter: 'equal', random: () => 0 });
     assert.deepEqual(
