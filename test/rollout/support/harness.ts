@@ -139,7 +139,6 @@ export class RolloutHarness {
             ...this.env[name],
             MODE: name === 'rollgrpc' ? 'grpc' : 'http',
             CONSUL_URL: this.consul.url,
-            ...(this.dir ? { AGENT_BACKOFF_CAP_MS: '2000' } : {}),
           },
           stopTimeoutMs: this.stopTimeoutMs,
           ...(this.dir ? { orphanGraceMs: 60_000 } : {}),
