@@ -3,11 +3,12 @@ import { InvalidArgumentError, assertInteger, assertKnownKeys, assertObject, des
 import { Status } from './grpc-js-compat.js';
 
 /**
- * A per-attempt timeout for idempotent unary methods (`createClient`'s `perTryTimeout`): an attempt without an
- * answer after `timeoutMs` is abandoned (its deadline tells the server to stop too) and the call is sent again —
- * the policy picks again, so it goes elsewhere — up to `maxAttempts` attempts, all within the call's own deadline.
- * Each attempt after the first takes one retry from the policy's retry budget (it carries
- * `grpc-previous-rpc-attempts`, as grpc-js's own retries do); past the budget it fails at once with UNAVAILABLE.
+ * A per-attempt timeout for idempotent unary methods (`createClient`'s `perTryTimeout`): when an attempt has no
+ * answer after `timeoutMs`, the call is sent again beside it — the policy picks again, and its in-flight count
+ * steers the new attempt elsewhere — up to `maxAttempts` attempts, all within the call's own deadline; the first
+ * answer wins and the other attempts are cancelled. Each attempt after the first takes one retry from the policy's
+ * retry budget (it carries `grpc-previous-rpc-attempts`, as grpc-js's own retries do); one refused by the budget
+ * fails at once with UNAVAILABLE, and the call keeps waiting for the attempts still running.
  */
 export interface PerTryTimeoutConfig {
   /** The idempotent methods (`{ service: 'pkg.Svc', method?: 'Get' }`; `{}` = every method). Required. */
@@ -81,19 +82,39 @@ function deadlineMs(deadline: grpc.Deadline | undefined): number {
   return deadline instanceof Date ? deadline.getTime() : deadline;
 }
 
+/** Statuses after which a call still waits for its other attempts (one of them may yet answer). */
+const TRANSIENT = new Set<number>([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.RESOURCE_EXHAUSTED]);
 /**
- * The call the interceptor hands to grpc-js: it runs one attempt after another through `nextCall` (below it, the
- * channel's own retries and hedging, then the policy's pick) and passes up only the attempt that ends the call.
+ * A per-try timer this late (ms) fired after a stall of the client's own event loop: the answer may be waiting
+ * unread in the socket, so it is read (the next turn of the loop) before another attempt goes out.
+ */
+const STALL_MS = 50;
+
+interface Attempt {
+  readonly call: InterceptingCallInterface;
+  received?: grpc.Metadata;
+  message?: { value: unknown };
+}
+
+/**
+ * The call the interceptor hands to grpc-js: it runs attempts through `nextCall` (below it, the channel's own
+ * retries and hedging, then the policy's pick) and passes up only the attempt that ends the call.
+ *
+ * An attempt without an answer after `timeoutMs` is not abandoned: another attempt goes out beside it (Envoy's
+ * `hedge_on_per_try_timeout`), and the first answer wins (the others are cancelled). So an attempt refused by the
+ * retry budget, or a slow answer that arrives just after the timeout, costs nothing: the call keeps waiting for the
+ * attempts still running, up to its own deadline.
  */
 class PerTryCall implements InterceptingCallInterface {
   private attempts = 0;
-  private current: InterceptingCallInterface | undefined;
+  private readonly live: Attempt[] = [];
   private metadata: grpc.Metadata | undefined;
   private listener: Partial<grpc.InterceptingListener> | undefined;
   private message: { context: object; value: unknown } | undefined;
   private halfClosed = false;
   private cancelled = false;
   private finished = false;
+  private timer: NodeJS.Timeout | undefined;
   private readonly deadline: number;
 
   constructor(
@@ -112,42 +133,64 @@ class PerTryCall implements InterceptingCallInterface {
 
   private attempt(): void {
     const n = ++this.attempts;
-    const attemptDeadline = Math.min(this.deadline, Date.now() + this.config.timeoutMs);
-    // Only an attempt cut short by the per-try timeout (not by the call's own deadline) may be followed by another.
-    const mayRetry = attemptDeadline < this.deadline && n < this.config.maxAttempts;
-    const call = this.nextCall({ ...this.options, deadline: new Date(attemptDeadline) });
-    this.current = call;
+    const call = this.nextCall(this.options);
+    const attempt: Attempt = { call };
+    this.live.push(attempt);
     const metadata = this.metadata!.clone();
     if (n > 1) metadata.set(PREVIOUS_ATTEMPTS, String(n - 1));
-    let received: grpc.Metadata | undefined;
-    let message: { value: unknown } | undefined;
     call.start(metadata, {
       onReceiveMetadata: (m) => {
-        received = m;
+        attempt.received = m;
       },
       onReceiveMessage: (value) => {
-        message = { value };
+        attempt.message = { value };
       },
-      onReceiveStatus: (status) => {
-        if (n !== this.attempts || this.finished) return;
-        // Checked again now: an event loop that stalled past the call's deadline leaves no time for another attempt.
-        if (mayRetry && !this.cancelled && status.code === Status.DEADLINE_EXCEEDED && Date.now() < this.deadline) {
-          this.attempt();
-          return;
-        }
-        this.finished = true;
-        if (received) this.listener?.onReceiveMetadata?.(received);
-        if (message) this.listener?.onReceiveMessage?.(message.value);
-        this.listener?.onReceiveStatus?.(status);
-      },
+      onReceiveStatus: (status) => this.onStatus(attempt, status),
     });
     if (this.message) call.sendMessageWithContext(this.message.context, this.message.value);
     if (this.halfClosed) call.halfClose();
+    this.arm();
+  }
+
+  /** The per-try timer of the newest attempt, when another attempt is allowed and has time before the deadline. */
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.attempts >= this.config.maxAttempts) return;
+    const dueAt = Date.now() + this.config.timeoutMs;
+    if (dueAt >= this.deadline) return;
+    this.timer = setTimeout(() => {
+      // Late: the client's own loop stalled. Answers that arrived meanwhile are read first (a 0 ms timer runs after
+      // this turn's I/O), so a stall of the caller is not taken for a slow replica.
+      if (Date.now() - dueAt > STALL_MS) this.timer = setTimeout(() => this.next(), 0);
+      else this.next();
+    }, this.config.timeoutMs);
+  }
+
+  private next(): void {
+    this.timer = undefined;
+    if (this.finished || this.cancelled || Date.now() >= this.deadline) return;
+    this.attempt();
+  }
+
+  private onStatus(attempt: Attempt, status: grpc.StatusObject): void {
+    const i = this.live.indexOf(attempt);
+    if (i >= 0) this.live.splice(i, 1);
+    if (this.finished) return;
+    // Another attempt may still answer: a transient failure of this one (e.g. refused by the retry budget) waits.
+    if (status.code !== Status.OK && TRANSIENT.has(status.code) && this.live.length > 0 && !this.cancelled) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const other of this.live.splice(0)) other.call.cancelWithStatus(Status.CANCELLED, 'another attempt answered');
+    if (attempt.received) this.listener?.onReceiveMetadata?.(attempt.received);
+    if (attempt.message) this.listener?.onReceiveMessage?.(attempt.message.value);
+    this.listener?.onReceiveStatus?.(status);
   }
 
   sendMessageWithContext(context: object, message: unknown): void {
     this.message = { context, value: message };
-    this.current?.sendMessageWithContext(context, message);
+    for (const a of this.live) a.call.sendMessageWithContext(context, message);
   }
 
   sendMessage(message: unknown): void {
@@ -156,24 +199,26 @@ class PerTryCall implements InterceptingCallInterface {
 
   halfClose(): void {
     this.halfClosed = true;
-    this.current?.halfClose();
+    for (const a of this.live) a.call.halfClose();
   }
 
   startRead(): void {
-    this.current?.startRead();
+    for (const a of this.live) a.call.startRead();
   }
 
   cancelWithStatus(status: grpc.status, details: string): void {
     this.cancelled = true;
-    this.current?.cancelWithStatus(status, details);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const a of [...this.live]) a.call.cancelWithStatus(status, details);
   }
 
   getPeer(): string {
-    return this.current?.getPeer() ?? '';
+    return this.live[this.live.length - 1]?.call.getPeer() ?? '';
   }
 
   getAuthContext(): ReturnType<InterceptingCallInterface['getAuthContext']> {
-    return this.current?.getAuthContext() ?? null;
+    return this.live[this.live.length - 1]?.call.getAuthContext() ?? null;
   }
 }
 
