@@ -203,7 +203,7 @@ export class BalancedRequest extends DeadlineEntry {
     }
     let handle: PickHandle;
     try {
-      handle = this.service.balancer.pick(this.tried !== undefined ? { exclude: this.tried } : undefined);
+      handle = this.pick(hedge);
     } catch (error) {
       if (hedge) return false; // a hedge that finds no other instance is simply not sent
       if (error instanceof ShoalError && error.code === 'SHOAL_ERR_NO_ENDPOINTS') {
@@ -222,6 +222,23 @@ export class BalancedRequest extends DeadlineEntry {
     // Pools take the origin from their own URL; `options.origin` (the service name) is ignored by them.
     this.service.poolFor(handle.instance).dispatch(this.options, attempt);
     return true;
+  }
+
+  /**
+   * Picks an instance this request has not tried. A retry (not a hedge) whose every pickable instance was tried —
+   * the others are ejected or unavailable, so `balancer.size` still counts them — may go to a tried one again, as
+   * when every instance was tried.
+   */
+  private pick(hedge: boolean): PickHandle {
+    const balancer = this.service.balancer;
+    if (this.tried === undefined || this.tried.size === 0) return balancer.pick();
+    try {
+      return balancer.pick({ exclude: this.tried });
+    } catch (error) {
+      if (hedge || !(error instanceof ShoalError && error.code === 'SHOAL_ERR_NO_ENDPOINTS')) throw error;
+      this.tried.clear();
+      return balancer.pick();
+    }
   }
 
   /**

@@ -8,6 +8,9 @@
  */
 import type { Clock, TimerHandle } from '@shoal/core';
 
+/** A timer this late (ms) fired after a stall of the caller's own event loop. */
+const STALL_MS = 50;
+
 export abstract class DeadlineEntry {
   /** @internal */ dueAt = 0;
   /** @internal */ prev: DeadlineEntry | undefined = undefined;
@@ -22,6 +25,8 @@ export class DeadlineQueue {
   private tail: DeadlineEntry | undefined;
   private timer: TimerHandle | undefined;
   private closed = false;
+  /** The current firing was put off once already (the loop had stalled). */
+  private deferred = false;
 
   constructor(
     private readonly clock: Clock,
@@ -71,6 +76,16 @@ export class DeadlineQueue {
     this.timer = undefined;
     if (this.closed) return;
     const now = this.clock.monotonic();
+    // Late: the caller's own event loop stalled, and answers may already wait unread in the sockets. A 0 ms timer
+    // runs after this turn's I/O, so they are read before a deadline is taken for a slow instance.
+    if (!this.deferred && this.head !== undefined && now - this.head.dueAt > STALL_MS) {
+      this.deferred = true;
+      const timer = this.clock.setTimeout(() => this.fire(), 0);
+      timer.unref();
+      this.timer = timer;
+      return;
+    }
+    this.deferred = false;
     // Entries due within a millisecond fire together (timers are not more precise than that).
     while (this.head !== undefined && this.head.dueAt <= now + 1) {
       const entry = this.head;

@@ -70,4 +70,38 @@ describe('DeadlineQueue', () => {
     assert.deepEqual(log, ['a']);
     assert.equal(clock.pending, 0);
   });
+
+  it('fires late (the caller stalled) only after a turn of the loop, so answers already read come first', () => {
+    // A clock whose timers run when the test says, however late.
+    let now = 0;
+    const timers: Array<{ fn: () => void; at: number }> = [];
+    const stallClock = {
+      now: () => now,
+      monotonic: () => now,
+      setTimeout: (fn: () => void, ms: number) => {
+        const t = { fn, at: now + ms };
+        timers.push(t);
+        return { unref: () => t, ref: () => t } as unknown as ReturnType<ManualClock['setTimeout']>;
+      },
+      clearTimeout: () => undefined,
+    };
+    const runDue = () => {
+      for (const t of timers.splice(0).sort((a, b) => a.at - b.at)) t.fn();
+    };
+    const q = new DeadlineQueue(stallClock as unknown as ManualClock, 100);
+    const a = new Entry('a', log);
+    q.add(a, 0);
+    now = 100; // on time: fires at once
+    runDue();
+    assert.deepEqual(log, ['a']);
+    const b = new Entry('b', log);
+    q.add(b, now);
+    now = 900; // 700 ms late: the loop stalled
+    runDue();
+    assert.deepEqual(log, ['a'], 'not yet: put off by one turn');
+    assert.equal(timers.length, 1);
+    assert.equal(timers[0]!.at, now, 'a 0 ms timer');
+    runDue();
+    assert.deepEqual(log, ['a', 'b']);
+  });
 });

@@ -54,6 +54,19 @@ describe('ShoalDispatcher', function () {
     for (let i = 0; i < 20; i++) assert.equal((await get(d)).body, 'a');
   });
 
+  it('retries on the instance it tried when every other one is ejected or unavailable', async () => {
+    let n = 0;
+    // Every other request on `a` loses its connection before an answer.
+    await addBackend('a', (_req, res, b) => (n++ % 2 === 0 ? res.socket?.destroy() : res.end(b.name)));
+    await addBackend('b');
+    const d = dispatcher({ strategy: 'round_robin', outlierDetection: false });
+    await get(d);
+    // `b` out (as an ejected or not-connected endpoint is): `a` is the only one to pick, and it was tried.
+    d.balancerFor(fx.service)!.setAvailable(`${fx.service}-b`, false);
+    n = 0;
+    for (let i = 0; i < 4; i++) assert.equal((await get(d)).body, 'a');
+  });
+
   it('sends a POST whose connection was refused (never sent) to another instance', async () => {
     const dead = await addBackend('dead');
     dead.server.close();
