@@ -8,8 +8,9 @@
  * anything left behind, orphans included.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { once } from 'node:events';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import type { CoordinatorConfigInput } from '@shoal/coordinator';
 import { startTestConsul, type TestConsul } from '../../support/consul.js';
 import { freePort, waitFor } from '../../kit/index.js';
 import { MARK_VARIABLE, killMarked, markedProcesses, newMark } from './processes.js';
-import { documentedClients, type DocumentedClients } from './traffic.js';
+import { documentedClients, type DocumentedClients, type TrafficEvent } from './traffic.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/agent-replica.mjs', import.meta.url));
 const CONSUL_CLI = fileURLToPath(new URL('../../../packages/consul-dev/dist/cli.js', import.meta.url));
@@ -42,6 +43,13 @@ export class ChaosCluster {
   private configPath: string | undefined;
   private ports: { http: number; grpc: number } | undefined;
   private programLog: string[] = [];
+  private programRuns = 0;
+  private watching = false;
+  private watches: Promise<void>[] = [];
+  /** The coordinator's own account (its info log: replicas started, adopted, stopped; decisions), timed. */
+  readonly programEvents: TrafficEvent[] = [];
+  /** `host:port` → replica id, for every replica the coordinator started or adopted. */
+  readonly replicaNames = new Map<string, string>();
 
   constructor(private readonly options: ClusterOptions) {
     this.replicas = options.replicas;
@@ -132,25 +140,51 @@ export class ChaosCluster {
     writeFileSync(this.configPath, JSON.stringify(this.config()));
     const child = spawn(
       process.execPath,
-      [PROGRAM, '--config', this.configPath, '--log-level', process.env.SHOAL_TEST_LOG ?? 'warn'],
+      [PROGRAM, '--config', this.configPath, '--log-level', process.env.SHOAL_TEST_LOG ?? 'info'],
       { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] },
     );
     for (const stream of [child.stdout!, child.stderr!]) {
-      stream.on('data', (d: Buffer) => {
-        this.programLog.push(d.toString());
-        // SHOAL_CHAOS_PROGRAM_LOG=<file> keeps the coordinator's whole log (with --log-level from SHOAL_TEST_LOG).
-        if (process.env.SHOAL_CHAOS_PROGRAM_LOG) appendFileSync(process.env.SHOAL_CHAOS_PROGRAM_LOG, d);
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        this.programLog.push(line);
+        // SHOAL_CHAOS_PROGRAM_LOG=<file> keeps the coordinator's whole log (--log-level from SHOAL_TEST_LOG).
+        if (process.env.SHOAL_CHAOS_PROGRAM_LOG) appendFileSync(process.env.SHOAL_CHAOS_PROGRAM_LOG, `${line}\n`);
         if (this.programLog.length > 200) this.programLog.shift();
+        this.readProgramLine(line);
       });
     }
     this.program = child;
+    this.programRuns++;
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`shoal-coordinator exited: ${this.programLog.join('')}`);
+        if (child.exitCode !== null) throw new Error(`shoal-coordinator exited: ${this.programLog.join('\n')}`);
         return (await fetch(`http://127.0.0.1:${this.ports!.http}/healthz`)).ok;
       },
       { what: 'shoal-coordinator to answer /healthz', timeoutMs: 30_000, retryErrors: true },
     );
+  }
+
+  /** Turns the coordinator's log lines about replicas and decisions into timed events. */
+  private readProgramLine(line: string): void {
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    const { msg, replica, port, time } = entry;
+    if (typeof msg !== 'string' || typeof time !== 'number') return;
+    if (typeof replica === 'string' && typeof port === 'number') this.replicaNames.set(`127.0.0.1:${port}`, replica);
+    const interesting =
+      typeof replica === 'string' || msg === 'decision' || msg === 'coordinator started' || msg.includes('reload');
+    if (!interesting || (entry.stream !== undefined && entry.level !== 40)) return;
+    const fields = ['replica', 'port', 'current', 'desired', 'code', 'signal', 'stream']
+      .filter((k) => entry[k] !== undefined && entry[k] !== null)
+      .map((k) => `${k}=${String(entry[k])}`);
+    const service = typeof entry.service === 'string' ? `${entry.service}: ` : '';
+    this.programEvents.push({
+      name: `coordinator #${this.programRuns}: ${service}${msg} ${fields.join(' ')}`.slice(0, 200),
+      atMs: time - performance.timeOrigin,
+    });
   }
 
   async killProgram(): Promise<void> {
@@ -168,6 +202,53 @@ export class ChaosCluster {
       writeFileSync(this.configPath, JSON.stringify(this.config()));
       this.program.kill('SIGHUP');
     }
+  }
+
+  /**
+   * Records every change of each service's passing list in Consul as an event (blocking queries, as a client's
+   * watcher makes them), so a failure can be read against what the clients' watchers were told.
+   */
+  watchConsul(): void {
+    if (this.watching) return;
+    this.watching = true;
+    for (const service of Object.values(SERVICES)) {
+      this.watches.push(
+        (async () => {
+          let index = '0';
+          let last = '';
+          while (this.watching) {
+            try {
+              const res = await fetch(
+                `${this.consul.url}/v1/health/service/${service}?passing=true&index=${index}&wait=2s`,
+                { headers: this.consul.token ? { 'x-consul-token': this.consul.token } : {} },
+              );
+              index = res.headers.get('x-consul-index') ?? '0';
+              const list = ((await res.json()) as Array<{ Service: { ID: string } }>).map((e) => e.Service.ID).sort();
+              const now = list.join(' ');
+              if (now !== last)
+                this.programEvents.push({ name: `consul: ${service} passing [${now}]`, atMs: performance.now() });
+              last = now;
+            } catch {
+              await new Promise((r) => setTimeout(r, 200));
+            }
+          }
+        })(),
+      );
+    }
+  }
+
+  /** Ids of the guards recorded in the state directory (every service), a cheap sign that guards are starting. */
+  guardRecords(): string[] {
+    if (!this.stateDir) return [];
+    return Object.values(SERVICES).flatMap((service) => {
+      try {
+        return readdirSync(join(this.stateDir!, service))
+          .filter((name) => name.endsWith('.json') && name !== 'owner.json')
+          .map((name) => name.slice(0, -'.json'.length));
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** Replicas passing in Consul, per service. */
@@ -211,6 +292,7 @@ export class ChaosCluster {
       consul: { url: this.consul.url, ...(this.consul.token ? { token: this.consul.token } : {}) },
       grpcService: SERVICES.grpc,
       httpService: SERVICES.http,
+      onLog: (event) => this.programEvents.push(event),
     });
     return this.clients;
   }
@@ -218,6 +300,8 @@ export class ChaosCluster {
   /** Closes clients, coordinator (stopping its replicas) and Consul; returns what was left behind. */
   async close(): Promise<Array<{ pid: number; command: string }>> {
     await this.clients?.close();
+    this.watching = false;
+    await Promise.all(this.watches.splice(0));
     if (this.program && this.program.exitCode === null && this.program.signalCode === null) {
       const exited = once(this.program, 'exit');
       this.program.kill('SIGTERM');

@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createClient, register } from '@shoal/grpc';
 import { createDispatcher, type ShoalDispatcher } from '@shoal/http';
@@ -19,8 +20,35 @@ export interface Sample {
   atMs: number;
   ms: number;
   ok: boolean;
-  /** Who answered, or the error. */
+  /** Who answered, or the error (with its causes). */
   detail: string;
+  /** For a failed call: the replica it last tried (`host:port`), when the error names one. */
+  target?: string;
+}
+
+/** A moment of the scenario (the fault, a restart, a scale step), to read failures against. */
+export interface TrafficEvent {
+  name: string;
+  atMs: number;
+}
+
+/** An error's message with its causes and codes, and the replica address it names, if any. */
+export function describeError(error: unknown): { detail: string; target?: string } {
+  const parts: string[] = [];
+  let target: string | undefined;
+  let e: unknown = error;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const err = e as { message?: unknown; code?: unknown; address?: unknown; port?: unknown; cause?: unknown };
+    const message = typeof err.message === 'string' ? err.message : String(e);
+    parts.push(typeof err.code === 'string' && !message.includes(err.code) ? `${err.code} ${message}` : message);
+    const remote = /remote_addr=([\d.:[\]a-f]+)/.exec(message)?.[1];
+    if (remote) target ??= remote;
+    if (typeof err.address === 'string' && typeof err.port === 'number') target ??= `${err.address}:${err.port}`;
+    const socket = (err as { socket?: { remoteAddress?: string; remotePort?: number } }).socket;
+    if (socket?.remotePort) target ??= `${socket.remoteAddress}:${socket.remotePort}`;
+    e = err.cause;
+  }
+  return { detail: parts.join(' <- ').replace(/\s+/g, ' ').slice(0, 400), ...(target ? { target } : {}) };
 }
 
 export interface Figures {
@@ -42,8 +70,12 @@ function p99(values: number[]): number {
 export class Traffic {
   phase: Phase = 'before';
   readonly samples: Sample[] = [];
+  readonly events: TrafficEvent[] = [];
+  /** Stalls of the clients' own event loop (a timer 50 ms late or more): when, and how long. */
+  readonly stalls: Array<{ atMs: number; ms: number }> = [];
   private running = false;
   private loops: Promise<void>[] = [];
+  private stallProbe: NodeJS.Timeout | undefined;
 
   /** `calls`: one function per client, resolving with who answered; `ratePerSecond` per client. */
   constructor(
@@ -56,6 +88,12 @@ export class Traffic {
 
   start(): void {
     this.loopDelay.enable();
+    let last = performance.now();
+    this.stallProbe = setInterval(() => {
+      const now = performance.now();
+      if (now - last - 50 >= 50) this.stalls.push({ atMs: last, ms: Math.round(now - last - 50) });
+      last = now;
+    }, 50);
     this.running = true;
     for (const [name, call] of Object.entries(this.calls)) this.loops.push(this.loop(name, call));
   }
@@ -63,7 +101,15 @@ export class Traffic {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops.splice(0));
+    clearInterval(this.stallProbe);
     this.loopDelay.disable();
+  }
+
+  /** Marks a moment of the scenario (printed with the failures around it). */
+  event(name: string): number {
+    const atMs = performance.now();
+    this.events.push({ name, atMs });
+    return atMs;
   }
 
   /**
@@ -72,6 +118,8 @@ export class Traffic {
    */
   reset(): void {
     this.samples.length = 0;
+    this.events.length = 0;
+    this.stalls.length = 0;
     this.loopDelay.reset();
     this.phase = 'before';
   }
@@ -97,8 +145,8 @@ export class Traffic {
             this.samples.push({ client, phase, atMs, ms: performance.now() - atMs, ok: true, detail });
           },
           (error: unknown) => {
-            const detail = error instanceof Error ? error.message : String(error);
-            this.samples.push({ client, phase, atMs, ms: performance.now() - atMs, ok: false, detail });
+            const ms = performance.now() - atMs;
+            this.samples.push({ client, phase, atMs, ms, ok: false, ...describeError(error) });
           },
         );
         const tracked = p.finally(() => inFlight.delete(tracked));
@@ -154,6 +202,46 @@ export class Traffic {
       .join(' ');
   }
 
+  /**
+   * The failures read against the scenario: every event (`event()` and `extra`, e.g. the coordinator's own log),
+   * every failed call grouped by 100 ms, client, replica and error, and the clients' own stalls over 200 ms, in
+   * time order, as offsets from `sinceMs`. `names` maps `host:port` to a replica's id. Printed when a call failed
+   * (or always with SHOAL_CHAOS_TIMELINE=1), so a failing run says which instance failed which call, how and when.
+   */
+  timeline(sinceMs: number, extra: TrafficEvent[] = [], names: ReadonlyMap<string, string> = new Map()): string {
+    const rows: Array<{ atMs: number; text: string }> = [];
+    for (const e of [...this.events, ...extra]) rows.push({ atMs: e.atMs, text: `-- ${e.name}` });
+    for (const s of this.stalls)
+      if (s.ms >= 200) rows.push({ atMs: s.atMs, text: `   client event loop stalled ${s.ms} ms` });
+    const groups = new Map<
+      string,
+      { atMs: number; n: number; maxMs: number; client: string; who: string; error: string }
+    >();
+    for (const s of this.samples) {
+      if (s.ok) continue;
+      const slot = Math.floor((s.atMs - sinceMs) / 100);
+      const who = s.target ? (names.get(s.target) ?? s.target) : '?';
+      const error = s.detail
+        .replace(/\d+(\.\d+)?s\b/g, 'Ns')
+        .replace(/\b\d{4,5}\b/g, 'N')
+        .slice(0, 160);
+      const key = `${slot}|${s.client}|${who}|${error}`;
+      const g = groups.get(key);
+      if (g) {
+        g.n++;
+        g.maxMs = Math.max(g.maxMs, s.ms);
+      } else groups.set(key, { atMs: s.atMs, n: 1, maxMs: s.ms, client: s.client, who, error });
+    }
+    for (const g of groups.values()) {
+      const text = `   ${g.client} x${g.n} failed on ${g.who} (up to ${Math.round(g.maxMs)} ms): ${g.error}`;
+      rows.push({ atMs: g.atMs, text });
+    }
+    return rows
+      .sort((a, b) => a.atMs - b.atMs)
+      .map((r) => `      ${((r.atMs - sinceMs) / 1000).toFixed(2).padStart(7)} s ${r.text}`)
+      .join('\n');
+  }
+
   /** Who answered calls that started in [fromMs, toMs), per client. */
   answeredBy(client: string, fromMs = 0, toMs = Infinity): Set<string> {
     return new Set(
@@ -195,11 +283,32 @@ export function documentedClients(options: {
   /** Client slow start: `false` to turn it off. Default: the balancers' (new replicas ramp in over 30 s). */
   slowStartMs?: number | false;
   deadlineMs?: number;
+  /** The clients' own warnings and notices (ejections, watcher news), as timed events. */
+  onLog?: (event: TrafficEvent) => void;
 }): DocumentedClients {
+  const onLog = options.onLog;
+  const logger = onLog
+    ? pino(
+        { level: 'info' },
+        {
+          write(line: string) {
+            try {
+              const e = JSON.parse(line) as Record<string, unknown>;
+              const fields = Object.entries(e)
+                .filter(([k]) => !['level', 'time', 'pid', 'hostname', 'msg'].includes(k))
+                .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+              onLog({ name: `client: ${String(e.msg)} ${fields.join(' ')}`.slice(0, 240), atMs: performance.now() });
+            } catch {
+              // not a log line
+            }
+          },
+        },
+      )
+    : undefined;
   const deadlineMs = options.deadlineMs ?? 10_000;
   const slowStart =
     options.slowStartMs === false ? false : options.slowStartMs ? { windowMs: options.slowStartMs } : undefined;
-  register({ consul: options.consul, registry: new Registry() });
+  register({ consul: options.consul, registry: new Registry(), ...(logger ? { logger } : {}) });
   const client: EchoClientInstance = createClient(EchoClient, `consul:///${options.grpcService}`, {
     policyConfig: slowStart === undefined ? {} : { slowStart },
     hedging: { methods: ECHO_METHODS, delayMs: 200, maxAttempts: 3 },
@@ -211,6 +320,7 @@ export function documentedClients(options: {
     retry: { maxAttempts: 3, perTryTimeoutMs: 1000 },
     hedge: { delayMs: 200 },
     registry: new Registry(),
+    ...(logger ? { logger } : {}),
   });
   return {
     grpc: () =>
