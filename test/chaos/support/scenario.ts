@@ -45,7 +45,7 @@ export async function steadyTraffic(cluster: ChaosCluster, replicas: number, ste
   try {
     await waitFor(() => traffic.answeredBy('grpc').size >= replicas && traffic.answeredBy('http').size >= replicas, {
       what: `all ${replicas} replicas of each service answering`,
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
       intervalMs: 100,
     });
   } catch (error) {
