@@ -79,3 +79,44 @@ export function createTestCa(dnsNames: string[] = ['localhost'], ips: string[] =
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * A certificate `ca` signs for a client (mutual TLS): subject CN `name`, DNS SANs `dnsNames` (default `[name]`),
+ * extended key usage clientAuth. Written beside the CA; removed with it.
+ */
+export function issueClientCertificate(
+  ca: TestCa,
+  name: string,
+  dnsNames: string[] = [name],
+): { certFile: string; keyFile: string; cert: Buffer; key: Buffer } {
+  const base = `client-${name.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+  const file = (suffix: string) => join(ca.dir, `${base}.${suffix}`);
+  const run = (args: string[]) => execFileSync('openssl', args, { cwd: ca.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  run(
+    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`].concat([
+      '-keyout',
+      file('key'),
+      '-out',
+      file('csr'),
+    ]),
+  );
+  const san = dnsNames.map((n) => `DNS:${n}`).join(',');
+  writeFileSync(
+    file('ext'),
+    `${san ? `subjectAltName=${san}\n` : ''}basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n`,
+  );
+  run(
+    ['x509', '-req', '-in', file('csr'), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1'].concat([
+      '-out',
+      file('pem'),
+      '-extfile',
+      file('ext'),
+    ]),
+  );
+  return {
+    certFile: file('pem'),
+    keyFile: file('key'),
+    cert: readFileSync(file('pem')),
+    key: readFileSync(file('key')),
+  };
+}

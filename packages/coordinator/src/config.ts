@@ -275,6 +275,27 @@ const haSchema = z.strictObject({
   stateKeyPrefix: z.string().min(1).default('shoal/coordinator/state'),
   sessionTtlMs: z.number().int().min(10_000).max(86_400_000).default(15_000),
   lockDelayMs: z.number().int().nonnegative().max(60_000).default(1000),
+  /**
+   * Mutual TLS between coordinators (`tls.requireClientCert`): the client certificate a follower relays agents to the
+   * leader with, and the name in it. The leader accepts a relayed agent on a connection whose verified certificate
+   * carries `name` (the follower already checked the agent's own certificate against its service), and still checks
+   * the agent's token. Required with `tls.requireClientCert`.
+   */
+  relay: z
+    .strictObject({
+      /** The name (CN or DNS SAN) in the relay's certificate; never a service name or `keda.clientName`. */
+      name: z
+        .string()
+        .refine((v) => /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(v), { message: 'must be a DNS name' }),
+      /** PEM certificate (chain) the follower shows the leader. Default: `tls.certFile`. */
+      certFile: z.string().min(1).optional(),
+      /** Its private key. Default: `tls.keyFile`. */
+      keyFile: z.string().min(1).optional(),
+    })
+    .refine((r) => (r.certFile === undefined) === (r.keyFile === undefined), {
+      message: 'give both "certFile" and "keyFile", or neither (then tls.certFile and tls.keyFile)',
+    })
+    .optional(),
 });
 
 /** The KEDA external scaler (served on the gRPC port or `listen.keda`). */
@@ -411,13 +432,31 @@ export const configSchema = z
       }
       seen.set(s.name, i);
     });
-    if (c.ha?.enabled && c.tls?.requireClientCert) {
+    if (c.ha?.enabled && c.tls?.requireClientCert && !c.ha.relay) {
       ctx.addIssue({
         code: 'custom',
-        path: ['tls', 'requireClientCert'],
+        path: ['ha', 'relay'],
         message:
-          'is not supported with ha yet (followers relay agents’ reports to the leader without a client certificate)',
+          'is required with tls.requireClientCert: the name (and certificate) followers relay agents to the leader with',
       });
+    }
+    const relayName = c.ha?.relay?.name;
+    if (relayName !== undefined) {
+      if (!c.tls?.requireClientCert) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ha', 'relay'],
+          message: 'needs tls.requireClientCert (without mutual TLS followers relay without a client certificate)',
+        });
+      }
+      const clash = c.services.findIndex((s) => s.name === relayName);
+      if (clash >= 0 || c.keda?.clientName === relayName) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ha', 'relay', 'name'],
+          message: `must differ from every service name and keda.clientName (an agent's or KEDA's certificate would pass for a coordinator's), got ${JSON.stringify(relayName)}`,
+        });
+      }
     }
     c.services.forEach((s, i) => {
       s.policy.targets?.forEach((t, k) => {

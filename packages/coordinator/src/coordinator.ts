@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
   ClosedError,
+  ConfigError,
   InvalidArgumentError,
   componentLogger,
   errorFields,
@@ -244,6 +245,16 @@ class CoordinatorImpl implements Coordinator {
       this.prometheus = await createPrometheusClient(this.config.prometheus, this.options.baseDir ?? '.', this.clock);
     }
     this.auth = new TokenAuthenticator(tokens, this.config.insecureDev);
+    if (this.config.ha?.enabled) {
+      // The relay's TLS files are read at each leader change: a missing or invalid one fails the start, not a relay.
+      try {
+        this.relayCredentials();
+      } catch (error) {
+        throw new ConfigError(
+          `ha.relay: cannot use the relay's TLS files (${this.config.ha.relay?.certFile ?? 'tls.certFile'}): ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
     if (!this.readToken && !this.apiToken) {
       this.log.warn('no api.readToken: the read API (/v1/services, /metrics, /v1/sd) is open');
     }
@@ -259,6 +270,9 @@ class CoordinatorImpl implements Coordinator {
       maxInstancesPerService: config.limits.maxInstancesPerService,
       helloTimeoutMs: config.limits.helloTimeoutMs,
       ...(config.tls?.requireClientCert ? { peerNames: grpcPeerNames } : {}),
+      ...(config.tls?.requireClientCert && config.ha?.enabled && config.ha.relay
+        ? { relayPeerName: config.ha.relay.name }
+        : {}),
       relayCredentials: () => this.relayCredentials(),
       relayChannelOptions: () => this.relayChannelOptions(),
       ...(this.options.onReportAccepted ? { onAccepted: this.options.onReportAccepted } : {}),
@@ -363,9 +377,16 @@ class CoordinatorImpl implements Coordinator {
     const tls = this.config.tls;
     if (!tls) return grpc.credentials.createInsecure();
     const ca = readFileSync(tls.caFile ?? tls.certFile);
-    // Mutual TLS: the follower shows the coordinators' own certificate to the leader.
-    if (tls.requireClientCert)
-      return grpc.credentials.createSsl(ca, readFileSync(tls.keyFile), readFileSync(tls.certFile));
+    // Mutual TLS: the follower shows the relay's certificate (ha.relay, default the coordinator's own) to the leader,
+    // which accepts relayed agents from a certificate naming ha.relay.name.
+    if (tls.requireClientCert) {
+      const relay = this.config.ha?.relay;
+      return grpc.credentials.createSsl(
+        ca,
+        readFileSync(relay?.keyFile ?? tls.keyFile),
+        readFileSync(relay?.certFile ?? tls.certFile),
+      );
+    }
     return grpc.credentials.createSsl(ca);
   }
 

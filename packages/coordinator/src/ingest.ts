@@ -42,6 +42,12 @@ export interface IngestOptions {
    * refused (PERMISSION_DENIED) unless S is one of them.
    */
   peerNames?: (call: PeerCall) => string[];
+  /**
+   * With `peerNames`: the name in the certificate followers relay with (`ha.relay.name`). A hello or report on a
+   * connection whose certificate carries it is a follower's relay: the follower checked the agent's certificate, so
+   * only the token is checked here.
+   */
+  relayPeerName?: string;
   /** Credentials a follower dials the leader with (the coordinator's TLS). Default: insecure. */
   relayCredentials?: () => grpc.ChannelCredentials;
   /** Channel options of the relay's client (TLS server name). Default: none. */
@@ -315,7 +321,9 @@ export class Ingest {
         transport,
       );
     }
-    if (this.options.peerNames && !(peerNames ?? []).includes(service)) {
+    const names = peerNames ?? [];
+    const relayed = this.options.relayPeerName !== undefined && names.includes(this.options.relayPeerName);
+    if (this.options.peerNames && !names.includes(service) && !relayed) {
       throw this.count(
         refuse.permissionDenied(`the client certificate does not name service "${service}" (CN or DNS SAN)`),
         transport,

@@ -336,4 +336,53 @@ describe('config', () => {
       );
     });
   });
+
+  describe('ha.relay (mutual TLS between coordinators)', () => {
+    const mtls = { certFile: 'c.pem', keyFile: 'k.pem', caFile: 'ca.pem', requireClientCert: true };
+    const ha = (relay: unknown, tls: Record<string, unknown> = mtls) => ({
+      listen: { http: '10.0.0.1:8080', grpc: '10.0.0.1:9090' },
+      consul: { url: 'http://127.0.0.1:8500' },
+      ha: { enabled: true, ...(relay === undefined ? {} : { relay }) },
+      tls,
+      services: [service('orders')],
+    });
+
+    it('is required with tls.requireClientCert, and then names the relay and its certificate', () => {
+      assert.deepEqual(
+        problems(() => parseConfig(ha(undefined))),
+        [
+          'ha.relay: is required with tls.requireClientCert: the name (and certificate) followers relay agents to the leader with',
+        ],
+      );
+      assert.deepEqual(parseConfig(ha({ name: 'shoal-relay' })).ha?.relay, { name: 'shoal-relay' });
+      assert.deepEqual(parseConfig(ha({ name: 'shoal-relay', certFile: 'r.pem', keyFile: 'r.key' })).ha?.relay, {
+        name: 'shoal-relay',
+        certFile: 'r.pem',
+        keyFile: 'r.key',
+      });
+    });
+
+    it('refuses a name an agent or KEDA could carry, a half-given certificate, and a relay without mutual TLS', () => {
+      assert.match(
+        problems(() => parseConfig(ha({ name: 'orders' }))).join('\n'),
+        /^ha\.relay\.name: must differ from every service name and keda\.clientName .*got "orders"$/m,
+      );
+      assert.match(
+        problems(() => parseConfig({ ...ha({ name: 'keda' }), keda: { clientName: 'keda' } })).join('\n'),
+        /^ha\.relay\.name: must differ/m,
+      );
+      assert.deepEqual(
+        problems(() => parseConfig(ha({ name: 'x y' }))),
+        ['ha.relay.name: must be a DNS name, got "x y"'],
+      );
+      assert.deepEqual(
+        problems(() => parseConfig(ha({ name: 'shoal-relay', certFile: 'r.pem' }))),
+        ['ha.relay: give both "certFile" and "keyFile", or neither (then tls.certFile and tls.keyFile)'],
+      );
+      assert.deepEqual(
+        problems(() => parseConfig(ha({ name: 'shoal-relay' }, { certFile: 'c.pem', keyFile: 'k.pem' }))),
+        ['ha.relay: needs tls.requireClientCert (without mutual TLS followers relay without a client certificate)'],
+      );
+    });
+  });
 });
