@@ -645,7 +645,8 @@ export class RolloutManager implements Actuator {
           );
         }
         // An adopted replica passing in Consul serves: only its agent has not found this coordinator yet (agents
-        // reconnect with their backoff, up to 30 s by default). Its deadline counts from when that changes.
+        // reconnect with their backoff, each wait at most half the time the coordinator was unreachable). Its
+        // deadline counts from when that changes.
         if (r.adopted && !view.byId.has(r.id) && view.passing(r.id)) {
           a.firstSeenAtMs.set(r.id, now);
           continue;
