@@ -15,7 +15,7 @@ import { activationTargetsOf } from './config.js';
 import type { ExternalMetricsReader } from './external-metrics.js';
 import type { Ingest } from './ingest.js';
 import type { CoordinatorMetrics } from './metrics.js';
-import { RingBuffer } from './ring-buffer.js';
+import { RingBuffer } from '@shoal/core/internal';
 import type { ServiceWindow } from './service-window.js';
 import type { StateStore } from './state-store.js';
 

@@ -15,7 +15,6 @@ export type { CoordinatorMetrics } from './metrics.js';
 export { ServiceWindow } from './service-window.js';
 export type { ServiceWindowOptions } from './service-window.js';
 export { RateLimiter } from './rate-limiter.js';
-export { RingBuffer } from './ring-buffer.js';
 export { ServiceController } from './control-loop.js';
 export type { ServiceControllerOptions } from './control-loop.js';
 export { MemoryStateStore, ConsulStateStore } from './state-store.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RateLimiter, RingBuffer } from '@shoal/coordinator/internal';
+import { RateLimiter } from '@shoal/coordinator/internal';
 
 describe('RateLimiter', () => {
   it('allows a burst, then the refill rate', () => {
@@ -17,17 +17,5 @@ describe('RateLimiter', () => {
     const r = new RateLimiter(1, 1, 100);
     for (let i = 0; i < 10_000; i++) r.take(`k${i}`, i);
     assert.ok(r.size <= 100, String(r.size));
-  });
-});
-
-describe('RingBuffer', () => {
-  it('keeps the newest items in order', () => {
-    const b = new RingBuffer<number>(3);
-    assert.equal(b.last(), undefined);
-    for (let i = 1; i <= 5; i++) b.push(i);
-    assert.deepEqual(b.toArray(), [3, 4, 5]);
-    assert.equal(b.last(), 5);
-    assert.equal(b.size, 3);
-    assert.throws(() => new RingBuffer(0), /capacity/);
   });
 });

@@ -1,6 +1,6 @@
 import { latencyQuantile, type Hello, type LoadReport } from '@shoal/protocol';
 import type { Observation, ObservedInstance } from '@shoal/policy';
-import { RingBuffer } from './ring-buffer.js';
+import { RingBuffer } from '@shoal/core/internal';
 
 /** One report, reduced to what decisions use. */
 interface Sample {

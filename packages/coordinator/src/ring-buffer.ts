@@ -1,2 +1,0 @@
-// Shared with @shoal/policy's report window.
-export { RingBuffer } from '@shoal/policy/internal';
