@@ -15,6 +15,7 @@ import { resolvePolicy } from './policy.js';
 import { metricsServerModel, simulate } from './simulator/simulate.js';
 import type { SimulationModelInput, SimulationResult } from './simulator/simulate.js';
 import { renderSimulationSvg } from './simulator/svg.js';
+import { figureRatio, formatRatio } from './simulator/accounting.js';
 import { parseTraceCsv } from './simulator/trace.js';
 import type { Trace } from './simulator/trace.js';
 
@@ -27,7 +28,12 @@ Replays a request-rate trace (CSV: time,count) through a queueing model of repli
   --svg OUT             write an SVG chart (load, capacity, replicas, latency) to OUT
   --json                print the result summary and scale events as JSON
   --compare FILE|hpa    also run a second policy on the same trace, model and seed, and print both with
-                        ratios; "hpa" is the HPA default (CPU 70 %, Kubernetes behavior), min/max copied
+                        ratios; "hpa" is the HPA default (CPU 70 %, Kubernetes behavior), min/max copied,
+                        fed as metrics-server feeds it (a 15 s CPU rate, 0-15 s old).
+                        ratio = this policy's figure / the compared one's: 1.6× replica-seconds means this
+                        policy ran 1.6 times the replicas (60 % more); 0.2× SLO-violation seconds means it
+                        violated the SLO a fifth as long. Both 0 prints "1× (both 0)"; a figure over a
+                        compared 0 prints "∞ (compared 0)"; medians over --seeds include both
   --compare-sync-period-ms N
                         how often the compared policy decides          default 15000 for "hpa", else --sync-period-ms
   --time-scale N        multiply trace durations by N (0.1 = 10x faster)       default 1
@@ -35,6 +41,8 @@ Replays a request-rate trace (CSV: time,count) through a queueing model of repli
   --peak-rps N          scale rates so the peak is N req/s (overrides --rate-scale)
   --from S              skip the first S seconds of the trace                 default 0
   --duration S          replay at most S seconds of the trace                 default all
+  --gaps error|zero     a missing time bucket in the trace: refuse it, or fill it with 0 requests
+                        (the count filled is printed)                          default error
   --seed N              PRNG seed                                             default 1
   --seeds N             run N seeds (--seed, --seed + 1, ...) and print medians with their range; the SVG
                         draws the first seed                                  default 1
@@ -128,13 +136,11 @@ function printSeeds(trace: string, runs: readonly SeedRun[], compareLabel: strin
     const entry: Record<string, unknown> = { policy: stats(runs.map((r) => r.summary[key])) };
     if (compareLabel !== undefined) {
       entry.compare = stats(runs.map((r) => (r.compare as SimulationResult['summary'])[key]));
-      const ratios = runs
-        .map((r) => {
-          const b = (r.compare as SimulationResult['summary'])[key];
-          return b === 0 ? (r.summary[key] === 0 ? 1 : Number.POSITIVE_INFINITY) : r.summary[key] / b;
-        })
-        .filter((x) => Number.isFinite(x));
-      if (ratios.length > 0) entry.ratio = stats(ratios);
+      // figureRatio's semantics: both 0 counts as 1, a figure over a compared 0 as ∞ (kept, not dropped).
+      const ratios = runs.map((r) => figureRatio(r.summary[key], (r.compare as SimulationResult['summary'])[key]));
+      entry.bothZeroSeeds = ratios.filter((x) => x.bothZero).length;
+      const values = ratios.map((x) => x.value);
+      entry.ratio = stats(values);
     }
     figures[key] = entry;
   }
@@ -144,16 +150,20 @@ function printSeeds(trace: string, runs: readonly SeedRun[], compareLabel: strin
     );
     return;
   }
+  const fix = (v: number, digits: number): string => (Number.isFinite(v) ? v.toFixed(digits) : '∞');
   const fmt = (x: { median: number; min: number; max: number }, digits = 0) =>
-    `${x.median.toFixed(digits)} (${x.min.toFixed(digits)}–${x.max.toFixed(digits)})`;
+    `${fix(x.median, digits)} (${fix(x.min, digits)}–${fix(x.max, digits)})`;
   const lines = [`trace ${trace}, seeds ${runs[0]?.seed}–${runs.at(-1)?.seed}: median (min–max)`];
   const w = Math.max(...SEED_FIGURES.map(([label]) => label.length));
   for (const [label, key] of SEED_FIGURES) {
-    const e = figures[key] as Record<string, { median: number; min: number; max: number }>;
+    const e = figures[key] as Record<string, { median: number; min: number; max: number }> & {
+      bothZeroSeeds?: number;
+    };
     let line = `${label.padEnd(w)}  ${fmt(e.policy as { median: number; min: number; max: number }).padEnd(28)}`;
     if (compareLabel !== undefined) {
       line += `  ${compareLabel}: ${fmt(e.compare as { median: number; min: number; max: number }).padEnd(28)}`;
-      line += e.ratio ? `  ratio ${fmt(e.ratio, 3)}` : '  ratio –';
+      line += `  ratio ${fmt(e.ratio as { median: number; min: number; max: number }, 3)}`;
+      if (e.bothZeroSeeds) line += ` (both 0 on ${e.bothZeroSeeds} seed${e.bothZeroSeeds > 1 ? 's' : ''})`;
     }
     lines.push(line.trimEnd());
   }
@@ -161,8 +171,7 @@ function printSeeds(trace: string, runs: readonly SeedRun[], compareLabel: strin
 }
 
 function ratio(a: number, b: number): string {
-  if (b === 0) return a === 0 ? '–' : '∞';
-  return `${(a / b).toFixed(3)}×`;
+  return formatRatio(figureRatio(a, b));
 }
 
 const OPTIONS = {
@@ -177,6 +186,7 @@ const OPTIONS = {
   'peak-rps': { type: 'string' },
   from: { type: 'string' },
   duration: { type: 'string' },
+  gaps: { type: 'string' },
   seed: { type: 'string' },
   seeds: { type: 'string' },
   'sync-period-ms': { type: 'string' },
@@ -235,7 +245,13 @@ function readTrace(file: string, values: CliValues): Trace {
     ...(values['peak-rps'] !== undefined ? { peakRps: num('peak-rps', values['peak-rps']) } : {}),
     ...(values.from !== undefined ? { fromS: num('from', values.from) } : {}),
     ...(values.duration !== undefined ? { durationS: num('duration', values.duration) } : {}),
+    ...(values.gaps !== undefined ? { gaps: gapsOf(values.gaps) } : {}),
   });
+}
+
+function gapsOf(v: string): 'error' | 'zero' {
+  if (v !== 'error' && v !== 'zero') fail(`--gaps must be "error" or "zero", got ${JSON.stringify(v)}`);
+  return v;
 }
 
 interface Compared {
@@ -328,7 +344,7 @@ function printTable(result: SimulationResult, mainLabel: string, other?: Simulat
   const wb = Math.max(compared.label.length, ...b.map(([, v]) => v.length));
   const lines = [
     `${head[0].padEnd(w)}  ${head[1]}`,
-    `${''.padEnd(w)}  ${mainLabel.padEnd(wa)}  ${compared.label.padEnd(wb)}  ratio`,
+    `${''.padEnd(w)}  ${mainLabel.padEnd(wa)}  ${compared.label.padEnd(wb)}  ratio (left / right)`,
     ...a.map(([k, v], i) => `${k.padEnd(w)}  ${v.padEnd(wa)}  ${(b[i]?.[1] ?? '').padEnd(wb)}  ${ratios[k] ?? ''}`),
   ];
   process.stdout.write(lines.map((l) => l.trimEnd()).join('\n') + '\n');
@@ -346,6 +362,11 @@ function simulateCommand(rest: string[]): void {
   const { policyInput, fileModel } = readPolicyFile(values.policy);
   const model = modelFrom(values, fileModel);
   const trace = readTrace(values.trace, values);
+  if (trace.filledBuckets) {
+    process.stderr.write(
+      `shoal: ${trace.filledBuckets} missing bucket(s) of ${trace.stepS} s filled with 0 requests\n`,
+    );
+  }
   const policy = resolvePolicy(policyInput);
   const compared = comparedRun(values, policy, model);
   const seedCount = seedCountOf(values);

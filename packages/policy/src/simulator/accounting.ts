@@ -29,7 +29,7 @@ export interface SimulationSummary {
   durationS: number;
   totalRequests: number;
   droppedRequests: number;
-  /** Sum over seconds of replicas running (starting ones included: they cost money too). */
+  /** Sum over seconds of replicas running: starting ones and draining ones (`drainMs`) included, they cost money too. */
   replicaSeconds: number;
   /** Seconds with p95 above the SLO or any dropped request. */
   sloViolationSeconds: number;
@@ -187,4 +187,26 @@ export class SimulationTally {
       meanUtilization: this.utilN ? this.utilSum / this.utilN : 0,
     };
   }
+}
+
+/**
+ * How two simulations' figures compare, the same in `shoal simulate --compare` and `npm run bench:scaling`: the
+ * first policy's figure divided by the compared policy's (`1.6` = the first costs 1.6 times as much; below 1 it has
+ * less). Both 0 is a ratio of 1 (no difference), marked `bothZero`; a figure over a compared 0 is `Infinity`.
+ */
+export interface FigureRatio {
+  value: number;
+  bothZero: boolean;
+}
+
+export function figureRatio(mine: number, compared: number): FigureRatio {
+  if (compared === 0) return { value: mine === 0 ? 1 : Number.POSITIVE_INFINITY, bothZero: mine === 0 };
+  return { value: mine / compared, bothZero: false };
+}
+
+/** A ratio as printed: `1.624×`, `1× (both 0)`, `∞ (compared 0)`. */
+export function formatRatio(r: FigureRatio, digits = 3): string {
+  if (r.bothZero) return '1× (both 0)';
+  if (!Number.isFinite(r.value)) return '∞ (compared 0)';
+  return `${r.value.toFixed(digits)}×`;
 }

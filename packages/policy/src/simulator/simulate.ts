@@ -100,7 +100,12 @@ export function simulate(options: SimulateOptions): SimulationResult {
   const params = queueParams(model);
   const duration = Math.floor(traceDurationS(trace));
   const startAtMs = model.startAtMs ?? trace.startMs ?? DEFAULT_START;
-  const fleet = new SimFleet(rng, model.coldStartMs / 1000);
+  const fleet = new SimFleet(rng, {
+    coldStartS: model.coldStartMs / 1000,
+    coldStartCv: model.coldStartCv,
+    maxParallelStarts: model.maxParallelStarts,
+    drainS: model.drainMs / 1000,
+  });
   const initial = initialReplicas(policy, model, trace);
   for (let k = 0; k < initial; k++) fleet.add(0, true);
   // The coordinator's window over the agents' reports, sized as the coordinator sizes it.
@@ -156,7 +161,7 @@ export function simulate(options: SimulateOptions): SimulationResult {
       rate,
       arrivals,
       ready,
-      replicas: fleet.size,
+      replicas: fleet.billedAt(t),
       utilization: r.utilization,
       latencyP95Ms: r.latencyP95Ms,
       dropped: r.dropped,

@@ -20,17 +20,18 @@ const hpa: PolicyInput = {
 describe('simulate', () => {
   it('never scales a flat load within capacity', () => {
     for (const policy of [shoal, hpa]) {
-      const trace = syntheticTrace('flat', 3_600, 60, () => 6 * CAPACITY * 0.6);
+      // 20 min: past the scale-down windows (300 s HPA, 400 s Shoal), long enough for a wrong scale-down to show.
+      const trace = syntheticTrace('flat', 1_200, 60, () => 6 * CAPACITY * 0.6);
       const r = simulate({ trace, policy, model: { initialReplicas: 6, seed: 3 } });
       assert.equal(r.summary.scaleEvents, 0, JSON.stringify(r.events.slice(0, 3)));
-      assert.equal(r.summary.replicaSeconds, 6 * 3_600);
+      assert.equal(r.summary.replicaSeconds, 6 * 1_200);
       assert.equal(r.summary.droppedRequests, 0);
       assert.equal(r.summary.sloViolationSeconds, 0);
     }
   });
 
   it('is deterministic for a seed, and the seed matters', () => {
-    const trace = syntheticTrace('wave', 1_800, 10, (t) => 400 + 300 * Math.sin(t / 200));
+    const trace = syntheticTrace('wave', 600, 10, (t) => 400 + 300 * Math.sin(t / 200));
     const a = simulate({ trace, policy: shoal, model: { seed: 5 } });
     const b = simulate({ trace, policy: shoal, model: { seed: 5 } });
     const c = simulate({ trace, policy: shoal, model: { seed: 6 } });
@@ -38,18 +39,25 @@ describe('simulate', () => {
     assert.notEqual(a.summary.totalRequests, c.summary.totalRequests);
   });
 
-  it('catches a 10× step faster than the HPA default and violates the SLO for less time', () => {
+  it('catches a 10× step faster than the HPA default (fed as metrics-server feeds it) and violates the SLO for less time', () => {
     const base = 4 * CAPACITY * 0.7;
-    const trace = syntheticTrace('step', 1_800, 1, (t) =>
+    // 1,000 s: the step at 300 s, both caught up by 650 s.
+    const trace = syntheticTrace('step', 1_000, 1, (t) =>
       t < 300 ? base : t < 310 ? base * (1 + (9 * (t - 300)) / 10) : base * 10,
     );
     const s = simulate({ trace, policy: shoal, model: { syncPeriodMs: 5_000 } }).summary;
-    const h = simulate({ trace, policy: hpa, model: { syncPeriodMs: 15_000 } }).summary;
+    const h = simulate({ trace, policy: hpa, model: metricsServerModel({}) }).summary;
     assert.equal(s.surges, 1);
-    // With the agents' accounting (completed requests and ELU saturate at capacity) Shoal catches up in 134 s and
-    // the HPA in 284 s (seed 1); the violation-seconds are 151 and 294.
-    assert.ok(s.timeToAdequateS.max < 180, `shoal caught up after ${s.timeToAdequateS.max} s`);
-    assert.ok(h.timeToAdequateS.max > 2 * s.timeToAdequateS.max, `hpa ${h.timeToAdequateS.max} s`);
+    // What this proves: on one sharp step with the default model (30 s mean cold start), Shoal's 5 s sync and panic
+    // mode restore capacity in about half the HPA's time (seed 1: 156 vs 314 s; seeds 1–3: 144–156 vs 280–314 s)
+    // and halve its violation-seconds (168 vs 329 s), even though both read saturating signals (completions and
+    // ELU cap at capacity, as CPU does). It does not prove Shoal is cheaper: it runs 1.2–1.3× the HPA's
+    // replica-seconds on a 30-min run of this step (seeds 1–3), which the bench reports. 30 s of it is the cold start.
+    assert.ok(s.timeToAdequateS.max < 200, `shoal caught up after ${s.timeToAdequateS.max} s`);
+    assert.ok(
+      h.timeToAdequateS.max > 1.6 * s.timeToAdequateS.max,
+      `hpa ${h.timeToAdequateS.max} s vs shoal ${s.timeToAdequateS.max} s`,
+    );
     assert.ok(
       s.sloViolationSeconds < h.sloViolationSeconds * 0.6,
       `${s.sloViolationSeconds} vs ${h.sloViolationSeconds}`,
