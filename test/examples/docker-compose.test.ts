@@ -1,31 +1,37 @@
 /**
- * examples/docker-compose.yml cannot be run here (no Docker engine), so this test checks what can go wrong on a
- * machine that has one: the file parses; the coordinator's inline config passes the real coordinator's schema
+ * examples/docker-compose.yml needs images from a registry (Consul, node, the Docker CLI), which cannot be reached
+ * here, so this test checks what can go wrong on a machine that has them: the file parses; the coordinator's inline config passes the real coordinator's schema
  * and matches the image's CMD and ports; every service's command exists in the build and reads the environment
- * variables the file sets; the tokens agree; the Prometheus relabelling uses the agent's real Consul Meta keys.
+ * variables the file sets; the tokens agree; the Prometheus relabelling uses the agent's real Consul Meta keys;
+ * the coordinator's `command` actuator, run for real, calls `docker compose up --scale` on this very file and
+ * project with the scaled service (a `docker` stand-in on the PATH records the command line).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from '@shoal/agent';
-import { parseConfigYaml } from '@shoal/coordinator';
+import { createActuator, parseConfigYaml } from '@shoal/coordinator';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const examples = join(root, 'examples');
 
-/** Compose's interpolation for the forms the file uses: ${VAR:-default} (VAR unset) and $$ → $. */
-function interpolate(text: string): string {
+/** Compose's interpolation for the forms the file uses: ${VAR:-default} (VAR unset), ${PWD} and $$ → $. */
+function interpolate(text: string, env: Record<string, string> = {}): string {
   return text.replace(
     /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g,
-    (match, _name: string, fallback?: string) => (match === '$$' ? '$' : (fallback ?? '')),
+    (match, name: string, fallback?: string) => (match === '$$' ? '$' : (env[name] ?? fallback ?? '')),
   );
 }
 
 interface ComposeService {
   image?: string;
   build?: { context: string; dockerfile: string };
+  volumes?: string[];
+  user?: string;
   command?: string[];
   environment?: Record<string, string>;
   configs?: Array<{ source: string; target: string }>;
@@ -36,13 +42,15 @@ interface ComposeService {
 }
 
 interface ComposeFile {
+  name: string;
   services: Record<string, ComposeService>;
   configs: Record<string, { content: string }>;
 }
 
 describe('examples/docker-compose.yml', () => {
   const raw = readFileSync(join(examples, 'docker-compose.yml'), 'utf8');
-  const compose = parse(interpolate(raw), { merge: true }) as ComposeFile;
+  // Run from the repository root, as the file says: ${PWD} is the repository's path.
+  const compose = parse(interpolate(raw, { PWD: root }), { merge: true }) as ComposeFile;
   const { services } = compose;
 
   it('has a real Consul, the coordinator image built from its Dockerfile, and two services', () => {
@@ -51,6 +59,11 @@ describe('examples/docker-compose.yml', () => {
     const dockerfile = join(examples, build.context, build.dockerfile);
     assert.ok(existsSync(dockerfile), `${dockerfile} exists`);
     assert.equal(resolve(examples, build.context), root, 'the build context is the repository root');
+    // The coordinator image of packages/coordinator/Dockerfile plus the Docker CLI with its compose plugin.
+    const extended = readFileSync(dockerfile, 'utf8');
+    assert.match(extended, /^ARG COORDINATOR_IMAGE=shoal-coordinator:dev$/m);
+    assert.match(extended, /^FROM \$\{COORDINATOR_IMAGE\}$/m);
+    assert.match(extended, /cli-plugins\/docker-compose/);
     assert.ok(services.orders && services.greeter);
     for (const name of ['orders', 'greeter']) {
       assert.equal(services[name]!.depends_on?.consul?.condition, 'service_healthy');
@@ -94,6 +107,54 @@ describe('examples/docker-compose.yml', () => {
           `${name} takes ${flag}`,
         );
       }
+    }
+  });
+
+  it('scales for real: the command actuator runs `docker compose up --scale` on this file and project', async () => {
+    const coordinator = services.coordinator!;
+    assert.ok(coordinator.volumes?.includes('/var/run/docker.sock:/var/run/docker.sock'), 'the Docker socket');
+    // The file is mounted where the host has it, so compose in the container resolves its relative paths the same.
+    assert.ok(coordinator.volumes?.includes(`..:${root}:ro`), 'the repository at its host path');
+    const mount = coordinator.configs!.find((c) => c.target === '/etc/shoal/shoal.yaml')!;
+    const config = parseConfigYaml(compose.configs[mount.source]!.content, 'compose coordinator config');
+    const bin = await mkdtemp(join(tmpdir(), 'shoal-compose-'));
+    try {
+      // A `docker` stand-in that records its arguments, one JSON array per call.
+      const record = join(bin, 'calls.jsonl');
+      await writeFile(
+        join(bin, 'docker'),
+        `#!${process.execPath}\nrequire('node:fs').appendFileSync(${JSON.stringify(record)}, JSON.stringify(process.argv.slice(2)) + '\\n');\n`,
+        { mode: 0o755 },
+      );
+      for (const service of config.services) {
+        assert.equal(service.actuator.type, 'command');
+        const actuator = createActuator(service.actuator, {
+          service: service.name,
+          baseEnv: { PATH: `${bin}:${process.env.PATH ?? ''}` },
+        });
+        try {
+          await actuator.scaleTo(5, { victims: [] });
+        } finally {
+          await actuator.close();
+        }
+        const calls = (await readFile(record, 'utf8')).trim().split('\n');
+        const argv = JSON.parse(calls.at(-1)!) as string[];
+        assert.deepEqual(argv, [
+          'compose',
+          `--project-name=${compose.name}`,
+          `--file=${join(root, 'examples', 'docker-compose.yml')}`,
+          'up',
+          '--detach',
+          '--no-deps',
+          '--no-recreate',
+          `--scale=${service.name}=5`,
+          service.name,
+        ]);
+        assert.ok(existsSync(argv[2]!.slice('--file='.length)), 'the file it names is this one');
+        assert.ok(services[service.name], `${service.name} is a service of the file`);
+      }
+    } finally {
+      await rm(bin, { recursive: true, force: true });
     }
   });
 
