@@ -8,6 +8,9 @@ module.exports = {
   spec: only
     ? [only.endsWith('.ts') ? only : `${only.replace(/\/$/, '')}/**/*.test.ts`]
     : ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+  // test/container builds and runs the coordinator image with Docker (minutes, mostly downloads): it runs only by
+  // name, `npm run test:container` (SHOAL_TEST=test/container).
+  ignore: only ? [] : ['test/container/**'],
   'node-option': ['import=tsx'],
   require: ['test/support/root-hooks.ts'],
   timeout: 20000,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `npm run test:container`: builds packages/coordinator/Dockerfile with Docker and runs the image
+# (test/container/image.test.ts). Installs what it needs from Debian when missing and run as root (docker.io for
+# the daemon and CLI, debootstrap for the local base image); the test starts its own dockerd when none answers and
+# stops it at the end. SHOAL_NODE_IMAGE=node:20.19-bookworm-slim uses that image instead of making one (where a
+# registry is reachable). Not part of `npm test`: it takes minutes, mostly downloads (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+[ -n "${SHOAL_NODE_IMAGE:-}" ] || command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== [${SECONDS}s] apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "test-container: ${missing[*]} not installed (and no root apt-get): the test will say why it skips" >&2
+  fi
+fi
+echo "== [${SECONDS}s] build"
+npm run build
+echo "== [${SECONDS}s] test/container"
+SHOAL_TEST=test/container npx mocha
+echo "== [${SECONDS}s] done"
