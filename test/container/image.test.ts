@@ -27,7 +27,7 @@ const AGENT = `shoal-agent-test-${suffix}`;
 const CLI = '/app/node_modules/@shoal/coordinator/dist/cli.js';
 
 describe('coordinator container image (Docker)', function () {
-  this.timeout(3_600_000);
+  this.timeout(7_200_000);
   let daemon: DockerDaemon | undefined;
   let dir: string | undefined;
   let baseImage = process.env.SHOAL_NODE_IMAGE ?? '';
@@ -97,7 +97,7 @@ describe('coordinator container image (Docker)', function () {
           IMAGE,
           ROOT,
         ],
-        { timeoutMs: 2_400_000 },
+        { timeoutMs: 5_400_000 }, // 40 min was not enough at a load average of 35–43 on 2 cores
       ),
     );
     const user = (await daemon!.docker(['image', 'inspect', '--format', '{{.Config.User}}', IMAGE])).trim();
