@@ -18,7 +18,7 @@ import type { CoordinatorConfigInput } from '@shoal/coordinator';
 import { startTestConsul, type TestConsul } from '../../support/consul.js';
 import { freePort, waitFor } from '../../kit/index.js';
 import { MARK_VARIABLE, killMarked, markedProcesses, newMark } from './processes.js';
-import { documentedClients, type DocumentedClients, type TrafficEvent } from './traffic.js';
+import { documentedClients, type DocumentedClients, type Traffic, type TrafficEvent } from './traffic.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/agent-replica.mjs', import.meta.url));
 const CONSUL_CLI = fileURLToPath(new URL('../../../packages/consul-dev/dist/cli.js', import.meta.url));
@@ -48,6 +48,8 @@ export class ChaosCluster {
   private watches: Promise<void>[] = [];
   /** The coordinator's own account (its info log: replicas started, adopted, stopped; decisions), timed. */
   readonly programEvents: TrafficEvent[] = [];
+  /** The scenario's traffic, once started (the hooks print its timeline when a test fails before its verdict). */
+  traffic: Traffic | undefined;
   /** `host:port` → replica id, for every replica the coordinator started or adopted. */
   readonly replicaNames = new Map<string, string>();
 

@@ -17,7 +17,13 @@ export function useChaosCluster(): { start(options: ClusterOptions): Promise<Cha
   before(function () {
     if (!canScanProcesses) this.skip(); // the leftover check reads /proc
   });
-  afterEach(async () => {
+  afterEach(async function () {
+    // A test that failed before its verdict (a wait timed out) still says what happened, and when.
+    const traffic = cluster?.traffic;
+    if (this.currentTest?.state === 'failed' && cluster && traffic && !traffic.printed) {
+      await traffic.stop();
+      console.log(traffic.timeline(traffic.events[0]?.atMs ?? 0, cluster.programEvents, cluster.replicaNames));
+    }
     const left = (await cluster?.close()) ?? [];
     cluster = undefined;
     assert.deepEqual(left, [], 'no process is left behind');
@@ -41,6 +47,7 @@ export async function steadyTraffic(cluster: ChaosCluster, replicas: number, ste
   const clients = cluster.openClients();
   cluster.watchConsul();
   const traffic = new Traffic({ grpc: clients.grpc, http: clients.http });
+  cluster.traffic = traffic;
   traffic.start();
   try {
     await waitFor(() => traffic.answeredBy('grpc').size >= replicas && traffic.answeredBy('http').size >= replicas, {
@@ -79,6 +86,7 @@ export async function verdict(
   });
   const figures = traffic.figures();
   const failed = figures.grpc!.failed + figures.http!.failed;
+  traffic.printed = true;
   if (failed > 0 || process.env.SHOAL_CHAOS_TIMELINE) {
     console.log(traffic.timeline(sinceMs, cluster.programEvents, cluster.replicaNames));
   }

@@ -71,6 +71,8 @@ export class Traffic {
   phase: Phase = 'before';
   readonly samples: Sample[] = [];
   readonly events: TrafficEvent[] = [];
+  /** Set once the scenario printed its verdict. */
+  printed = false;
   /** Stalls of the clients' own event loop (a timer 50 ms late or more): when, and how long. */
   readonly stalls: Array<{ atMs: number; ms: number }> = [];
   private running = false;
