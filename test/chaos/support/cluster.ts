@@ -289,6 +289,36 @@ export class ChaosCluster {
       });
   }
 
+  /** Ids of a service's instances passing in Consul. */
+  async passingIds(service: string): Promise<string[]> {
+    const res = await fetch(`${this.consul.url}/v1/health/service/${service}?passing=true`, {
+      headers: this.consul.token ? { 'x-consul-token': this.consul.token } : {},
+    });
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`Consul answered ${res.status}: ${body.slice(0, 200)}`);
+    return (JSON.parse(body) as Array<{ Service: { ID: string } }>).map((e) => e.Service.ID);
+  }
+
+  /**
+   * A replica started as a Kubernetes pod would be, not by the coordinator: the same program (`mode` `grpc` or
+   * `http`, instance `id`, a free port) with no coordinator to report to, carrying the test's mark. `env` adds to
+   * its environment (`TERMINATION_DELAY_MS`).
+   */
+  async startPod(mode: 'grpc' | 'http', id: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+    return spawn(process.execPath, [FIXTURE], {
+      env: {
+        ...this.env(),
+        ...env,
+        MODE: mode,
+        PORT: String(await freePort()),
+        SHOAL_SERVICE: SERVICES[mode],
+        SHOAL_INSTANCE_ID: id,
+        CONSUL_URL: this.consul.url,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }
+
   openClients(): DocumentedClients {
     this.clients = documentedClients({
       consul: { url: this.consul.url, ...(this.consul.token ? { token: this.consul.token } : {}) },
