@@ -17,6 +17,7 @@ const PAGES = [
   'docs/choosing-a-strategy.md',
   'docs/metrics-reference.md',
   'docs/troubleshooting.md',
+  'docs/scale-to-zero.md',
   'examples/README.md',
   'examples/demo/README.md',
   'examples/http-orders/README.md',

@@ -34,3 +34,11 @@ export type {
 export { instanceFromHealthEntry } from './instance-mapping.js';
 export { firstNonInternalIPv4, defaultInstanceId } from './default-address.js';
 export { classifyConsulError, consulStatusCode, CONSUL_ERROR_CODES } from './consul-errors.js';
+export {
+  Activator,
+  resolveActivatorOptions,
+  isActivator,
+  DEFAULT_ACTIVATOR_MAX_WAIT_MS,
+  MAX_REPORTED_WAITING,
+} from './activator.js';
+export type { ActivatorOptions, ResolvedActivatorOptions } from './activator.js';

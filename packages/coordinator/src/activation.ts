@@ -7,6 +7,15 @@ export interface ActivationTarget {
   activationValue: number;
 }
 
+/** Calls clients report waiting for the service (client wake, issue #20). */
+export interface WakeInput {
+  /** Waiting calls over every client, within the demand TTL. */
+  waiting: number;
+  /** Waiting calls one replica takes (`wake.callsPerReplica` or the policy's inFlight target). */
+  callsPerReplica: number;
+  maxReplicas: number;
+}
+
 export interface ScaleToZeroAdjustment {
   desired: number;
   /** Why the count was changed (or held), for the decision log; undefined when the policy's count stands. */
@@ -20,6 +29,10 @@ export interface ScaleToZeroAdjustment {
  * metric: `ceil(value / target)`, at least 1). Running, it goes to 0 only after it has been inactive for
  * `idleCooldownMs` (KEDA's `cooldownPeriod`); until then the policy's 0 is held at 1. A missing value is never read
  * as idle: at 0 nothing wakes it, running it never goes to 0.
+ *
+ * Calls waiting at clients (`wake`) are activity too: they wake the service to `ceil(waiting / callsPerReplica)`
+ * replicas (at least 1, at most maxReplicas) — sized to the burst, not always 1 — and, while replicas start and the
+ * calls still wait, keep at least that many.
  */
 export class ScaleToZeroGate {
   private lastActiveAt: number;
@@ -33,9 +46,18 @@ export class ScaleToZeroGate {
     this.lastActiveAt = now;
   }
 
-  adjust(observation: Observation, desired: number): ScaleToZeroAdjustment {
+  adjust(observation: Observation, desired: number, wake?: WakeInput): ScaleToZeroAdjustment {
     const now = observation.now;
     const current = observation.currentReplicas;
+    if (wake && wake.waiting > 0) {
+      this.lastActiveAt = now;
+      const sized = Math.min(wake.maxReplicas, Math.max(1, Math.ceil(wake.waiting / wake.callsPerReplica)));
+      const n = Math.max(desired, sized);
+      const why = `${wake.waiting} calls waiting at clients, ${wake.callsPerReplica} per replica`;
+      if (current === 0) return { desired: n, reason: `woken from zero by client calls (${why}) → ${n}` };
+      if (n > desired) return { desired: n, reason: `holding ${n} replicas while ${why}` };
+      return { desired };
+    }
     let active = false;
     let missing: string | undefined;
     const shown: string[] = [];
@@ -67,7 +89,10 @@ export class ScaleToZeroGate {
     if (desired > 0) return { desired };
     const idleMs = now - this.lastActiveAt;
     if (idleMs >= this.idleCooldownMs) {
-      return { desired: 0, reason: `idle for ${Math.round(idleMs / 1000)} s (${shown.join(', ')}): scaling to zero` };
+      return {
+        desired: 0,
+        reason: `idle for ${Math.round(idleMs / 1000)} s (${shown.join(', ') || 'no calls waiting'}): scaling to zero`,
+      };
     }
     return {
       desired: 1,

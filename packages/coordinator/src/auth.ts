@@ -150,6 +150,22 @@ export async function resolveApiTokens(
   return { operator, read };
 }
 
+/** Each service's wake token (`services[].wake.token[File]`): clients present it with their waiting-call counts. */
+export async function resolveWakeTokens(
+  config: CoordinatorConfig,
+  baseDir = process.cwd(),
+): Promise<Map<string, string>> {
+  const tokens = new Map<string, string>();
+  for (const [i, s] of config.services.entries()) {
+    const wake = s.wake;
+    if (!wake) continue;
+    if (wake.token) tokens.set(s.name, wake.token);
+    else if (wake.tokenFile)
+      tokens.set(s.name, await readTokenFile(`services[${i}].wake.tokenFile`, baseDir, wake.tokenFile));
+  }
+  return tokens;
+}
+
 /** The token KEDA must send as `scalerMetadata.token` (`keda.token[File]`), if any. */
 export async function resolveKedaToken(
   config: CoordinatorConfig,

@@ -194,21 +194,41 @@ const rolloutSchema = z.strictObject({
     .default({ minRequests: 30, maxErrorRatioIncrease: 0.05, minZ: 3, latencyRatio: 2, minLatencyIncreaseMs: 50 }),
 });
 
+/**
+ * Waking from zero on client calls (issue #20): clients (`@shoal/grpc`, `@shoal/http` with an `activator`) that
+ * find no instance report how many calls wait (`POST /v1/services/:name/wake`, with this token); the coordinator
+ * scales 0 → ceil(waiting / callsPerReplica), capped by maxReplicas.
+ */
+const wakeSchema = z
+  .strictObject({
+    /** The bearer token clients present with their waiting-call count (not the agents' token). */
+    token: z.string().min(16).optional(),
+    tokenFile: z.string().min(1).optional(),
+    /** Waiting calls one replica takes. Default: the value of the policy's `inFlight` target. */
+    callsPerReplica: z.number().positive().optional(),
+    /** A client's reported count is forgotten after this long without a new report. Default 10000. */
+    demandTtlMs: z.number().int().min(1000).max(600_000).default(10_000),
+  })
+  .refine((w) => (w.token === undefined) !== (w.tokenFile === undefined), {
+    message: 'needs exactly one of "token" or "tokenFile" (anonymous demand is refused)',
+  });
+
 const serviceSchema = z
   .strictObject({
     name: serviceName,
     /** Bearer token the service's agents present. */
     token: z.string().min(16).optional(),
     tokenFile: z.string().min(1).optional(),
-    // 0 is refused: with no instance left there is no agent and no report, so nothing could ever scale it back up
-    // (scale-from-zero is not built).
-    // 0 needs a target that can wake the service with no replica running: an external (query) target.
+    // 0 needs something that can wake the service with no replica running: client calls (`wake`) or an external
+    // (query) target.
     minReplicas: z.number().int().nonnegative().default(1),
     /**
      * With minReplicas 0: how long every activation target must stay at or below its activationValue before the
      * last replica is removed (KEDA's cooldownPeriod).
      */
     idleCooldownMs: z.number().int().nonnegative().default(300_000),
+    /** Wake from zero on client calls (see wakeSchema). */
+    wake: wakeSchema.optional(),
     maxReplicas: z.number().int().positive().default(10),
     reportIntervalMs: positiveMs.default(1000),
     syncPeriodMs: positiveMs.optional(),
@@ -234,10 +254,18 @@ const serviceSchema = z
     check(loose.slo?.metric, ['policy', 'slo', 'metric']);
     check(loose.loadMetric, ['policy', 'loadMetric']);
   })
-  .refine((s) => s.minReplicas !== 0 || (s.policy.targets ?? []).some((t) => t.query !== undefined), {
+  .refine(
+    (s) => s.minReplicas !== 0 || s.wake !== undefined || (s.policy.targets ?? []).some((t) => t.query !== undefined),
+    {
+      message:
+        'minReplicas 0 needs something that can wake the service with no replica running: a "wake" section (clients report waiting calls) or an external-metric target (a target with a "query")',
+      path: ['minReplicas'],
+    },
+  )
+  .refine((s) => s.wake === undefined || s.wake.callsPerReplica !== undefined || inFlightTarget(s) !== undefined, {
     message:
-      'minReplicas 0 needs an external-metric target (a target with a "query"): at 0 replicas no agent reports, so only a Prometheus query can wake the service (waking on client calls is not built yet)',
-    path: ['minReplicas'],
+      'wake needs callsPerReplica (waiting calls one replica takes) when the policy has no "inFlight" target to size it from',
+    path: ['wake', 'callsPerReplica'],
   })
   .refine((s) => s.maxReplicas >= s.minReplicas, {
     message: 'maxReplicas must be >= minReplicas',
@@ -650,6 +678,24 @@ export function externalMetricsOf(service: ServiceConfig): Array<{ metric: strin
   return (service.policy.targets ?? [])
     .filter((t): t is typeof t & { query: string } => t.query !== undefined)
     .map((t) => ({ metric: t.metric, query: t.query }));
+}
+
+function inFlightTarget(s: {
+  policy: { targets?: ReadonlyArray<{ metric: string; value: number; query?: string | undefined }> | undefined };
+}): number | undefined {
+  return (s.policy.targets ?? []).find((t) => t.metric === 'inFlight' && t.query === undefined)?.value;
+}
+
+/**
+ * How a service wakes on client calls: undefined when it has no `wake` section; else the calls one replica takes
+ * (`wake.callsPerReplica`, or the policy's `inFlight` target value) and how long a client's count is kept.
+ */
+export function wakeSettingsOf(service: ServiceConfig): { callsPerReplica: number; demandTtlMs: number } | undefined {
+  if (!service.wake) return undefined;
+  return {
+    callsPerReplica: service.wake.callsPerReplica ?? inFlightTarget(service) ?? 1,
+    demandTtlMs: service.wake.demandTtlMs,
+  };
 }
 
 /** A service's activation targets (scale to zero): its query targets, with their activationValue (default 0). */

@@ -11,7 +11,8 @@ import { ServiceAutoscaler, type ControllerStep, type Observation, type Policy, 
 import type { Actuator } from './actuators/actuator.js';
 import type { ServiceConfig } from './config.js';
 import { ScaleToZeroGate } from './activation.js';
-import { activationTargetsOf } from './config.js';
+import { activationTargetsOf, wakeSettingsOf } from './config.js';
+import { WakeDemand, type WakeReport } from './wake-demand.js';
 import type { ExternalMetricsReader } from './external-metrics.js';
 import type { Ingest } from './ingest.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -36,6 +37,8 @@ export interface DecisionRecord {
   panicking?: boolean;
   /** Drain outcome per victim. */
   drained?: Record<string, string>;
+  /** Set when calls waiting at clients woke the service from zero: how many were waiting. */
+  wokenByCalls?: number;
   error?: string;
   durationMs: number;
 }
@@ -83,6 +86,9 @@ export class ServiceController {
   private lastScaleAtMs: number | undefined;
   private stopped = true;
   private zeroGate: ScaleToZeroGate | undefined;
+  /** Calls waiting at clients (client wake); undefined when the service has no `wake` section. */
+  private wakeDemand: WakeDemand | undefined;
+  private wakeTick: Promise<unknown> | undefined;
 
   constructor(private options: ServiceControllerOptions) {
     this.decisions = new RingBuffer(options.decisionLogSize);
@@ -115,6 +121,40 @@ export class ServiceController {
   update(service: ServiceConfig, policy: Policy, dryRun: boolean, syncPeriodMs: number): void {
     this.options = { ...this.options, service, policy, dryRun, syncPeriodMs };
     this.autoscaler.setPolicy(policy);
+    const wake = wakeSettingsOf(service);
+    if (!wake) this.wakeDemand = undefined;
+    else this.wakeDemand?.setTtl(wake.demandTtlMs);
+  }
+
+  /**
+   * A client's (validated, authenticated) count of calls waiting for this service. When it asks for more replicas
+   * than were last decided, the loop runs now instead of at the next sync period: a call waiting at zero costs the
+   * time to start a replica, not a sync period more. Returns the total waiting over every client.
+   */
+  reportWaiting(report: WakeReport): number {
+    const wake = wakeSettingsOf(this.options.service);
+    if (!wake) return 0;
+    this.wakeDemand ??= new WakeDemand(wake.demandTtlMs);
+    const now = this.clock.now();
+    this.wakeDemand.record(report, now);
+    const total = this.wakeDemand.total(now);
+    this.options.metrics.wakeWaitingCalls.set({ service: this.name }, total);
+    this.tickForWake(total, wake.callsPerReplica);
+    return total;
+  }
+
+  /** Runs the loop now when `total` waiting calls need more replicas than were last decided (one such run at a time). */
+  private tickForWake(total: number, callsPerReplica: number): void {
+    const sized = Math.min(this.options.service.maxReplicas, Math.ceil(total / callsPerReplica));
+    if (total === 0 || !this.leading || this.stopped || sized <= (this.lastDesired ?? 0) || this.wakeTick) return;
+    this.wakeTick = this.tick()
+      .catch((error: unknown) => this.log.error(errorFields(error), 'wake tick failed'))
+      .finally(() => {
+        this.wakeTick = undefined;
+        // More calls may have arrived while it ran.
+        const wake = wakeSettingsOf(this.options.service);
+        if (wake && this.wakeDemand) this.tickForWake(this.wakeDemand.total(this.clock.now()), wake.callsPerReplica);
+      });
   }
 
   /** Swaps in a reloaded service's external metrics (undefined: none). */
@@ -229,6 +269,7 @@ export class ServiceController {
     this.options.metrics.desiredReplicas.set({ service: this.name }, record.desiredReplicas);
     this.options.metrics.currentReplicas.set({ service: this.name }, current);
     if (record.desiredReplicas !== current && !this.options.dryRun) await this.apply(record, now);
+    if (record.wokenByCalls !== undefined && record.applied) this.options.metrics.wakes.inc({ service: this.name });
     record.durationMs = this.clock.monotonic() - started;
     this.persist(state, record.desiredReplicas, now);
     return this.record(record);
@@ -242,7 +283,15 @@ export class ServiceController {
       return;
     }
     this.zeroGate ??= new ScaleToZeroGate(activationTargetsOf(service), service.idleCooldownMs, observation.now);
-    const { desired, reason } = this.zeroGate.adjust(observation, record.desiredReplicas);
+    const wake = wakeSettingsOf(service);
+    const waiting = this.wakeDemand?.total(observation.now) ?? 0;
+    if (wake) this.options.metrics.wakeWaitingCalls.set({ service: this.name }, waiting);
+    const { desired, reason } = this.zeroGate.adjust(
+      observation,
+      record.desiredReplicas,
+      wake ? { waiting, callsPerReplica: wake.callsPerReplica, maxReplicas: service.maxReplicas } : undefined,
+    );
+    if (wake && waiting > 0 && observation.currentReplicas === 0 && desired > 0) record.wokenByCalls = waiting;
     if (reason) record.reasons.push(reason);
     if (desired === record.desiredReplicas) return;
     record.desiredReplicas = desired;

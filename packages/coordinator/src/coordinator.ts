@@ -34,7 +34,16 @@ import {
   type GrpcListener,
 } from './connection-limits.js';
 import { LocalActuator } from './actuators/local.js';
-import { TokenAuthenticator, bearerMatches, resolveApiTokens, resolveKedaToken, resolveServiceTokens } from './auth.js';
+import {
+  TokenAuthenticator,
+  bearerMatches,
+  parseBearer,
+  resolveApiTokens,
+  resolveKedaToken,
+  resolveServiceTokens,
+  resolveWakeTokens,
+} from './auth.js';
+import { parseWakeReport } from './wake-demand.js';
 import {
   parseConfig,
   servicePolicy,
@@ -177,6 +186,8 @@ class CoordinatorImpl implements Coordinator {
   private ingest: Ingest | undefined;
   private keda: KedaScaler | undefined;
   private kedaToken: string | undefined;
+  /** Each service's wake token (clients report waiting calls with it). */
+  private wakeTokens = new Map<string, string>();
   private grpcServer: grpc.Server | undefined;
   private kedaServer: grpc.Server | undefined;
   /** Shoal's own listeners in front of the gRPC servers (connection caps). */
@@ -241,6 +252,7 @@ class CoordinatorImpl implements Coordinator {
     const tokens = await resolveServiceTokens(this.config, this.options.baseDir);
     ({ operator: this.apiToken, read: this.readToken } = await resolveApiTokens(this.config, this.options.baseDir));
     this.kedaToken = await resolveKedaToken(this.config, this.options.baseDir);
+    this.wakeTokens = await resolveWakeTokens(this.config, this.options.baseDir);
     if (this.config.prometheus) {
       this.prometheus = await createPrometheusClient(this.config.prometheus, this.options.baseDir ?? '.', this.clock);
     }
@@ -649,6 +661,8 @@ class CoordinatorImpl implements Coordinator {
       proxy: (path, authorization) => this.proxy(path, authorization),
       ready: () => this.readiness(),
       checkRead: (authorization) => this.readAccess(authorization),
+      wakeAccess: (service, authorization) => this.wakeAccess(service, authorization),
+      wake: (service, body) => this.wake(service, body),
       info: () => ({
         id: this.id,
         leader: this.leading,
@@ -707,6 +721,66 @@ class CoordinatorImpl implements Coordinator {
         this.metrics.connectionsRefused.inc({ listener, reason });
         const limit = reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerClient;
         log.note(listener, reason, limit, peer);
+      },
+    };
+  }
+
+  /**
+   * Who may report waiting calls for `service`: only a client with the service's wake token (never anonymous, not
+   * even under insecureDev), and only to the leader (a follower answers 503: it cannot act on the count).
+   */
+  private wakeAccess(
+    service: string,
+    authorization: string | undefined,
+  ): { status: number; body: unknown } | undefined {
+    const r = this.runtimes.get(service);
+    if (!r) return { status: 404, body: { error: `no service "${service}"` } };
+    const token = this.wakeTokens.get(service);
+    if (!r.config.wake || token === undefined) {
+      return {
+        status: 404,
+        body: { error: `service "${service}" does not wake on client calls (it has no "wake" section)` },
+      };
+    }
+    let refusal: string | undefined;
+    if (parseBearer(authorization) === undefined) refusal = 'missing "authorization: Bearer <wake token>"';
+    else if (!bearerMatches(token, authorization)) refusal = `the bearer token is not the wake token of "${service}"`;
+    if (refusal) {
+      this.metrics.wakeReports.inc({ service, outcome: 'refused' });
+      return { status: 401, body: { error: refusal } };
+    }
+    if (!this.leading && this.leaderView) {
+      const leader = this.election?.leader?.id;
+      return {
+        status: 503,
+        body: {
+          error: `this coordinator is a follower${leader ? ` (the leader is ${leader})` : ''}: report waiting calls to the leader`,
+        },
+      };
+    }
+    return undefined;
+  }
+
+  /** A client's validated waiting-call count, recorded by the service's control loop. */
+  private wake(service: string, body: unknown): { status: number; body: unknown } {
+    const r = this.runtimes.get(service);
+    if (!r) return { status: 404, body: { error: `no service "${service}"` } };
+    let report;
+    try {
+      report = parseWakeReport(body);
+    } catch (error) {
+      this.metrics.wakeReports.inc({ service, outcome: 'refused' });
+      return { status: 400, body: { error: (error as Error).message } };
+    }
+    this.metrics.wakeReports.inc({ service, outcome: 'accepted' });
+    const waiting = r.controller.reportWaiting(report);
+    return {
+      status: 202,
+      body: {
+        service,
+        waiting,
+        ...(r.controller.currentReplicas !== undefined ? { currentReplicas: r.controller.currentReplicas } : {}),
+        ...(r.controller.desiredReplicas !== undefined ? { desiredReplicas: r.controller.desiredReplicas } : {}),
       },
     };
   }
@@ -852,6 +926,7 @@ class CoordinatorImpl implements Coordinator {
   async reload(input: CoordinatorConfigInput | CoordinatorConfig): Promise<void> {
     const next = parseConfig(input, 'reloaded config');
     const tokens = await resolveServiceTokens(next, this.options.baseDir);
+    const wakeTokens = await resolveWakeTokens(next, this.options.baseDir);
     const { operator: apiToken, read: readToken } = await resolveApiTokens(next, this.options.baseDir);
     const prev = this.config;
     // A new version that cannot start is refused before anything changes (the running config stays in force).
@@ -891,6 +966,7 @@ class CoordinatorImpl implements Coordinator {
       ...(prev.prometheus ? { prometheus: prev.prometheus } : {}),
     } as CoordinatorConfig;
     const kedaToken = await resolveKedaToken(next, this.options.baseDir);
+    this.wakeTokens = wakeTokens;
     this.auth = new TokenAuthenticator(tokens, next.insecureDev);
     this.readToken = readToken;
     this.kedaToken = kedaToken;

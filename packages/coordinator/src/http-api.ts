@@ -61,6 +61,13 @@ export interface HttpApiDeps {
    * `/readyz` and `POST /v1/report` (agents' own tokens). Undefined: the read API is open (no `readToken` set).
    */
   checkRead?(authorization: string | undefined): boolean;
+  /**
+   * `POST /v1/services/:name/wake`, before its body is read: undefined when `authorization` carries the service's
+   * wake token and this coordinator can act on it; else the refusal (401, 403, 404, 503).
+   */
+  wakeAccess?(service: string, authorization: string | undefined): { status: number; body: unknown } | undefined;
+  /** Records a client's waiting-call count (the decoded JSON body, validated here); answers status and body. */
+  wake?(service: string, body: unknown): { status: number; body: unknown };
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -137,6 +144,11 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   }
   if (path === '/v1/report') {
     await handleReport(deps, req, res, allow);
+    return;
+  }
+  const wake = /^\/v1\/services\/([^/]+)\/wake$/.exec(path);
+  if (wake) {
+    await handleWake(deps, req, res, wake[1] as string, allow);
     return;
   }
   if (deps.checkRead && !deps.checkRead(headerValue(req.headers.authorization))) {
@@ -306,6 +318,59 @@ async function handleReport(
     } else {
       send(res, 500, { error: 'internal error' });
     }
+  }
+}
+
+/**
+ * `POST /v1/services/:name/wake` (its own token, checked before the body is read: an anonymous client costs nothing
+ * but the refusal). The body is at most 1 KiB.
+ */
+async function handleWake(
+  deps: HttpApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawName: string,
+  allow: (methods: string[]) => boolean,
+): Promise<void> {
+  if (!allow(['POST'])) return;
+  let name: string;
+  try {
+    name = decodeURIComponent(rawName);
+  } catch {
+    req.resume();
+    send(res, 400, { error: 'invalid percent-escape in the service name' });
+    return;
+  }
+  const refusal =
+    deps.wake && deps.wakeAccess
+      ? deps.wakeAccess(name, headerValue(req.headers.authorization))
+      : { status: 404, body: { error: 'waking on client calls is not available' } };
+  if (refusal || !deps.wake || !deps.wakeAccess) {
+    // Refused before the body is read: an anonymous client costs nothing but this answer.
+    req.resume();
+    const r = refusal ?? { status: 404, body: {} };
+    const headers: Record<string, string> =
+      r.status === 401 ? { 'www-authenticate': 'Bearer' } : r.status === 503 ? { 'retry-after': '1' } : {};
+    send(res, r.status, r.body, headers);
+    return;
+  }
+  try {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      throw new IngestRefusal(3, 415, 'invalid', 'content-type must be application/json');
+    }
+    const raw = await readBody(req, 1024);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new IngestRefusal(3, 400, 'invalid', 'body is not valid JSON');
+    }
+    const answer = deps.wake(name, parsed);
+    send(res, answer.status, answer.body);
+  } catch (error) {
+    if (error instanceof IngestRefusal) {
+      send(res, error.httpStatus, { error: error.message }, error.httpStatus === 413 ? { connection: 'close' } : {});
+    } else send(res, 500, { error: 'internal error' });
   }
 }
 

@@ -25,3 +25,5 @@ export { refuse } from './ingest/refusal.js';
 export { ExternalMetricsSource } from './external-metrics.js';
 export type { ExternalMetric, ExternalMetricsReader, ExternalMetricsReading } from './external-metrics.js';
 export { ScaleToZeroGate } from './activation.js';
+export { WakeDemand, parseWakeReport, MAX_CLIENTS, MAX_WAITING_PER_CLIENT } from './wake-demand.js';
+export type { WakeReport } from './wake-demand.js';

@@ -78,6 +78,24 @@ export const createCoordinatorMetrics = memoizeMetrics((registry: MetricsRegistr
     help: '1 while this coordinator is the leader (or runs alone), else 0.',
     registers: [registry],
   }),
+  wakeWaitingCalls: new Gauge({
+    name: 'shoal_coordinator_wake_waiting_calls',
+    help: 'Calls clients report waiting for the service to wake (within the demand TTL).',
+    labelNames: ['service'],
+    registers: [registry],
+  }),
+  wakeReports: new Counter({
+    name: 'shoal_coordinator_wake_reports_total',
+    help: 'Waiting-call reports from clients (POST /v1/services/:name/wake), by outcome (accepted, refused).',
+    labelNames: ['service', 'outcome'],
+    registers: [registry],
+  }),
+  wakes: new Counter({
+    name: 'shoal_coordinator_wakes_total',
+    help: 'Scale-ups from zero applied because calls were waiting at clients.',
+    labelNames: ['service'],
+    registers: [registry],
+  }),
 }));
 
 export type CoordinatorMetrics = ReturnType<typeof createCoordinatorMetrics>;
@@ -93,6 +111,7 @@ export const DECISION_DIRECTIONS = ['up', 'down', 'none'] as const;
 export function startServiceSeries(metrics: CoordinatorMetrics, service: string): void {
   for (const labels of decisionLabels(service)) metrics.decisions.inc(labels, 0);
   metrics.actuatorErrors.inc({ service }, 0);
+  metrics.wakes.inc({ service }, 0);
 }
 
 function decisionLabels(service: string): Array<{ service: string; direction: string; applied: string }> {
@@ -105,6 +124,9 @@ function decisionLabels(service: string): Array<{ service: string; direction: st
 export function removeServiceSeries(metrics: CoordinatorMetrics, service: string): void {
   for (const labels of decisionLabels(service)) metrics.decisions.remove(labels);
   metrics.actuatorErrors.remove({ service });
+  metrics.wakes.remove({ service });
+  metrics.wakeWaitingCalls.remove({ service });
+  for (const outcome of ['accepted', 'refused']) metrics.wakeReports.remove({ service, outcome });
 }
 
 /**

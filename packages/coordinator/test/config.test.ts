@@ -143,15 +143,50 @@ describe('config', () => {
     assert.ok(lines.includes('services[0].actuator.comand: unknown key'), lines.join('\n'));
   });
 
-  it('takes minReplicas 0 only with an external-metric target, and says why', () => {
+  it('takes minReplicas 0 only with something that can wake it (wake section or external metric), and says why', () => {
     const lines = problems(() => parseConfig({ services: [service('a', { minReplicas: 0 })] }));
     assert.ok(
       lines.some(
         (l) =>
-          l.startsWith('services[0].minReplicas: minReplicas 0 needs an external-metric target') &&
-          l.includes('only a Prometheus query can wake the service'),
+          l.startsWith('services[0].minReplicas: minReplicas 0 needs something that can wake the service') &&
+          l.includes('a "wake" section') &&
+          l.includes('an external-metric target'),
       ),
       lines.join('\n'),
+    );
+    const woken = parseConfig({
+      services: [
+        service('a', {
+          minReplicas: 0,
+          wake: { token: 'wake-token-0123456789' },
+          policy: { targets: [{ metric: 'inFlight', value: 8 }] },
+        }),
+      ],
+    });
+    assert.equal(woken.services[0]!.wake!.demandTtlMs, 10_000);
+    const unsized = problems(() =>
+      parseConfig({
+        services: [
+          service('a', {
+            minReplicas: 0,
+            wake: { token: 'wake-token-0123456789' },
+            policy: { targets: [{ metric: 'rps', value: 8 }] },
+          }),
+        ],
+      }),
+    );
+    assert.ok(
+      unsized.some((l) => l.startsWith('services[0].wake.callsPerReplica: wake needs callsPerReplica')),
+      unsized.join('\n'),
+    );
+    const anonymous = problems(() =>
+      parseConfig({
+        services: [service('a', { minReplicas: 0, wake: { callsPerReplica: 4 } })],
+      }),
+    );
+    assert.ok(
+      anonymous.some((l) => l.includes('services[0].wake') && l.includes('anonymous demand is refused')),
+      anonymous.join('\n'),
     );
     const config = parseConfig({
       prometheus: { url: 'http://prom:9090' },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { ManualClock } from '@shoal/core';
-import { parseConfig } from '@shoal/coordinator';
+import { KubernetesActuator, parseConfig } from '@shoal/coordinator';
 import {
   MemoryStateStore,
   ServiceController,
@@ -12,6 +12,8 @@ import {
   type ServiceControllerOptions,
 } from '@shoal/coordinator/internal';
 import { RecordingActuator } from './support/agent-client.js';
+import { FakeKubernetes } from './support/fake-kubernetes.js';
+import { waitFor } from '../../../test/kit/index.js';
 
 // minReplicas 0 (issue #20): KEDA's activation threshold and cooldown over an external metric.
 function setup(start: number) {
@@ -126,5 +128,68 @@ describe('scale to zero (minReplicas 0)', () => {
       t.clock.advance(10_000);
     }
     assert.equal(t.actuator.count, 1);
+  });
+});
+
+describe('scale to zero and back on Kubernetes, woken by client calls', () => {
+  it('a Deployment at 0 goes to ceil(waiting / callsPerReplica) through the scale subresource, then idles to 0', async () => {
+    const k8s = new FakeKubernetes();
+    const url = await k8s.listen();
+    k8s.addDeployment('web', 0);
+    const config = parseConfig({
+      services: [
+        {
+          name: 'web',
+          token: 'web-agent-token-0123456789',
+          minReplicas: 0,
+          maxReplicas: 8,
+          idleCooldownMs: 60_000,
+          wake: { token: 'web-wake-token-0123456789' },
+          policy: { targets: [{ metric: 'inFlight', value: 10 }] },
+          actuator: { type: 'kubernetes', name: 'web', namespace: 'prod' },
+        },
+      ],
+    });
+    const service = config.services[0]!;
+    const clock = new ManualClock(1_000_000);
+    const actuator = new KubernetesActuator({ name: 'web', namespace: 'prod', kubeConfig: k8s.kubeConfig(url) });
+    const controller = new ServiceController({
+      service,
+      policy: servicePolicy(service),
+      window: new ServiceWindow('web', { reportIntervalMs: 1000, windowMs: 5000, maxSamples: 10, maxInstances: 10 }),
+      actuator,
+      ingest: { drain: async () => 'drained' as const } as unknown as ServiceControllerOptions['ingest'],
+      metrics: createCoordinatorMetrics(new Registry()),
+      stateStore: new MemoryStateStore(),
+      syncPeriodMs: 3_600_000,
+      decisionLogSize: 50,
+      dryRun: false,
+      id: 'test',
+      clock,
+    });
+    try {
+      await controller.lead(true);
+      const quiet = await controller.tick();
+      assert.equal(quiet!.desiredReplicas, 0, quiet!.reasons.join('; '));
+      // 30 calls wait at clients: the loop runs at once (no sync period) and writes spec.replicas 3.
+      assert.equal(controller.reportWaiting({ client: 'c1', waiting: 30 }), 30);
+      await waitFor(() => k8s.deployments.get('web')!.replicas === 3, { what: 'spec.replicas 0 → 3' });
+      k8s.reconcile('web');
+      assert.equal(k8s.activePods('web').length, 3);
+      const woke = controller.decisions.toArray().find((d) => d.currentReplicas === 0 && d.applied)!;
+      assert.ok(
+        woke.reasons.includes('woken from zero by client calls (30 calls waiting at clients, 10 per replica) → 3'),
+        woke.reasons.join('; '),
+      );
+      // The calls were served (count 0), the replicas go idle; after idleCooldownMs, back to 0.
+      controller.reportWaiting({ client: 'c1', waiting: 0 });
+      clock.advance(61_000);
+      const idle = await controller.tick();
+      assert.equal(k8s.deployments.get('web')!.replicas, 0, idle!.reasons.join('; '));
+    } finally {
+      await controller.stop();
+      await actuator.close();
+      await k8s.close();
+    }
   });
 });

@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   SHOAL_ERR_PERMISSION_DENIED: 'A request was authenticated but is not allowed to do this.',
   SHOAL_ERR_EXTERNAL_METRIC:
     'An external metric (a Prometheus query) could not be read: unreachable, refused, or not one number.',
+  SHOAL_ERR_COLD_START_TIMEOUT:
+    'A call waited for a service at zero replicas to wake, and no instance passed its checks within maxWaitMs.',
 } as const;
 
 export type ShoalErrorCode = keyof typeof ERROR_CODES;
@@ -99,3 +101,6 @@ export const PermissionDeniedError = define('SHOAL_ERR_PERMISSION_DENIED', 'Perm
 export type PermissionDeniedError = InstanceType<typeof PermissionDeniedError>;
 export const ExternalMetricError = define('SHOAL_ERR_EXTERNAL_METRIC', 'ExternalMetricError', true);
 export type ExternalMetricError = InstanceType<typeof ExternalMetricError>;
+/** A call waited for a service at zero to wake and no instance passed within the activator's maxWaitMs. */
+export const ColdStartTimeoutError = define('SHOAL_ERR_COLD_START_TIMEOUT', 'ColdStartTimeoutError', true);
+export type ColdStartTimeoutError = InstanceType<typeof ColdStartTimeoutError>;

@@ -18,6 +18,7 @@ export {
   UnauthenticatedError,
   PermissionDeniedError,
   ExternalMetricError,
+  ColdStartTimeoutError,
 } from './errors.js';
 export type { ShoalErrorOptions, ShoalErrorCode } from './errors.js';
 export { realClock, ManualClock, sleep } from './clock.js';

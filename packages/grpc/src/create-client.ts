@@ -12,7 +12,11 @@ import { POLICY_NAMES } from './policy-config.js';
 import type { ShoalPolicyConfigJson, ShoalPolicyName } from './policy-config.js';
 import { perTryTimeoutInterceptor, resolvePerTryTimeoutConfig } from './per-try-timeout.js';
 import type { PerTryTimeoutConfig } from './per-try-timeout.js';
-import { isRegistered, register } from './register.js';
+import { currentRegistration, isRegistered, register } from './register.js';
+import { Activator, resolveActivatorOptions } from '@shoal/consul';
+import type { ActivatorOptions } from '@shoal/consul';
+import { activatorInterceptor } from './activator-interceptor.js';
+import { parseConsulTargetString } from './consul-target.js';
 import { buildServiceConfig } from './service-config.js';
 import type { HedgingConfig, RetryConfig } from './service-config.js';
 
@@ -56,6 +60,14 @@ export interface CreateClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Default `grpc.credentials.createInsecure()`. */
   credentials?: grpc.ChannelCredentials;
+  /**
+   * Wake from zero (`consul:` targets): a call to a service with no healthy instance waits up to `maxWaitMs`
+   * (default 30000) while the coordinator is told how many calls wait, and goes out as soon as an instance passes;
+   * else it fails UNAVAILABLE `SHOAL_ERR_COLD_START_TIMEOUT: ...`. Options (`{ coordinator, token, maxWaitMs }`: the
+   * client builds an `Activator` and closes it with `client.close()`), an `Activator` (shared), or `false`.
+   * Default: `register({ activator })`'s, if any; else off.
+   */
+  activator?: ActivatorOptions | Activator | false;
 }
 
 type ClientConstructor<T> = new (
@@ -83,7 +95,11 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
     'keepalive',
     'channelOptions',
     'credentials',
+    'activator',
   ]);
+  if (options.activator !== undefined && options.activator !== false && !(options.activator instanceof Activator)) {
+    resolveActivatorOptions(options.activator, 'activator');
+  }
   const policy = options.policy ?? 'shoal_peak_ewma';
   assertOneOf('policy', policy, POLICY_NAMES);
   const channelOptions = options.channelOptions ?? {};
@@ -111,16 +127,82 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
     keepalive['grpc.keepalive_time_ms'] = timeMs;
     keepalive['grpc.keepalive_timeout_ms'] = timeoutMs;
   }
-  const clientOptions = options.perTryTimeout
-    ? withInterceptor(channelOptions, perTryTimeoutInterceptor(resolvePerTryTimeoutConfig(options.perTryTimeout)))
-    : {};
+  const perTry = options.perTryTimeout
+    ? perTryTimeoutInterceptor(resolvePerTryTimeoutConfig(options.perTryTimeout))
+    : undefined;
   if (!isRegistered()) register();
-  return new ctor(target, options.credentials ?? grpc.credentials.createInsecure(), {
-    ...keepalive,
-    ...channelOptions,
-    ...clientOptions,
-    'grpc.service_config': serviceConfig,
+  const wake = wakeSetup(target, options.activator);
+  // The activator holds the whole call (outside the per-try attempts): one wait, then the attempts.
+  const interceptors = [...(wake ? [wake.interceptor] : []), ...(perTry ? [perTry] : [])];
+  const clientOptions = interceptors.length > 0 ? withInterceptors(channelOptions, interceptors) : {};
+  let client: T;
+  try {
+    client = new ctor(target, options.credentials ?? grpc.credentials.createInsecure(), {
+      ...keepalive,
+      ...channelOptions,
+      ...clientOptions,
+      'grpc.service_config': serviceConfig,
+    });
+  } catch (error) {
+    wake?.release();
+    throw error;
+  }
+  if (wake) {
+    // The client's watch (and an activator it built) live as long as the client.
+    const c = client as unknown as { close: () => void };
+    const close = c.close.bind(client);
+    c.close = () => {
+      wake.release();
+      close();
+    };
+  }
+  return client;
+}
+
+/** The activator interceptor of a client, with what to release when it closes; undefined when off. */
+function wakeSetup(
+  target: string,
+  given: ActivatorOptions | Activator | false | undefined,
+): { interceptor: grpc.Interceptor; release: () => void } | undefined {
+  if (given === false) return undefined;
+  const registration = currentRegistration();
+  const fallback = given === undefined ? registration.activator?.activator : undefined;
+  if (given === undefined && !fallback) return undefined;
+  if (!target.startsWith('consul:')) {
+    if (given === undefined) return undefined; // register()'s default applies to consul: targets only
+    throw new InvalidArgumentError(
+      `activator needs a consul: target (it waits on the service's instances), got ${describeValue(target)}`,
+    );
+  }
+  const parsed = parseConsulTargetString(target);
+  let activator: Activator;
+  let owned = false;
+  if (given instanceof Activator) activator = given;
+  else if (given !== undefined) {
+    activator = new Activator({
+      logger: registration.logger,
+      ...(registration.registry ? { registry: registration.registry } : {}),
+      clock: registration.clock,
+      ...given,
+    });
+    owned = true;
+  } else activator = fallback as Activator;
+  const lease = registration.acquireWatcher(parsed.consulUrl);
+  const watch = lease.watcher.watch(parsed.service, {
+    ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}),
+    ...(parsed.dc !== undefined ? { dc: parsed.dc } : {}),
   });
+  let released = false;
+  return {
+    interceptor: activatorInterceptor(activator, watch),
+    release: () => {
+      if (released) return;
+      released = true;
+      watch.close();
+      lease.release();
+      if (owned) activator.close().catch(() => {});
+    },
+  };
 }
 
 /**
@@ -128,16 +210,16 @@ export function createClient<T>(ctor: ClientConstructor<T>, target: string, opti
  * a call's own interceptors too (grpc-js lets a call's interceptors replace the client's, so a call-level
  * interceptor would otherwise switch it off).
  */
-function withInterceptor(channelOptions: grpc.ChannelOptions, interceptor: grpc.Interceptor): grpc.ClientOptions {
+function withInterceptors(channelOptions: grpc.ChannelOptions, added: grpc.Interceptor[]): grpc.ClientOptions {
   const given = channelOptions as grpc.ClientOptions;
   if (given.interceptor_providers !== undefined) {
     throw new InvalidArgumentError(
-      'channelOptions.interceptor_providers cannot be combined with perTryTimeout: pass channelOptions.interceptors instead',
+      'channelOptions.interceptor_providers cannot be combined with perTryTimeout or activator: pass channelOptions.interceptors instead',
     );
   }
   const userTransformer = given.callInvocationTransformer;
   return {
-    interceptors: [...(given.interceptors ?? []), interceptor],
+    interceptors: [...(given.interceptors ?? []), ...added],
     callInvocationTransformer: (properties) => {
       const p = userTransformer ? userTransformer(properties) : properties;
       const callOptions = p.callOptions;
@@ -146,12 +228,12 @@ function withInterceptor(channelOptions: grpc.ChannelOptions, interceptor: grpc.
           ...p,
           callOptions: {
             ...callOptions,
-            interceptor_providers: [...callOptions.interceptor_providers, () => interceptor],
+            interceptor_providers: [...callOptions.interceptor_providers, ...added.map((i) => () => i)],
           },
         };
       }
       if (callOptions.interceptors?.length) {
-        return { ...p, callOptions: { ...callOptions, interceptors: [...callOptions.interceptors, interceptor] } };
+        return { ...p, callOptions: { ...callOptions, interceptors: [...callOptions.interceptors, ...added] } };
       }
       return p;
     },

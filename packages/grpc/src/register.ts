@@ -3,8 +3,14 @@
  * `@grpc/grpc-js` (a peer dependency: grpc-js keeps these registries in module-level maps, so registering into a
  * second copy would silently do nothing). Importing this package registers nothing.
  */
-import { DEFAULT_CONSUL_URL, ServiceWatcher, resolveConsulConnectionOptions } from '@shoal/consul';
-import type { ConsulConnectionOptions } from '@shoal/consul';
+import {
+  Activator,
+  DEFAULT_CONSUL_URL,
+  ServiceWatcher,
+  resolveActivatorOptions,
+  resolveConsulConnectionOptions,
+} from '@shoal/consul';
+import type { ActivatorOptions, ConsulConnectionOptions } from '@shoal/consul';
 import {
   InvalidArgumentError,
   assertKnownKeys,
@@ -31,6 +37,13 @@ export interface RegisterOptions {
   /** Registry for balancer and watcher metrics. Default: a fresh registry per component. */
   registry?: MetricsRegistry;
   clock?: Clock;
+  /**
+   * The default activator of clients made by `createClient` afterwards (wake from zero: calls to a `consul:`
+   * service with no healthy instance wait and the coordinator is told). Options (one `Activator` is built, with this
+   * registration's logger, registry and clock, and closed by the next `register()`), an `Activator`, or `false`.
+   * Default `false`.
+   */
+  activator?: ActivatorOptions | Activator | false;
 }
 
 /** The URI scheme of the resolver. */
@@ -41,12 +54,14 @@ interface SharedWatcher {
   refs: number;
 }
 
-class Registration implements PolicyEnvironment, ResolverEnvironment {
+export class Registration implements PolicyEnvironment, ResolverEnvironment {
   logger: Logger = componentLogger(undefined, 'grpc');
   registry: MetricsRegistry | undefined;
   clock: Clock = realClock;
   consul: ConsulConnectionOptions = {};
   watcher: ServiceWatcher | undefined;
+  /** The default activator of new clients, and whether this registration built it (and so closes it). */
+  activator: { activator: Activator; owned: boolean } | undefined;
   private readonly shared = new Map<string, SharedWatcher>();
 
   configure(options: RegisterOptions): void {
@@ -55,6 +70,25 @@ class Registration implements PolicyEnvironment, ResolverEnvironment {
     this.clock = options.clock ?? realClock;
     this.consul = options.consul ?? {};
     this.watcher = options.watcher;
+    const previous = this.activator;
+    const a = options.activator;
+    this.activator =
+      a === undefined || a === false
+        ? undefined
+        : a instanceof Activator
+          ? { activator: a, owned: false }
+          : {
+              activator: new Activator({
+                logger: this.logger,
+                ...(this.registry ? { registry: this.registry } : {}),
+                clock: this.clock,
+                ...a,
+              }),
+              owned: true,
+            };
+    if (previous?.owned && previous.activator !== this.activator?.activator) {
+      previous.activator.close().catch(() => {});
+    }
   }
 
   acquireWatcher(consulUrl: string | undefined): WatcherLease {
@@ -103,7 +137,17 @@ let registered = false;
 
 function resolveRegisterOptions(input: RegisterOptions): RegisterOptions {
   assertObject('options', input as unknown);
-  assertKnownKeys('options', input as Record<string, unknown>, ['consul', 'watcher', 'logger', 'registry', 'clock']);
+  assertKnownKeys('options', input as Record<string, unknown>, [
+    'consul',
+    'watcher',
+    'logger',
+    'registry',
+    'clock',
+    'activator',
+  ]);
+  if (input.activator !== undefined && input.activator !== false && !(input.activator instanceof Activator)) {
+    resolveActivatorOptions(input.activator, 'activator');
+  }
   // Validates now (errors name `consul.<option>`); the watcher resolves them again when it is created.
   if (input.consul !== undefined) resolveConsulConnectionOptions(input.consul);
   if (input.watcher !== undefined && typeof (input.watcher as { watch?: unknown }).watch !== 'function') {
@@ -127,6 +171,11 @@ export function register(options: RegisterOptions = {}): void {
     registerLoadBalancerType(name, LoadBalancer, Config);
   }
   registered = true;
+}
+
+/** @internal The registration createClient reads its defaults (watchers, activator) from. */
+export function currentRegistration(): Registration {
+  return registration;
 }
 
 /** True once `register()` has run in this process. */

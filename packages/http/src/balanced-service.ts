@@ -80,6 +80,11 @@ export class BalancedService {
     return this.ready;
   }
 
+  /** The service's Consul watch (the activator waits on it). */
+  get instances(): Watch {
+    return this.watch;
+  }
+
   get listed(): boolean {
     return this.hasList;
   }

@@ -5,7 +5,8 @@
  */
 import { getStrategyFactory, resolveBalancerOptions, strategyNames } from '@shoal/balancer';
 import type { BalancerOptions, ResolvedBalancerOptions } from '@shoal/balancer';
-import type { ServiceWatcher } from '@shoal/consul';
+import { Activator, resolveActivatorOptions } from '@shoal/consul';
+import type { ActivatorOptions, ServiceWatcher } from '@shoal/consul';
 import type { ConsulConnectionOptions } from '@shoal/consul';
 import {
   InvalidArgumentError,
@@ -79,6 +80,13 @@ export interface ShoalDispatcherOptions {
   fallback?: Dispatcher;
   /** How long a request waits for a service's first instance list, ms. Default 5000. */
   resolveTimeoutMs?: number;
+  /**
+   * Wake from zero: a request to a service with no healthy instance waits (up to `maxWaitMs`, default 30000) and
+   * the coordinator is told how many wait, instead of failing with `SHOAL_ERR_NO_ENDPOINTS`. Options (the
+   * dispatcher builds and closes the `Activator`, sharing its logger, registry and clock), an `Activator` (shared,
+   * not closed), or `false`. Default `false` (no coordinator known).
+   */
+  activator?: ActivatorOptions | Activator | false;
   logger?: Logger;
   registry?: MetricsRegistry;
   clock?: Clock;
@@ -106,6 +114,8 @@ export interface ResolvedDispatcherOptions {
   readonly pool: Pool.Options;
   readonly fallback: Dispatcher | undefined;
   readonly resolveTimeoutMs: number;
+  /** The activator and whether the dispatcher owns (closes) it; undefined = off. */
+  readonly activator: { readonly activator: Activator; readonly owned: boolean } | undefined;
   readonly logger: Logger;
   readonly registry: MetricsRegistry;
   readonly clock: Clock;
@@ -133,6 +143,7 @@ const KNOWN = [
   'pool',
   'fallback',
   'resolveTimeoutMs',
+  'activator',
   'logger',
   'registry',
   'clock',
@@ -211,10 +222,13 @@ export function resolveDispatcherOptions(input: ShoalDispatcherOptions = {}): Re
         .join(', ')}, got ${describeValue(balancer.strategy)}`,
     );
   }
+  const logger = componentLogger(input.logger, 'http-dispatcher');
+  const registry = input.registry ?? new Registry();
   return Object.freeze({
     watcher: input.watcher,
     consul: input.consul,
     names,
+    activator: resolveActivator(input.activator, { logger, registry, clock }),
     balancer,
     retry: resolveRetry(input.retry, input.hedge),
     failureStatusCodes: statusList('failureStatusCodes', input.failureStatusCodes, DEFAULT_STATUSES),
@@ -222,8 +236,20 @@ export function resolveDispatcherOptions(input: ShoalDispatcherOptions = {}): Re
     pool: input.pool ?? {},
     fallback: input.fallback,
     resolveTimeoutMs,
-    logger: componentLogger(input.logger, 'http-dispatcher'),
-    registry: input.registry ?? new Registry(),
+    logger,
+    registry,
     clock,
   });
+}
+
+function resolveActivator(
+  input: ActivatorOptions | Activator | false | undefined,
+  shared: { logger: Logger; registry: MetricsRegistry; clock: Clock },
+): ResolvedDispatcherOptions['activator'] {
+  if (input === undefined || input === false) return undefined;
+  if (input instanceof Activator) return { activator: input, owned: false };
+  assertObject('activator', input as unknown);
+  // Validated first, so an error names `activator.<option>`.
+  resolveActivatorOptions(input, 'activator');
+  return { activator: new Activator({ ...shared, ...input }), owned: true };
 }

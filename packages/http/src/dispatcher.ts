@@ -95,13 +95,32 @@ export class ShoalDispatcher extends Dispatcher {
       return false;
     }
     const request = new BalancedRequest(this.ctx, service, options, legacy);
-    if (service.listed) request.start();
+    if (service.listed) this.startOrWake(service, request);
     else
       service.whenReady().then(
-        () => request.start(),
+        () => this.startOrWake(service, request),
         (error: unknown) => request.fail(error instanceof Error ? error : new Error(String(error))),
       );
     return true;
+  }
+
+  /**
+   * Sends the request, or, when the service has no healthy instance and an activator is set, waits for one (the
+   * coordinator is told how many requests wait) and then sends it; fails with `SHOAL_ERR_COLD_START_TIMEOUT` when
+   * none passes within the activator's maxWaitMs.
+   */
+  private startOrWake(service: BalancedService, request: BalancedRequest): void {
+    const activator = this.opts.activator?.activator;
+    const list = service.instances.current();
+    if (!activator || (list !== undefined && list.length > 0)) {
+      request.start();
+      return;
+    }
+    activator.waitForInstance(service.instances).then(
+      // The dispatcher's own watch listener (the balancer's endpoints) ran before the activator's: pick now.
+      () => request.start(),
+      (error: unknown) => request.fail(error instanceof Error ? error : new Error(String(error))),
+    );
   }
 
   private serviceFor(route: ServiceRoute): BalancedService {
@@ -169,6 +188,7 @@ export class ShoalDispatcher extends Dispatcher {
     // After the pools: a graceful close lets in-flight requests finish, their deadlines no longer matter.
     this.ctx.perTry?.close();
     this.ctx.hedge?.close();
+    if (this.opts.activator?.owned) await this.opts.activator.activator.close();
     if (this.ownsFallback) await fallback();
     if (this.ownsWatcher) await this.watcher.close();
   }

@@ -9,4 +9,6 @@ export const HTTP_ERROR_CODES = {
   SHOAL_ERR_NO_ENDPOINTS: 'The service has no healthy instance (or every one was already tried by this request).',
   SHOAL_ERR_TIMEOUT: "The service's first instance list did not arrive within resolveTimeoutMs.",
   SHOAL_ERR_CLOSED: 'A request was dispatched after close() or destroy().',
+  SHOAL_ERR_COLD_START_TIMEOUT:
+    'A request (activator on) waited for a service at zero and no instance passed within the activator maxWaitMs.',
 } as const;

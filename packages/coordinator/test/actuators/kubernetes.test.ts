@@ -271,6 +271,48 @@ describe('KubernetesActuator', () => {
     assert.ok(!k8s.requests.some((r) => r.path.includes('/pods')));
   });
 
+  it('scales a Deployment to 0 and back through the scale subresource (issue #20)', async () => {
+    const a = make();
+    const victims = k8s.activePods('web').map((p) => p.name);
+    await a.scaleTo(0, { victims });
+    assert.equal(k8s.deployments.get('web')!.replicas, 0);
+    const put = k8s.requests.find((r) => r.method === 'PUT')!.body as { spec: { replicas: number } };
+    assert.equal(put.spec.replicas, 0, 'spec.replicas 0 written to the scale subresource');
+    for (const v of victims)
+      assert.equal(k8s.pods.get(v)!.annotations[POD_DELETION_COST_ANNOTATION], VICTIM_DELETION_COST);
+    k8s.reconcile('web');
+    k8s.finishTerminations();
+    assert.equal(k8s.activePods('web').length, 0, 'no pod left');
+    assert.equal(await a.getReplicas(), 0, 'the Deployment still exists, at 0');
+    // Back from zero: no victim, a plain scale-up.
+    k8s.requests.length = 0;
+    await a.scaleTo(4);
+    assert.deepEqual(calls(), [
+      'GET /apis/apps/v1/namespaces/prod/deployments/web/scale',
+      'PUT /apis/apps/v1/namespaces/prod/deployments/web/scale',
+    ]);
+    k8s.reconcile('web');
+    assert.equal(k8s.activePods('web').length, 4);
+    assert.equal(await a.getReplicas(), 4);
+    // A StatefulSet the same way.
+    const sts = make({ name: 'db', kind: 'StatefulSet' });
+    await sts.scaleTo(0);
+    assert.equal(k8s.statefulSets.get('db'), 0);
+    await sts.scaleTo(2);
+    assert.equal(k8s.statefulSets.get('db'), 2);
+  });
+
+  it('the API server refuses a negative scale (422); the actuator refuses it before sending', async () => {
+    const res = await fetch(`${url}/apis/apps/v1/namespaces/prod/deployments/web/scale`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${k8s.token}` },
+      body: JSON.stringify({ apiVersion: 'autoscaling/v1', kind: 'Scale', spec: { replicas: -1 } }),
+    });
+    assert.equal(res.status, 422);
+    assert.match(((await res.json()) as { message: string }).message, /must be greater than or equal to 0/);
+    await assert.rejects(make().scaleTo(-1), (e: unknown) => hasErrorCode(e, 'SHOAL_ERR_INVALID_ARGUMENT'));
+  });
+
   it('times out a request the API server never answers, after bounded retries', async () => {
     k8s.hang = true;
     await assert.rejects(make({ requestTimeoutMs: 100 }).getReplicas(), /timed out after 100 ms/);

@@ -417,6 +417,17 @@ export class FakeKubernetes {
           );
         }
         const replicas = body?.spec?.replicas as number;
+        // The API server's validation of autoscaling/v1 Scale: spec.replicas is an int32 >= 0 (0 is valid: scale to
+        // zero; the Deployment keeps existing with no pod).
+        if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+          return this.status(
+            res,
+            422,
+            'Invalid',
+            `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+            { name, group: 'autoscaling', kind: 'Scale' },
+          );
+        }
         if (this.maxReplicasPolicy !== undefined && replicas > this.maxReplicasPolicy) {
           return this.status(
             res,
