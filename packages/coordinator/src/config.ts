@@ -710,9 +710,13 @@ export type PrometheusConfig = NonNullable<CoordinatorConfig['prometheus']>;
 /** Parses YAML text into the raw document (not validated). Throws `ConfigError` when it is not valid YAML. */
 export function parseYamlDocument(text: string, source = 'config'): unknown {
   try {
-    return parseYaml(text, { prettyErrors: true, maxAliasCount: 100 }) as unknown;
+    // logLevel 'error': YAML warnings (process.emitWarning) would print the offending line, token and all.
+    return parseYaml(text, { prettyErrors: true, maxAliasCount: 100, logLevel: 'error' }) as unknown;
   } catch (error) {
-    throw new ConfigError(`${source} is not valid YAML: ${(error as Error).message}`, { cause: error });
+    // The first line says what and where ("... at line 3, column 5"); the excerpt after it quotes the file, which may
+    // hold a token, so it is left out.
+    const what = (error as Error).message.split('\n')[0]!.replace(/:$/, '');
+    throw new ConfigError(`${source} is not valid YAML: ${what}`);
   }
 }
 
