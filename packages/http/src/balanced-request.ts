@@ -170,6 +170,8 @@ export class BalancedRequest extends DeadlineEntry {
   private userConnected = false;
   private responseStarted = false;
   private aborted: Error | undefined;
+  /** Ends the wait for a wake (see `waitBeforeStart`). */
+  private cancelWait: ((reason: Error) => void) | undefined;
   private finished = false;
   private readonly retryable: boolean;
   private readonly replayable: boolean;
@@ -190,9 +192,23 @@ export class BalancedRequest extends DeadlineEntry {
     if (this.send() && this.retryable && this.ctx.hedge) this.ctx.hedge.add(this, this.live[0]!.startedAt);
   }
 
-  /** Fails the request before any attempt (e.g. the service never resolved). */
+  /** Fails the request before any attempt (e.g. the service never resolved); a caller's abort wins. */
   fail(error: Error): void {
-    this.finish(error);
+    this.finish(this.aborted ?? error);
+  }
+
+  /**
+   * The request waits before its first attempt (a wake from zero): the caller gets its abort function now, so an
+   * abort ends the wait at once (`cancelWait`) instead of when the wait is over. Call `waitOver()` before `start()`.
+   */
+  waitBeforeStart(cancelWait: (reason: Error) => void): void {
+    this.cancelWait = cancelWait;
+    this.onAttemptConnect(undefined);
+  }
+
+  /** The wait is over (an instance passed, or it failed): an abort from now on goes to the attempts. */
+  waitOver(): void {
+    this.cancelWait = undefined;
   }
 
   /** Picks an instance (avoiding those tried) and dispatches an attempt; false when none started. */
@@ -367,6 +383,9 @@ export class BalancedRequest extends DeadlineEntry {
         this.aborted = err ?? new Error('aborted');
         this.ctx.hedge?.remove(this);
         for (const a of [...this.live]) a.abort(this.aborted);
+        const cancelWait = this.cancelWait;
+        this.cancelWait = undefined;
+        cancelWait?.(this.aborted);
       },
       context,
     );

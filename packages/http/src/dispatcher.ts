@@ -116,10 +116,19 @@ export class ShoalDispatcher extends Dispatcher {
       request.start();
       return;
     }
-    activator.waitForInstance(service.instances).then(
+    // The caller can abort while the request waits: that ends the wait (and the request) at once.
+    const waiting = new AbortController();
+    request.waitBeforeStart((reason) => waiting.abort(reason));
+    activator.waitForInstance(service.instances, waiting.signal).then(
       // The dispatcher's own watch listener (the balancer's endpoints) ran before the activator's: pick now.
-      () => request.start(),
-      (error: unknown) => request.fail(error instanceof Error ? error : new Error(String(error))),
+      () => {
+        request.waitOver();
+        request.start();
+      },
+      (error: unknown) => {
+        request.waitOver();
+        request.fail(error instanceof Error ? error : new Error(String(error)));
+      },
     );
   }
 
