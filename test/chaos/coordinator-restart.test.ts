@@ -1,23 +1,17 @@
 /**
- * NOT IN THE SUITE YET (coordinator SIGKILLed mid scale-up): not yet shown at 0 failed calls (docs/reliability.md, "Not yet in the suite").
- * Kept here, type-checked but not run by `npm test` (the suite runs `*.test.ts`), so it can be run and fixed:
- * `SHOAL_TEST=test/chaos/pending/coordinator-restart.ts npx mocha` (SHOAL_CHAOS_TIMELINE=1 prints the timeline of every run).
- * Move it to `test/chaos/coordinator-restart.test.ts` once it passes.
- */
-/**
  * Chaos: the coordinator (the real `shoal-coordinator` program) is SIGKILLed in the middle of a scale-up (2 → 4
  * replicas of each service, right after its first new guard wrote its record) and restarted with the same config
  * and `stateDir`, under steady idempotent traffic through `consul:///chaosgrpc` (gRPC) and `@shoal/http` with the
  * documented settings. The replicas serve on while no coordinator runs; the restarted one adopts them (same
  * processes, and the guards the dead one was starting) and finishes the scale-up. Every failed call is counted
  * (goal 0) and no process may be left behind, orphans included.
- * Figures: docs/reliability.md (`SHOAL_TEST=test/chaos/pending/coordinator-restart.ts npx mocha`).
+ * Figures: docs/reliability.md (`SHOAL_TEST=test/chaos/coordinator-restart.test.ts npx mocha`).
  */
 import assert from 'node:assert/strict';
-import { isAlive, waitFor } from '../../kit/index.js';
-import { markedProcesses } from '../support/processes.js';
-import { steadyTraffic, useChaosCluster, verdict } from '../support/scenario.js';
-import { Traffic } from '../support/traffic.js';
+import { isAlive, waitFor } from '../kit/index.js';
+import { markedProcesses } from './support/processes.js';
+import { steadyTraffic, useChaosCluster, verdict } from './support/scenario.js';
+import { Traffic } from './support/traffic.js';
 
 /** How long no coordinator runs: long enough to show the replicas serve without one. */
 const DEAD_MS = 3000;

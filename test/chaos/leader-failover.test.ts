@@ -6,20 +6,15 @@
  * invalidates its session (at most 2 × sessionTtlMs after its last renewal, then lockDelayMs), a follower takes the
  * lock, the agents on it become local, the other follower relays to it, and decisions resume. Counted: every failed
  * call (goal 0), every process left (goal 0), and the failover time — kill → a new leader elected → its first
- * decision. Figures: docs/reliability.md (`SHOAL_TEST=test/chaos/pending/leader-failover.ts npx mocha`).
- *
- * Pending (type-checked, not run by `npm test`): on the shared development machine (load average ~30) calls failed
- * before the kill as well as during it (the clients' own event loop stalled 3-5 s), so it has not yet shown 0 failed
- * calls; the failover itself (a follower elected, deciding, every agent re-attached over mutual TLS) worked. Move it
- * back to `test/chaos/leader-failover.test.ts` once it passes on a quiet machine.
+ * decision. Figures: docs/reliability.md (`SHOAL_TEST=test/chaos/leader-failover.test.ts npx mocha`).
  */
 import assert from 'node:assert/strict';
-import { waitFor } from '../../kit/index.js';
-import { createTestCa, issueClientCertificate, opensslAvailable, type TestCa } from '../../support/test-ca.js';
-import { ChaosCluster, SERVICES } from '../support/cluster.js';
-import { HaCluster, SERVER_NAME, type RunningCoordinator } from '../support/ha-cluster.js';
-import { canScanProcesses } from '../support/processes.js';
-import { steadyTraffic, verdict } from '../support/scenario.js';
+import { waitFor } from '../kit/index.js';
+import { createTestCa, issueClientCertificate, opensslAvailable, type TestCa } from '../support/test-ca.js';
+import { ChaosCluster, SERVICES } from './support/cluster.js';
+import { HaCluster, SERVER_NAME, type RunningCoordinator } from './support/ha-cluster.js';
+import { canScanProcesses } from './support/processes.js';
+import { steadyTraffic, verdict } from './support/scenario.js';
 
 /** Consul's minimum session TTL: the lower bound of a failover after a crash. */
 const SESSION_TTL_MS = 10_000;
