@@ -31,9 +31,9 @@ const ORDERS = `${ROOT}examples/http-orders/dist/server.js`;
  * How long Consul stays dead. The issue's scenario is 30 s; 6 s exercises the same mechanism: watchers and
  * registrations retry at most 2 s apart, so after 6 s both sit at that cap holding their last state exactly as they
  * would after 30 s (nothing expires while Consul is gone: it is the clock of every TTL). A longer outage only adds
- * retries at the cap.
+ * retries at the cap. `SHOAL_CHAOS_CONSUL_DOWN_MS=30000` runs the issue's full outage (figures in docs/reliability.md).
  */
-const DOWN_MS = 6000;
+const DOWN_MS = Number(process.env.SHOAL_CHAOS_CONSUL_DOWN_MS ?? 6000);
 const STEADY_MS = 3000;
 
 async function firstLine(child: ChildProcess, what: string): Promise<string> {
@@ -53,7 +53,7 @@ async function healthy(url: string, service: string): Promise<number> {
 }
 
 describe('chaos: Consul SIGKILLed and restarted empty under steady gRPC + HTTP traffic', function () {
-  this.timeout(120_000);
+  this.timeout(120_000 + DOWN_MS);
   const children: ChildProcess[] = [];
   const pids: number[] = [];
 
