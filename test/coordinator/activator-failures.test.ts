@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { ManualClock } from '@shoal/core';
+import { ManualClock, type TimerHandle } from '@shoal/core';
 import { Activator } from '@shoal/consul';
 import { createCoordinator, type Coordinator } from '@shoal/coordinator';
 import { createClient } from '@shoal/grpc';
 import { createDispatcher, type ShoalDispatcher } from '@shoal/http';
 import { Registry } from 'prom-client';
+import sinon from 'sinon';
 import { request } from 'undici';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
 import { freePort, waitFor } from '../kit/index.js';
@@ -147,6 +148,51 @@ describe('wake from zero: what a waiting call does when things go wrong (ManualC
     assert.equal(error?.code, grpc.status.UNAVAILABLE, String(error));
     assert.match(error.details, /SHOAL_ERR_COLD_START_TIMEOUT/);
     assert.match(error.details, /could not be told/);
+  });
+
+  it("retries a failed report with core's backoff and equal jitter, not once per new call (ManualClock, fixed random)", async () => {
+    // The draws alternate low and high: each wait must be its ceiling's lower bound or just under the ceiling.
+    const draws = [0, 0.999];
+    let n = 0;
+    const random = sinon.stub(Math, 'random').callsFake(() => draws[n++ % 2]!);
+    closers.push(() => random.restore());
+    const delays: number[] = [];
+    const recording = new (class extends ManualClock {
+      override setTimeout(fn: () => void, ms: number): TimerHandle {
+        if (ms !== 60_000) delays.push(ms); // every timer but the call's own wait is a report retry
+        return super.setTimeout(fn, ms);
+      }
+    })(Date.now());
+    const a = new Activator({
+      coordinator: `http://127.0.0.1:${await freePort()}`,
+      token: WAKE_TOKEN,
+      maxWaitMs: 60_000,
+      clock: recording,
+      registry,
+    });
+    closers.push(() => a.close());
+    const d = dispatcher(a);
+    const calls = [request('http://sleepy.service.consul/', { dispatcher: d }).catch((e: Error) => e)];
+    for (let i = 0; i < 7; i++) {
+      await waitFor(() => delays.length > i, { what: `retry ${i + 1} to be scheduled` });
+      // A new call while the retry is pending adds to the count the retry sends; it sends nothing itself.
+      if (i === 2) {
+        calls.push(request('http://sleepy.service.consul/', { dispatcher: d }).catch((e: Error) => e));
+        await waitFor(() => a.waiting('sleepy') === 2, { what: 'the second call waiting' });
+        assert.equal(await metric('failed'), 3, 'a new call reported at once despite the backoff');
+      }
+      recording.advance(delays[i]!);
+    }
+    await waitFor(async () => (await metric('failed')) >= 8, { what: 'the eighth failed report' });
+    // 100 ms doubling up to 4 × reportIntervalMs (4 s), each wait in the upper half of its ceiling.
+    const expected = [100, 200, 400, 800, 1600, 3200, 4000, 4000].map((c, i) =>
+      Math.floor(c / 2 + draws[i % 2]! * (c / 2)),
+    );
+    assert.deepEqual(delays.slice(0, 8), expected);
+    assert.equal(await metric('failed'), 8);
+    await a.close();
+    for (const e of await Promise.all(calls))
+      assert.equal((e as { code?: string }).code, 'SHOAL_ERR_CLOSED', String(e));
   });
 
   it('a gRPC call whose deadline comes before maxWaitMs ends DEADLINE_EXCEEDED at its deadline', async () => {

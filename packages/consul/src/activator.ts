@@ -28,7 +28,7 @@ import {
   realClock,
   withTimeout,
 } from '@shoal/core';
-import type { Clock, Disposable, Instance, Logger, MetricsRegistry, TimerHandle } from '@shoal/core';
+import type { BackoffOptions, Clock, Disposable, Instance, Logger, MetricsRegistry, TimerHandle } from '@shoal/core';
 import type { Watch } from './watch.js';
 
 export interface ActivatorOptions {
@@ -157,6 +157,15 @@ interface Waiter {
   reject(error: Error): void;
 }
 
+/**
+ * The wait before a report is sent again after it failed or was refused: core's backoff, 100 ms doubling up to
+ * 4 × `reportIntervalMs`, with equal jitter (each wait uniform in the upper half of its ceiling), so the clients of
+ * a coordinator that is down or restarting neither retry in step nor at once.
+ */
+export function reportRetryBackoff(reportIntervalMs: number): BackoffOptions {
+  return { baseMs: Math.min(100, reportIntervalMs), capMs: 4 * reportIntervalMs, jitter: 'equal' };
+}
+
 /** One service's waiting calls and its report loop. */
 class ServiceDemand {
   readonly waiters = new Set<Waiter>();
@@ -167,8 +176,11 @@ class ServiceDemand {
   readonly backoff: Backoff;
   lastProblem: string | undefined;
 
-  constructor(readonly service: string) {
-    this.backoff = new Backoff({ baseMs: 100, capMs: 5000 });
+  constructor(
+    readonly service: string,
+    reportIntervalMs: number,
+  ) {
+    this.backoff = new Backoff(reportRetryBackoff(reportIntervalMs));
   }
 }
 
@@ -263,7 +275,7 @@ export class Activator {
   private serviceDemand(service: string): ServiceDemand {
     let d = this.demand.get(service);
     if (!d) {
-      d = new ServiceDemand(service);
+      d = new ServiceDemand(service, this.options.reportIntervalMs);
       this.demand.set(service, d);
     }
     return d;
@@ -278,6 +290,9 @@ export class Activator {
       if (count === 0 && d.timer === undefined) this.demand.delete(d.service);
       return; // the periodic refresh (if any) sends it again
     }
+    // The last report failed and its retry is scheduled: that retry sends the latest count (no report per new call
+    // while the coordinator is down).
+    if (d.lastProblem !== undefined && d.timer !== undefined) return;
     this.options.clock.clearTimeout(d.timer);
     d.timer = undefined;
     // A burst arrives within a few microtasks: let it gather so it costs one report, not one per call.
@@ -301,7 +316,7 @@ export class Activator {
       d.lastProblem = (error as Error).message;
       this.metrics.reports.inc({ service: d.service, outcome: refused ? 'refused' : 'failed' });
       logger.warn({ service: d.service, ...errorFields(error) }, 'cannot tell the coordinator about waiting calls');
-      next = refused ? reportIntervalMs : Math.min(reportIntervalMs, d.backoff.next() ?? reportIntervalMs);
+      next = d.backoff.next() ?? reportIntervalMs;
     } finally {
       d.sending = false;
     }
