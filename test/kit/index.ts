@@ -5,3 +5,4 @@
 export { waitFor, nextEvent, type Pending, type Subscribe, type WaitOptions } from './wait.js';
 export { freePort, isAlive, survivors } from './process.js';
 export { packWorkspaces, pinnedVersions, publicPackages, ROOT } from './packages.js';
+export { YAML_ALIAS_BOMB } from './fixtures.js';

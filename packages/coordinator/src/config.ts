@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { ConfigError, isShoalError } from '@shoal/core';
 import { DEFAULT_CONSUL_URL } from '@shoal/consul';
 import { resolvePolicy, type Policy, type PolicyInput } from '@shoal/policy';
+import { parseYamlDocument } from '@shoal/policy/internal';
 import { METRIC_NAME, SERVICE_NAME, isMetricName, isServiceName } from '@shoal/protocol';
 import { unknownMetricReason } from './metric-names.js';
 import { isLabelSelector } from './actuators/kubernetes-selector.js';
@@ -706,19 +706,6 @@ export function activationTargetsOf(service: ServiceConfig): Array<{ metric: str
 }
 
 export type PrometheusConfig = NonNullable<CoordinatorConfig['prometheus']>;
-
-/** Parses YAML text into the raw document (not validated). Throws `ConfigError` when it is not valid YAML. */
-export function parseYamlDocument(text: string, source = 'config'): unknown {
-  try {
-    // logLevel 'error': YAML warnings (process.emitWarning) would print the offending line, token and all.
-    return parseYaml(text, { prettyErrors: true, maxAliasCount: 100, logLevel: 'error' }) as unknown;
-  } catch (error) {
-    // The first line says what and where ("... at line 3, column 5"); the excerpt after it quotes the file, which may
-    // hold a token, so it is left out.
-    const what = (error as Error).message.split('\n')[0]!.replace(/:$/, '');
-    throw new ConfigError(`${source} is not valid YAML: ${what}`);
-  }
-}
 
 /**
  * Parses YAML text into a validated config. `overrides` (top-level keys, e.g. the CLI's `--insecure-dev`) are

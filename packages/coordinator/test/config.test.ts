@@ -8,6 +8,7 @@ import { loadConfigFile, parseConfig, parseConfigYaml } from '@shoal/coordinator
 import { servicePolicy } from '@shoal/coordinator/internal';
 import { isResolvedPolicy } from '@shoal/policy';
 import { METRIC_NAME, SERVICE_NAME, validateHello } from '@shoal/protocol';
+import { YAML_ALIAS_BOMB } from '../../../test/kit/index.js';
 
 const service = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -313,6 +314,14 @@ describe('config', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses a YAML alias bomb (the loader the policy CLI shares), naming the source', () => {
+    assert.throws(
+      () => parseConfigYaml(YAML_ALIAS_BOMB, 'bomb.yaml'),
+      (e: Error) =>
+        hasErrorCode(e, 'SHOAL_ERR_CONFIG') && /^bomb\.yaml is not valid YAML: Excessive alias count/.test(e.message),
+    );
   });
 
   it('refuses a YAML document that is not an object', () => {

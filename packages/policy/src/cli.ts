@@ -8,8 +8,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { isShoalError } from '@shoal/core';
+import { parseYamlDocument } from './yaml.js';
 import type { Policy, PolicyInput } from './policy.js';
 import { resolvePolicy } from './policy.js';
 import { metricsServerModel, simulate } from './simulator/simulate.js';
@@ -73,9 +73,10 @@ function readStructured(file: string): unknown {
   }
   const ext = extname(file).toLowerCase();
   try {
-    return ext === '.json' ? JSON.parse(text) : parseYaml(text);
+    return ext === '.json' ? JSON.parse(text) : parseYamlDocument(text, file);
   } catch (err) {
-    return fail(`cannot parse ${file}: ${(err as Error).message}`);
+    // A YAML error already says `<file> is not valid YAML: <what> at line L, column C`, quoting none of the text.
+    return fail(isShoalError(err) ? (err as Error).message : `cannot parse ${file}: ${(err as Error).message}`);
   }
 }
 

@@ -41,3 +41,4 @@ export type { CronExpression, CronZone } from './cron.js';
 export { selectVictims } from './victims.js';
 export { rateAt, traceDurationS } from './simulator/trace.js';
 export { erlangC } from './simulator/queue-model.js';
+export { parseYamlDocument } from './yaml.js';

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { YAML_ALIAS_BOMB } from '../../../test/kit/index.js';
 
 const require = createRequire(import.meta.url);
 const cli = join(dirname(require.resolve('@shoal/policy/package.json')), 'dist', 'cli.js');
@@ -213,6 +214,18 @@ describe('shoal CLI', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     assert.equal(code, 0, stderr);
     assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  });
+
+  it('reads YAML with the coordinator config loader: an alias bomb and a syntax error are refused (exit 2), the text never quoted', async () => {
+    writeFileSync(join(dir, 'bomb.yaml'), YAML_ALIAS_BOMB);
+    const bomb = await run(['simulate', '--trace', join(dir, 'trace.csv'), '--policy', join(dir, 'bomb.yaml')]);
+    assert.equal(bomb.code, 2);
+    assert.match(bomb.stderr, /^shoal: .*bomb\.yaml is not valid YAML: Excessive alias count/);
+    writeFileSync(join(dir, 'broken.yaml'), 'policy:\n  maxReplicas: [\n');
+    const broken = await run(['simulate', '--trace', join(dir, 'trace.csv'), '--policy', join(dir, 'broken.yaml')]);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /^shoal: .*broken\.yaml is not valid YAML: .* at line \d+, column \d+\n$/);
+    assert.doesNotMatch(broken.stderr, /maxReplicas/);
   });
 
   it('exits 2 with a message on bad usage or an invalid policy', async () => {
