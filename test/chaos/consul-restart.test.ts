@@ -139,6 +139,11 @@ describe('chaos: Consul SIGKILLed and restarted empty under steady gRPC + HTTP t
       await Traffic.pause(STEADY_MS);
       assert.ok(traffic.samples.length > 20, 'traffic flows before the kill');
 
+      // A marker only this test writes: its absence after the restart proves Consul came back with no state, without
+      // racing the registrations (which may well be back before the first look).
+      const marker = await fetch(`${consulUrl}/v1/kv/chaos-restart-marker`, { method: 'PUT', body: 'before' });
+      assert.equal(marker.status, 200, 'the marker is written before the kill');
+
       // A real kill: no shutdown, no deregistration; everything Consul knew is gone.
       traffic.phase = 'during';
       const killedAt = performance.now();
@@ -146,7 +151,8 @@ describe('chaos: Consul SIGKILLed and restarted empty under steady gRPC + HTTP t
       await Traffic.pause(DOWN_MS);
       consul = await startConsul();
       const restartedAt = performance.now();
-      assert.equal(await healthy(consulUrl, 'greeter'), 0, 'Consul came back empty');
+      const markerAfter = await fetch(`${consulUrl}/v1/kv/chaos-restart-marker`);
+      assert.equal(markerAfter.status, 404, 'Consul came back empty');
 
       await waitFor(
         async () => (await healthy(consulUrl, 'greeter')) === 2 && (await healthy(consulUrl, 'orders')) === 2,
