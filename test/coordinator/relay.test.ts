@@ -1,15 +1,30 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { ManualClock, type TimerHandle } from '@shoal/core';
+import { createServer, type Server } from 'node:http';
 import { createCoordinator, type Coordinator, type CoordinatorConfigInput } from '@shoal/coordinator';
+import { createDispatcher } from '@shoal/http';
+import { Registry } from 'prom-client';
+import { request } from 'undici';
 import { loadCoordinatorService } from '@shoal/protocol';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
 import { RecordingActuator, TestAgent, hello, report } from '../../packages/coordinator/test/support/agent-client.js';
 import { waitFor } from '../kit/index.js';
 
 const TOKEN = 'orders-token-0123456789abcdef';
+const WAKE_TOKEN = 'sleepy-wake-token-0123456789';
 
-function config(consulUrl: string): CoordinatorConfigInput {
+function config(consulUrl: string, withSleepy = false): CoordinatorConfigInput {
+  // A service at zero that wakes on client calls (issue #20): 3 waiting calls per replica.
+  const sleepy = {
+    name: 'sleepy',
+    token: 'sleepy-agent-token-0123456789',
+    minReplicas: 0,
+    maxReplicas: 5,
+    wake: { token: WAKE_TOKEN, callsPerReplica: 3 },
+    policy: { targets: [{ metric: 'inFlight' as const, value: 3 }] },
+    actuator: { type: 'command' as const, command: 'true' },
+  };
   return {
     listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
     syncPeriodMs: 3_600_000,
@@ -37,6 +52,7 @@ function config(consulUrl: string): CoordinatorConfigInput {
         },
         actuator: { type: 'command', command: 'true' },
       },
+      ...(withSleepy ? [sleepy] : []),
     ],
   };
 }
@@ -119,6 +135,80 @@ describe('coordinator followers relay agents to the leader (consul-dev)', functi
     assert.deepEqual(record?.victims, ['on-b']);
     assert.deepEqual(record?.drained, { 'on-b': 'drained' });
     assert.deepEqual(actuatorA.calls, [{ replicas: 3, victims: ['on-b'] }]);
+  });
+
+  it("a follower forwards a client's wake to the leader: a burst sent through the follower wakes the service sized to it, every call succeeds", async () => {
+    const sleepy = new RecordingActuator(0);
+    a = createCoordinator(config(consul.url, true), {
+      id: 'a',
+      actuatorFactory: (s) => (s.name === 'sleepy' ? sleepy : new RecordingActuator(4)),
+    });
+    await a.start();
+    await waitFor(() => a!.isLeader, { timeoutMs: 10_000, what: 'a to lead' });
+    const registryB = new Registry();
+    b = createCoordinator(config(consul.url, true), {
+      id: 'b',
+      registry: registryB,
+      actuatorFactory: () => new RecordingActuator(0),
+    });
+    await b.start();
+    await waitFor(
+      async () =>
+        ((await (await fetch(`${b!.urls().http}/readyz`)).json()) as { reason: string }).reason === 'following a',
+      { timeoutMs: 10_000, what: 'b to follow a' },
+    );
+    const wakeViaB = (token: string, waiting: number, extra: Record<string, string> = {}) =>
+      fetch(`${b!.urls().http}/v1/services/sleepy/wake`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...extra },
+        body: JSON.stringify({ client: 'probe', waiting }),
+      });
+    // The follower checks the token itself (a wrong one never reaches the leader) and never relays a relayed wake.
+    assert.equal((await wakeViaB('not-the-wake-token-0123456789', 1)).status, 401);
+    const relayed = await wakeViaB(WAKE_TOKEN, 1, { 'x-shoal-forwarded-by': 'c' });
+    assert.equal(relayed.status, 503);
+    assert.equal(sleepy.calls.length, 0);
+
+    // A client that knows only the follower: 6 calls wait, the leader starts ceil(6 / 3) = 2 replicas.
+    const dispatcher = createDispatcher({
+      consul: { url: consul.url },
+      activator: { coordinator: b.urls().http, token: WAKE_TOKEN, maxWaitMs: 20_000 },
+      retry: false,
+    });
+    let server: Server | undefined;
+    try {
+      const calls = Array.from({ length: 6 }, () =>
+        request('http://sleepy.service.consul/', { dispatcher }).then(
+          async (r) => `${r.statusCode} ${await r.body.text()}`,
+        ),
+      );
+      await waitFor(() => sleepy.count === 2, {
+        timeoutMs: 10_000,
+        what: `the leader to wake sleepy to 2 (calls: ${JSON.stringify(sleepy.calls)})`,
+      });
+      assert.ok(
+        sleepy.calls.every((c) => c.replicas <= 2),
+        JSON.stringify(sleepy.calls),
+      );
+      const forwarded = (await registryB.getSingleMetric('shoal_coordinator_wake_reports_total')?.get())?.values.find(
+        (v) => v.labels.outcome === 'forwarded',
+      );
+      assert.ok((forwarded?.value ?? 0) >= 1, 'the follower counts what it forwarded');
+      // The first replica passes: every waiting call goes out.
+      server = createServer((_req, res) => res.end('awake'));
+      await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as { port: number }).port;
+      const registered = await fetch(`${consul.url}/v1/agent/service/register`, {
+        method: 'PUT',
+        headers: consul.token ? { 'x-consul-token': consul.token } : {},
+        body: JSON.stringify({ ID: 'sleepy-1', Name: 'sleepy', Address: '127.0.0.1', Port: port }),
+      });
+      assert.equal(registered.status, 200);
+      assert.deepEqual(await Promise.all(calls), Array(6).fill('200 awake'));
+    } finally {
+      await dispatcher.close();
+      server?.close();
+    }
   });
 
   it('backs off exponentially while the leader refuses every relayed stream', async () => {

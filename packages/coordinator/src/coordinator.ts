@@ -53,7 +53,13 @@ import {
   type ServiceConfig,
 } from './config.js';
 import { ServiceController, type DecisionRecord } from './control-loop.js';
-import { createHttpHandler, type SdTargetGroup, type ServiceStatus } from './http-api.js';
+import {
+  createHttpHandler,
+  type SdTargetGroup,
+  type ServiceStatus,
+  type WakeAnswer,
+  type WakeRequestInfo,
+} from './http-api.js';
 import { Ingest } from './ingest.js';
 import { KedaScaler, externalScalerService, UpdateHub, type KedaServiceSnapshot } from './keda-scaler.js';
 import { LeaderElection, type LeaderInfo } from './leader-election.js';
@@ -662,7 +668,7 @@ class CoordinatorImpl implements Coordinator {
       ready: () => this.readiness(),
       checkRead: (authorization) => this.readAccess(authorization),
       wakeAccess: (service, authorization) => this.wakeAccess(service, authorization),
-      wake: (service, body) => this.wake(service, body),
+      wake: (service, body, request) => this.wake(service, body, request),
       info: () => ({
         id: this.id,
         leader: this.leading,
@@ -727,7 +733,7 @@ class CoordinatorImpl implements Coordinator {
 
   /**
    * Who may report waiting calls for `service`: only a client with the service's wake token (never anonymous, not
-   * even under insecureDev), and only to the leader (a follower answers 503: it cannot act on the count).
+   * even under insecureDev). A follower checks it too, so a wrong token never reaches the leader.
    */
   private wakeAccess(
     service: string,
@@ -749,20 +755,17 @@ class CoordinatorImpl implements Coordinator {
       this.metrics.wakeReports.inc({ service, outcome: 'refused' });
       return { status: 401, body: { error: refusal } };
     }
-    if (!this.leading && this.leaderView) {
-      const leader = this.election?.leader?.id;
-      return {
-        status: 503,
-        body: {
-          error: `this coordinator is a follower${leader ? ` (the leader is ${leader})` : ''}: report waiting calls to the leader`,
-        },
-      };
-    }
     return undefined;
   }
 
-  /** A client's validated waiting-call count, recorded by the service's control loop. */
-  private wake(service: string, body: unknown): { status: number; body: unknown } {
+  /**
+   * A client's validated waiting-call count: the leader records it in the service's control loop; a follower
+   * forwards it to the leader (the re-encoded, validated report with the client's own bearer token, one attempt
+   * within the leader view's deadline; the client retries with its backoff) and answers with the leader's answer,
+   * so a client that knows one address (a Service in front of every coordinator) wakes the service whichever
+   * coordinator it reaches. A relayed request is never relayed again: a coordinator that stopped leading answers 503.
+   */
+  private async wake(service: string, body: unknown, request: WakeRequestInfo): Promise<WakeAnswer> {
     const r = this.runtimes.get(service);
     if (!r) return { status: 404, body: { error: `no service "${service}"` } };
     let report;
@@ -771,6 +774,33 @@ class CoordinatorImpl implements Coordinator {
     } catch (error) {
       this.metrics.wakeReports.inc({ service, outcome: 'refused' });
       return { status: 400, body: { error: (error as Error).message } };
+    }
+    if (!this.leading && this.leaderView) {
+      if (request.forwardedBy !== undefined) {
+        return {
+          status: 503,
+          body: { error: 'this coordinator is not the leader (any more): the follower should retry' },
+        };
+      }
+      try {
+        const answer = await this.leaderView.post(
+          `/v1/services/${encodeURIComponent(service)}/wake`,
+          request.authorization,
+          JSON.stringify(report),
+          this.id,
+        );
+        this.metrics.wakeReports.inc({ service, outcome: 'forwarded' });
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(answer.body.toString('utf8'));
+        } catch {
+          parsed = { error: `the leader answered ${answer.status}` };
+        }
+        return { status: answer.status, body: parsed, answeredBy: 'leader' };
+      } catch (error) {
+        this.metrics.wakeReports.inc({ service, outcome: 'unforwarded' });
+        return { status: 503, body: { error: (error as Error).message } };
+      }
     }
     this.metrics.wakeReports.inc({ service, outcome: 'accepted' });
     const waiting = r.controller.reportWaiting(report);

@@ -5,7 +5,7 @@ import type { DecisionRecord } from './control-loop.js';
 import { IngestRefusal, type Ingest } from './ingest.js';
 import type { RolloutStatus } from './rollout/rollout.js';
 import { tlsSocketPeerNames } from './peer-identity.js';
-import type { LeaderAnswer } from './leader-view.js';
+import { FORWARDED_HEADER, type LeaderAnswer } from './leader-view.js';
 import { ROLLOUT_ERROR_CODES } from './rollout/rollout-error.js';
 import type { InstanceView } from './service-window.js';
 
@@ -63,11 +63,26 @@ export interface HttpApiDeps {
   checkRead?(authorization: string | undefined): boolean;
   /**
    * `POST /v1/services/:name/wake`, before its body is read: undefined when `authorization` carries the service's
-   * wake token and this coordinator can act on it; else the refusal (401, 403, 404, 503).
+   * wake token; else the refusal (401, 404).
    */
   wakeAccess?(service: string, authorization: string | undefined): { status: number; body: unknown } | undefined;
-  /** Records a client's waiting-call count (the decoded JSON body, validated here); answers status and body. */
-  wake?(service: string, body: unknown): { status: number; body: unknown };
+  /**
+   * A client's waiting-call count (the decoded JSON body, validated there): recorded by the leader, forwarded to
+   * the leader by a follower (`forwardedBy`: the follower that relayed this request, if one did).
+   */
+  wake?(service: string, body: unknown, request: WakeRequestInfo): WakeAnswer | Promise<WakeAnswer>;
+}
+
+export interface WakeRequestInfo {
+  authorization: string | undefined;
+  forwardedBy: string | undefined;
+}
+
+export interface WakeAnswer {
+  status: number;
+  body: unknown;
+  /** Who answered, when a follower forwarded it (`x-shoal-answered-by`). */
+  answeredBy?: 'leader';
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -365,8 +380,13 @@ async function handleWake(
     } catch {
       throw new IngestRefusal(3, 400, 'invalid', 'body is not valid JSON');
     }
-    const answer = deps.wake(name, parsed);
-    send(res, answer.status, answer.body);
+    const answer = await deps.wake(name, parsed, {
+      authorization: headerValue(req.headers.authorization),
+      forwardedBy: headerValue(req.headers[FORWARDED_HEADER]),
+    });
+    const headers: Record<string, string> = answer.status === 503 ? { 'retry-after': '1' } : {};
+    if (answer.answeredBy) headers['x-shoal-answered-by'] = answer.answeredBy;
+    send(res, answer.status, answer.body, headers);
   } catch (error) {
     if (error instanceof IngestRefusal) {
       send(res, error.httpStatus, { error: error.message }, error.httpStatus === 413 ? { connection: 'close' } : {});

@@ -50,6 +50,9 @@ export class LeaderUnavailableError extends Error {
 
 const RETRIED_STATUS = new Set([502, 503, 504]);
 
+/** Set by a follower on a request it relays to the leader (its id): such a request is never relayed again. */
+export const FORWARDED_HEADER = 'x-shoal-forwarded-by';
+
 /**
  * A follower's window on the leader: it answers the read API (`/v1/services`, `/v1/sd`, rollout status) and KEDA
  * with what the leader sees, by asking the leader over HTTP(S) — each request with a deadline, retried a bounded
@@ -141,6 +144,36 @@ export class LeaderView {
     );
   }
 
+  /**
+   * `POST <path>` on the leader with a JSON `body` (already validated by this follower) and the caller's
+   * `authorization`: one attempt within the view's deadline (the caller retries with its own backoff). `forwardedBy`
+   * marks the request as relayed, so a coordinator that is no longer leading refuses it instead of relaying it again.
+   * Throws LeaderUnavailableError when the leader cannot be asked.
+   */
+  async post(
+    path: string,
+    authorization: string | undefined,
+    body: string,
+    forwardedBy: string,
+  ): Promise<LeaderAnswer> {
+    const url = this.leaderUrl;
+    const agent = this.agent;
+    if (this.closed || !url || !agent) throw new LeaderUnavailableError('no leader known yet; retry');
+    try {
+      return await this.request(url, agent, path, authorization, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: forwardedBy },
+      });
+    } catch (error) {
+      this.log.warn({ leader: this.leaderId, path, ...errorFields(error) }, 'cannot forward to the leader');
+      throw new LeaderUnavailableError(
+        `the leader ${this.leaderId ?? ''} did not answer: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+
   /** The leader's `/v1/services` (for KEDA on a follower), fetched at most once per `maxAgeMs`. */
   async services(): Promise<LeaderServiceView[]> {
     const leader = this.leaderId ?? '';
@@ -183,9 +216,11 @@ export class LeaderView {
     agent: HttpAgent | HttpsAgent,
     path: string,
     authorization: string | undefined,
+    write?: { method: 'POST'; body: string; headers: Record<string, string> },
   ): Promise<LeaderAnswer> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...write?.headers };
     if (authorization) headers.authorization = authorization;
+    if (write) headers['content-length'] = String(Buffer.byteLength(write.body));
     const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<LeaderAnswer>((resolve, reject) => {
       const req = send(
@@ -194,7 +229,7 @@ export class LeaderView {
           hostname: base.hostname.replace(/^\[(.*)\]$/, '$1'),
           port: base.port,
           path,
-          method: 'GET',
+          method: write?.method ?? 'GET',
           headers,
           agent,
           ...(this.options.serverName ? { servername: this.options.serverName } : {}),
@@ -228,7 +263,7 @@ export class LeaderView {
       deadline.unref();
       req.on('close', () => this.clock.clearTimeout(deadline));
       req.on('error', reject);
-      req.end();
+      req.end(write?.body);
     });
   }
 }

@@ -86,7 +86,7 @@ export const createCoordinatorMetrics = memoizeMetrics((registry: MetricsRegistr
   }),
   wakeReports: new Counter({
     name: 'shoal_coordinator_wake_reports_total',
-    help: 'Waiting-call reports from clients (POST /v1/services/:name/wake), by outcome (accepted, refused).',
+    help: 'Waiting-call reports from clients (POST /v1/services/:name/wake), by outcome (accepted, refused; on a follower forwarded, unforwarded).',
     labelNames: ['service', 'outcome'],
     registers: [registry],
   }),
@@ -126,7 +126,8 @@ export function removeServiceSeries(metrics: CoordinatorMetrics, service: string
   metrics.actuatorErrors.remove({ service });
   metrics.wakes.remove({ service });
   metrics.wakeWaitingCalls.remove({ service });
-  for (const outcome of ['accepted', 'refused']) metrics.wakeReports.remove({ service, outcome });
+  for (const outcome of ['accepted', 'refused', 'forwarded', 'unforwarded'])
+    metrics.wakeReports.remove({ service, outcome });
 }
 
 /**
