@@ -29,7 +29,7 @@ export interface CoordinatorTlsOptions {
   serverName?: string;
 }
 
-export interface CoordinatorOptions {
+export interface CoordinatorConnectionOptions {
   /**
    * Where to report, which also picks the transport:
    * - `http://host:port[/prefix]` or `https://…`: HTTP/JSON, one `POST <prefix>/v1/report` per report (no
@@ -148,7 +148,7 @@ export interface AgentOptions {
   consul?: ConsulConnectionOptions | false;
   registration?: AgentRegistrationOptions;
   /** The coordinator to report to. Default: none (signals still go to /metrics). */
-  coordinator?: CoordinatorOptions;
+  coordinator?: CoordinatorConnectionOptions;
   /** Report (and sampling) interval. Default 1000. */
   reportIntervalMs?: number;
   /** Bounds a coordinator-suggested interval is clamped to. Defaults 250 and 60000. */
@@ -300,7 +300,7 @@ function httpReportUrl(url: string): string {
 function resolveCoordinator(input: unknown): ResolvedCoordinatorOptions {
   assertObject('coordinator', input);
   assertKnownKeys('coordinator', input, COORDINATOR_KEYS);
-  const c = input as unknown as CoordinatorOptions;
+  const c = input as unknown as CoordinatorConnectionOptions;
   assertString('coordinator.url', c.url, { maxLength: 2048 });
   let target = c.url;
   let secure = false;

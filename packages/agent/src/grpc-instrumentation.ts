@@ -1,20 +1,8 @@
 import { createRequire } from 'node:module';
 import type * as grpc from '@grpc/grpc-js';
 import type { Server, ServerInterceptor } from '@grpc/grpc-js';
-import {
-  GRPC_SERVER_FAULT_CODES,
-  isGrpcServerFault,
-  isUncountedGrpcMethod,
-  markGrpcCallCounted,
-  type GrpcCallCounter,
-} from '@shoal/core';
+import { isGrpcServerFault, isUncountedGrpcMethod, markGrpcCallCounted, type GrpcCallCounter } from '@shoal/core';
 import { finishRequest, type RequestGate } from './request-gate.js';
-
-/**
- * @deprecated Use `GRPC_SERVER_FAULT_CODES` (the same set, from `@shoal/core`, re-exported here): in
- * `@shoal/grpc`, `GRPC_ERROR_CODES` names the table of that package's error codes.
- */
-export const GRPC_ERROR_CODES: ReadonlySet<number> = GRPC_SERVER_FAULT_CODES;
 
 /**
  * A grpc-js server interceptor that counts every call: `new grpc.Server({ interceptors: [agent.grpcInterceptor()] })`.

@@ -4,7 +4,7 @@ export { resolveAgentOptions } from './agent-options.js';
 export type {
   AgentOptions,
   AgentRegistrationOptions,
-  CoordinatorOptions,
+  CoordinatorConnectionOptions,
   CoordinatorTlsOptions,
   DrainResult,
   MetricsEndpointOptions,
@@ -15,7 +15,6 @@ export type { AppCounter, GaugeOptions, GaugeScope } from './app-metrics.js';
 export type { BreakerState } from './reporter.js';
 export type { ExpressMiddleware } from './http-instrumentation.js';
 export type { FastifyLike, FastifyPlugin, FastifyReplyLike } from './fastify-plugin.js';
-export { GRPC_ERROR_CODES } from './grpc-instrumentation.js';
 export { GRPC_SERVER_FAULT_CODES, isGrpcServerFault } from '@shoal/core';
 export { TRACKED } from './load-tracker.js';
 export { AGENT_META_KEY, METRICS_PATH_META_KEY, METRICS_PORT_META_KEY } from './consul-metadata.js';

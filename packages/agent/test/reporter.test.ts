@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ManualClock, silentLogger } from '@shoal/core';
 import type { Directive, LoadReport } from '@shoal/protocol';
-import { resolveAgentOptions, type CoordinatorOptions } from '@shoal/agent';
+import { resolveAgentOptions, type CoordinatorConnectionOptions } from '@shoal/agent';
 import {
   CoordinatorBusyError,
   ReportRejectedError,
@@ -114,7 +114,7 @@ describe('Reporter (the report loop, on a ManualClock)', () => {
   let warnings: Array<{ message: string; code: string }> = [];
   beforeEach(() => (warnings = []));
 
-  function start(persistent: boolean, coordinator: Partial<CoordinatorOptions> = {}): Reporter {
+  function start(persistent: boolean, coordinator: Partial<CoordinatorConnectionOptions> = {}): Reporter {
     const options = resolveAgentOptions({
       service: 'orders',
       port: 8080,

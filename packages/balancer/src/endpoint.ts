@@ -15,9 +15,6 @@ export interface EndpointLoad {
   cpu?: number;
 }
 
-/** @deprecated Renamed `EndpointLoad` (`LoadReport` is `@shoal/protocol`'s agent report). */
-export type LoadReport = EndpointLoad;
-
 /**
  * What a strategy sees of an endpoint: read-only, live (the numbers change as calls start and finish). Strategies
  * read these fields on the hot path; the balancer alone writes them.

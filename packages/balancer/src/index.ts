@@ -17,7 +17,7 @@ export type {
   ZoneAwareOptions,
 } from './options.js';
 export type { PickHandle, PickOutcome } from './pick-handle.js';
-export type { Endpoint, EndpointLoad, EndpointSnapshot, LoadReport } from './endpoint.js';
+export type { Endpoint, EndpointLoad, EndpointSnapshot } from './endpoint.js';
 export type {
   Strategy,
   StrategyClass,

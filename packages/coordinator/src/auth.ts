@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '@shoal/core';
+import { parseBearer } from '@shoal/protocol';
 import type { CoordinatorConfig } from './config.js';
 
 export type AuthResult = { ok: true } | { ok: false; status: 'unauthenticated' | 'permission_denied'; reason: string };
@@ -80,13 +81,6 @@ export class TokenAuthenticator {
     }
     return { ok: true };
   }
-}
-
-/** `Bearer abc` → `abc`; anything else → undefined. */
-export function parseBearer(header: string | undefined): string | undefined {
-  if (typeof header !== 'string') return undefined;
-  const m = /^Bearer[ ]+([\x21-\x7e]{1,4096})[ ]*$/i.exec(header);
-  return m ? m[1] : undefined;
 }
 
 /**

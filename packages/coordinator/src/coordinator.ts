@@ -22,7 +22,7 @@ import {
   type TimerHandle,
 } from '@shoal/core';
 import { ConsulKv, ServiceWatcher, type Watch } from '@shoal/consul';
-import { loadCoordinatorService, type LoadReport } from '@shoal/protocol';
+import { loadCoordinatorService, parseBearer, type LoadReport } from '@shoal/protocol';
 import type { Actuator } from './actuators/actuator.js';
 import { createActuator } from './actuators/create-actuator.js';
 import {
@@ -37,7 +37,6 @@ import { LocalActuator } from './actuators/local.js';
 import {
   TokenAuthenticator,
   bearerMatches,
-  parseBearer,
   resolveApiTokens,
   resolveKedaToken,
   resolveServiceTokens,

@@ -10,7 +10,7 @@ export type {
   KubernetesActuatorConfig,
   CommandActuatorConfig,
 } from './config.js';
-export type { Actuator, ReplicaInfo, ScaleOptions, VictimSelection } from './actuators/actuator.js';
+export type { Actuator, ReplicaInfo, ScaleOptions, SelectedVictims } from './actuators/actuator.js';
 export { LocalActuator } from './actuators/local.js';
 export type { LocalActuatorOptions } from './actuators/local.js';
 export {

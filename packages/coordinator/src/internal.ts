@@ -2,7 +2,7 @@
 // (`@shoal/coordinator/internal`). Not a public API: names here may change in any release.
 export { formatPath } from './config.js';
 export { servicePolicy } from './config.js';
-export { TokenAuthenticator, parseBearer, resolveServiceTokens } from './auth.js';
+export { TokenAuthenticator, resolveServiceTokens } from './auth.js';
 export type { AuthResult } from './auth.js';
 export { findFreePort } from './actuators/local.js';
 export { LeaderElection } from './leader-election.js';

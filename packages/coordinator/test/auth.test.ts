@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { hasErrorCode } from '@shoal/core';
 import { parseConfig } from '@shoal/coordinator';
-import { TokenAuthenticator, parseBearer, resolveServiceTokens } from '@shoal/coordinator/internal';
+import { TokenAuthenticator, resolveServiceTokens } from '@shoal/coordinator/internal';
+import { parseBearer } from '@shoal/protocol';
 
 const ORDERS = 'orders-token-0123456789abcdef';
 const USERS = 'users-token-0123456789abcdef';

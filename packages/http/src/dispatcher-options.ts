@@ -26,7 +26,7 @@ import { LOAD_HEADER } from './load-header.js';
 import { ServiceNameResolver } from './service-name.js';
 import type { ServiceRoute } from './service-name.js';
 
-export interface RetryOptions {
+export interface HttpRetryOptions {
   /** Total attempts per request, the first and any hedges included. Default 3. */
   maxAttempts?: number;
   /** Response statuses that are retried (idempotent requests only). Default `[502, 503, 504]`. */
@@ -67,7 +67,7 @@ export interface ShoalDispatcherOptions {
   /** Prefer instances in this zone. */
   localZone?: string;
   /** Retries of idempotent requests; `false` = never retry (no per-try timeout or hedging either). */
-  retry?: RetryOptions | false;
+  retry?: HttpRetryOptions | false;
   /** Hedging of idempotent requests; `false` = none. Default `false`. */
   hedge?: HedgeOptions | false;
   /** Response statuses counted as failures of the instance (outlier detection). Default `[502, 503, 504]`. */
@@ -165,7 +165,10 @@ function statusList(name: string, value: unknown, fallback: number[]): ReadonlyS
   return new Set(list as number[]);
 }
 
-function resolveRetry(retry: RetryOptions | false | undefined, hedge: HedgeOptions | false | undefined): ResolvedRetry {
+function resolveRetry(
+  retry: HttpRetryOptions | false | undefined,
+  hedge: HedgeOptions | false | undefined,
+): ResolvedRetry {
   let hedgeDelayMs = 0;
   if (hedge !== undefined && hedge !== false) {
     assertObject('hedge', hedge as unknown);

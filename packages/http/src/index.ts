@@ -3,7 +3,7 @@ export { ShoalDispatcher, createDispatcher } from './dispatcher.js';
 export { resolveDispatcherOptions, DEFAULT_PER_TRY_TIMEOUT_MS } from './dispatcher-options.js';
 export type {
   ShoalDispatcherOptions,
-  RetryOptions,
+  HttpRetryOptions,
   HedgeOptions,
   ResolvedDispatcherOptions,
   ResolvedRetry,

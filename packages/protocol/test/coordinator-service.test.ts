@@ -110,5 +110,10 @@ describe('shoal.v1 Coordinator service', () => {
     assert.equal(parseBearer('Basic abc'), undefined);
     assert.equal(parseBearer('Bearer '), undefined);
     assert.equal(parseBearer(undefined), undefined);
+    // The coordinator's rule too (one parser): trailing spaces only, a token of at most 4096 characters.
+    assert.equal(parseBearer('Bearer abc  '), 'abc');
+    assert.equal(parseBearer('Bearer abc\t'), undefined);
+    assert.equal(parseBearer(`Bearer ${'t'.repeat(4096)}`), 't'.repeat(4096));
+    assert.equal(parseBearer(`Bearer ${'t'.repeat(4097)}`), undefined);
   });
 });

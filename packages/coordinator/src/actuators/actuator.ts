@@ -29,7 +29,7 @@ export interface ScaleOptions {
 }
 
 /** What `Actuator.selectVictims` answers. */
-export interface VictimSelection {
+export interface SelectedVictims {
   /** The victims to drain and remove first. */
   readonly victims: readonly string[];
   /** Why the others are held, for the decision log (empty when none is). */
@@ -58,7 +58,7 @@ export interface Actuator {
    * pods listed under the target's selector, none while it rolls out). The control loop drains and passes only
    * these; without this method every victim is. Ids reach actuators only after the protocol's instance grammar.
    */
-  selectVictims?(ids: readonly string[]): Promise<VictimSelection>;
+  selectVictims?(ids: readonly string[]): Promise<SelectedVictims>;
   /** Replicas the actuator knows individually (local supervisor only; others return []). */
   replicas(): readonly ReplicaInfo[];
   close(): Promise<void>;

@@ -19,7 +19,7 @@ import {
   type Logger,
   type TimerHandle,
 } from '@shoal/core';
-import type { Actuator, ReplicaInfo, ScaleOptions, VictimSelection } from './actuator.js';
+import type { Actuator, ReplicaInfo, ScaleOptions, SelectedVictims } from './actuator.js';
 import {
   isLabelSelector,
   isPodName,
@@ -205,10 +205,10 @@ export class KubernetesActuator implements Actuator {
    * come and go; the controller picks which go, and each drains on SIGTERM), none for a StatefulSet (it removes its
    * highest ordinals), and none when the API cannot say (the scale still happens; only the preference is lost).
    */
-  async selectVictims(ids: readonly string[]): Promise<VictimSelection> {
+  async selectVictims(ids: readonly string[]): Promise<SelectedVictims> {
     if (ids.length === 0) return { victims: [], reasons: [] };
     const workload = `${this.kind} ${this.namespace}/${this.name}`;
-    const held = (why: string, which: readonly string[] = ids): VictimSelection => {
+    const held = (why: string, which: readonly string[] = ids): SelectedVictims => {
       const reason = `victims held (${listIds(which)}): ${why}`;
       this.log.info({ held: which.slice(0, 10), reason }, 'scale-down victims held');
       return { victims: [], reasons: [reason] };
