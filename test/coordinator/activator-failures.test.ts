@@ -16,33 +16,11 @@ import sinon from 'sinon';
 import { request } from 'undici';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
 import { freePort, waitFor } from '../kit/index.js';
+import { TypedEchoClient, type EchoCaller } from '../../packages/grpc/test/support/echo.js';
 
 const WAKE_TOKEN = 'activator-wake-token-0123456789';
 const WRONG_TOKEN = 'activator-not-the-token-98765';
 const MAX_WAIT_MS = 5000;
-
-const json = {
-  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
-};
-const EchoClient = grpc.makeGenericClientConstructor(
-  {
-    echo: {
-      path: '/shoal.test.Echo/Echo',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: json.serialize,
-      requestDeserialize: json.deserialize,
-      responseSerialize: json.serialize,
-      responseDeserialize: json.deserialize,
-      originalName: 'Echo',
-    },
-  },
-  'Echo',
-);
-type Echo = grpc.Client & {
-  echo(req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): grpc.ClientUnaryCall;
-};
 
 describe('wake from zero: what a waiting call does when things go wrong (ManualClock for the wait)', function () {
   this.timeout(30_000);
@@ -103,12 +81,8 @@ describe('wake from zero: what a waiting call does when things go wrong (ManualC
     closers.push(() => d.close());
     return d;
   }
-  function client(a: Activator): Echo {
-    const c = createClient(
-      EchoClient as unknown as new (address: string, credentials: grpc.ChannelCredentials) => Echo,
-      `consul://${new URL(consul.url).host}/sleepy`,
-      { activator: a },
-    );
+  function client(a: Activator): EchoCaller {
+    const c = createClient(TypedEchoClient, `consul://${new URL(consul.url).host}/sleepy`, { activator: a });
     closers.push(() => c.close());
     return c;
   }

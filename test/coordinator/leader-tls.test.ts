@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { createAgent, type Agent } from '@shoal/agent';
@@ -10,7 +9,7 @@ import {
   type CoordinatorConfigInput,
 } from '@shoal/coordinator';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
-import { createTestCa, opensslAvailable, type TestCa } from '../support/test-ca.js';
+import { createTestCa, opensslAvailable, tlsGet, type TestCa } from '../support/test-ca.js';
 import { waitFor } from '../kit/index.js';
 import { RecordingActuator } from '../../packages/coordinator/test/support/agent-client.js';
 
@@ -61,29 +60,8 @@ function get(
   token?: string,
 ): Promise<{ status: number; headers: Record<string, unknown>; body: Json }> {
   const url = new URL(path, base.replace('0.0.0.0', '127.0.0.1'));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { ca: ca.ca, servername: SERVER_NAME, headers: token ? { authorization: `Bearer ${token}` } : {} },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-      },
-    );
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  return tlsGet(url, { ca: ca.ca, servername: SERVER_NAME, headers, timeoutMs: 5000 });
 }
 
 function kedaClient(grpcUrl: string, ca: TestCa) {

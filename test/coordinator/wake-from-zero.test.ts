@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
 import { createCoordinator, type Coordinator, type DecisionRecord } from '@shoal/coordinator';
 import { createClient, register } from '@shoal/grpc';
 import { createDispatcher, type ShoalDispatcher } from '@shoal/http';
@@ -9,6 +8,7 @@ import { Registry } from 'prom-client';
 import { request } from 'undici';
 import { startTestConsul, type TestConsul } from '../support/consul.js';
 import { survivors, waitFor } from '../kit/index.js';
+import { TypedEchoClient, type EchoCaller } from '../../packages/grpc/test/support/echo.js';
 
 // Issue #20: a service at zero replicas (local actuator) woken by a burst of client calls, over real processes.
 const REPLICA = fileURLToPath(new URL('../chaos/fixtures/agent-replica.mjs', import.meta.url));
@@ -17,33 +17,6 @@ const WAKE_TOKEN = 'wake-client-token-0123456789';
 const BURST = 50;
 /** The policy's inFlight target: 25 calls per replica, so a burst of 50 asks for 2 replicas (not 1, not 50). */
 const PER_REPLICA = 25;
-
-const json = {
-  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer) => JSON.parse(b.toString()) as { msg: string; server: string },
-};
-const EchoClient = grpc.makeGenericClientConstructor(
-  {
-    echo: {
-      path: '/shoal.test.Echo/Echo',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: json.serialize,
-      requestDeserialize: json.deserialize,
-      responseSerialize: json.serialize,
-      responseDeserialize: json.deserialize,
-      originalName: 'Echo',
-    },
-  },
-  'Echo',
-);
-type Echo = grpc.Client & {
-  echo(
-    req: { msg: string },
-    opts: grpc.CallOptions,
-    cb: (e: grpc.ServiceError | null, r?: { server: string }) => void,
-  ): void;
-};
 
 function service(name: string, mode: 'grpc' | 'http', consulUrl: string) {
   return {
@@ -70,7 +43,7 @@ describe('wake from zero by client calls (local actuator, real processes)', func
   this.timeout(60_000);
   let consul: TestConsul | undefined;
   let coordinator: Coordinator | undefined;
-  let client: Echo | undefined;
+  let client: EchoCaller | undefined;
   let dispatcher: ShoalDispatcher | undefined;
   const pids = new Set<number>();
 
@@ -98,10 +71,7 @@ describe('wake from zero by client calls (local actuator, real processes)', func
     const activator = { coordinator: coordinator.urls().http, token: WAKE_TOKEN, maxWaitMs: 30_000 };
     const registry = new Registry();
     register({ consul: { url: consul.url }, registry, activator });
-    client = createClient(
-      EchoClient as unknown as new (address: string, credentials: grpc.ChannelCredentials) => Echo,
-      'consul:///wakegrpc',
-    );
+    client = createClient(TypedEchoClient, 'consul:///wakegrpc');
     dispatcher = createDispatcher({ consul: { url: consul.url }, registry, activator, retry: false });
     for (const name of ['wakegrpc', 'wakehttp']) {
       assert.equal(await coordinator.actuator(name)!.getReplicas(), 0, `${name} starts at 0`);

@@ -10,25 +10,10 @@ import {
   type LoadReporter,
 } from '@shoal/grpc';
 import { waitFor } from '../kit/index.js';
+import { ECHO_SERVICE, EchoClient } from '../../packages/grpc/test/support/echo.js';
 
 // One gRPC server instrumentation: the agent's interceptor and @shoal/grpc's load reporter on one server count each
 // call once, with one meaning of "error" (a server fault), in either order.
-const json = {
-  serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer) => JSON.parse(bytes.toString()) as unknown,
-};
-const EchoService: grpc.ServiceDefinition = {
-  Echo: {
-    path: '/test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-};
-const EchoClient = grpc.makeGenericClientConstructor(EchoService, 'Echo');
 type Request = { ms?: number; code?: number };
 
 function call(client: grpc.Client, request: Request): Promise<{ code: number; trailers?: grpc.Metadata }> {
@@ -39,7 +24,7 @@ function call(client: grpc.Client, request: Request): Promise<{ code: number; tr
         string,
         (r: Request, cb: (e: grpc.ServiceError | null) => void) => grpc.ClientUnaryCall
       >
-    ).Echo!(request, (error) =>
+    ).echo!(request, (error) =>
       setImmediate(() => resolve({ code: error ? error.code : grpc.status.OK, ...(trailers ? { trailers } : {}) })),
     );
     c.on('status', (s: grpc.StatusObject) => (trailers = s.metadata));
@@ -69,8 +54,8 @@ describe('the agent interceptor and the load reporter on one gRPC server', () =>
         : [reporter.interceptor, agent.grpcInterceptor()];
     server = new grpc.Server({ interceptors });
     addHealthService(server);
-    server.addService(EchoService, {
-      Echo(
+    server.addService(ECHO_SERVICE, {
+      echo(
         c: grpc.ServerUnaryCall<Request, unknown>,
         callback: (e: Partial<grpc.StatusObject> | null, v?: unknown) => void,
       ) {
@@ -112,8 +97,8 @@ describe('the agent interceptor and the load reporter on one gRPC server', () =>
     const registry = new Registry();
     reporter = createLoadReporter({ registry });
     server = new grpc.Server({ interceptors: [reporter.interceptor] });
-    server.addService(EchoService, {
-      Echo(
+    server.addService(ECHO_SERVICE, {
+      echo(
         c: grpc.ServerUnaryCall<Request, unknown>,
         callback: (e: Partial<grpc.StatusObject> | null, v?: unknown) => void,
       ) {

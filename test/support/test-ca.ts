@@ -4,6 +4,8 @@
  * crypto can make keys but not sign certificates; `opensslAvailable` says whether the tests can run here.
  */
 import { execFileSync } from 'node:child_process';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,4 +121,43 @@ export function issueClientCertificate(
     cert: readFileSync(file('pem')),
     key: readFileSync(file('key')),
   };
+}
+
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any -- free-form JSON answers
+
+/**
+ * `GET` over TLS as an operator's client would: trusting `ca` and checking `servername`, with a client certificate
+ * when `cert` and `key` are given; the body parsed when it is JSON (else the text). Fails after `timeoutMs`.
+ */
+export function tlsGet(
+  url: URL,
+  options: {
+    ca: Buffer;
+    servername: string;
+    headers?: Record<string, string>;
+    cert?: Buffer;
+    key?: Buffer;
+    timeoutMs: number;
+  },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: Json }> {
+  const { timeoutMs, ...tls } = options;
+  return new Promise((resolve, reject) => {
+    const req = request(url, tls, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -3,29 +3,14 @@ import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
 import { GRPC_SERVER_FAULT_CODES, createAgent, type Agent, type DrainResult } from '@shoal/agent';
 import { waitFor } from '../../../test/kit/index.js';
+import { ECHO_SERVICE, EchoClient } from '../../grpc/test/support/echo.js';
 
-// A real gRPC service with JSON messages, so the test needs no proto of its own.
-const json = {
-  serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer) => JSON.parse(bytes.toString()) as unknown,
-};
-const EchoService: grpc.ServiceDefinition = {
-  Echo: {
-    path: '/test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-};
-const EchoClient = grpc.makeGenericClientConstructor(EchoService, 'Echo');
+// A real gRPC service with JSON messages (the shared test echo), so the test needs no proto of its own.
 type Request = { ms?: number; code?: number };
 
 function call(client: grpc.Client, request: Request): Promise<{ code: number }> {
   return new Promise((resolve) => {
-    (client as unknown as Record<string, (r: Request, cb: (e: grpc.ServiceError | null) => void) => void>).Echo!(
+    (client as unknown as Record<string, (r: Request, cb: (e: grpc.ServiceError | null) => void) => void>).echo!(
       request,
       (error) => resolve({ code: error ? error.code : grpc.status.OK }),
     );
@@ -50,8 +35,8 @@ describe('gRPC server interceptor', () => {
     agent = createAgent({ service: 'echo', port: 9000, address: '127.0.0.1', registry, onDrained });
     server = new grpc.Server({ interceptors: [agent.grpcInterceptor()] });
     agent.attachGrpcServer(server);
-    server.addService(EchoService, {
-      Echo(
+    server.addService(ECHO_SERVICE, {
+      echo(
         call: grpc.ServerUnaryCall<Request, unknown>,
         callback: (e: Partial<grpc.StatusObject> | null, v?: unknown) => void,
       ) {

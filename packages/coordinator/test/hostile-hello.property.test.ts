@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { createCoordinator, type Coordinator } from '@shoal/coordinator';
+import type { Coordinator } from '@shoal/coordinator';
 import type { AgentMessage } from '@shoal/protocol';
-import { RecordingActuator, TestAgent, hello, report } from './support/agent-client.js';
+import { TestAgent, hello, report, startOrdersCoordinator } from './support/agent-client.js';
 
 const ORDERS = 'orders-token-0123456789abcdef';
 
@@ -62,23 +62,7 @@ describe('hostile agent hellos over gRPC and HTTP (property-based, issue 18)', (
   });
 
   async function start(): Promise<Coordinator> {
-    coordinator = createCoordinator(
-      {
-        listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
-        syncPeriodMs: 3_600_000,
-        limits: { reportsPerSecondPerInstance: 1000 },
-        services: [
-          {
-            name: 'orders',
-            token: ORDERS,
-            policy: { targets: [{ metric: 'eventLoopUtilization', value: 0.5 }] },
-            actuator: { type: 'command', command: 'true' },
-          },
-        ],
-      },
-      { actuatorFactory: () => new RecordingActuator(1) },
-    );
-    await coordinator.start();
+    coordinator = await startOrdersCoordinator(ORDERS);
     return coordinator;
   }
 

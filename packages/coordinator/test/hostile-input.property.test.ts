@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createCoordinator, type Coordinator } from '@shoal/coordinator';
-import { RecordingActuator, hello, report } from './support/agent-client.js';
+import type { Coordinator } from '@shoal/coordinator';
+import { hello, report, startOrdersCoordinator } from './support/agent-client.js';
 
 const ORDERS = 'orders-token-0123456789abcdef';
 
@@ -13,23 +13,7 @@ describe('hostile reports over HTTP (property-based, issue 18)', () => {
   });
 
   it('answers 500 generated hostile report bodies with a 4xx each, and stays alive', async () => {
-    coordinator = createCoordinator(
-      {
-        listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
-        syncPeriodMs: 3_600_000,
-        limits: { reportsPerSecondPerInstance: 1000 },
-        services: [
-          {
-            name: 'orders',
-            token: ORDERS,
-            policy: { targets: [{ metric: 'eventLoopUtilization', value: 0.5 }] },
-            actuator: { type: 'command', command: 'true' },
-          },
-        ],
-      },
-      { actuatorFactory: () => new RecordingActuator(1) },
-    );
-    await coordinator.start();
+    coordinator = await startOrdersCoordinator(ORDERS);
     const url = `${coordinator.urls().http}/v1/report`;
     const valid = { hello: hello('orders', 'orders-1'), report: report() };
     // Mutations of a valid request: any field replaced by any JSON value, or arbitrary JSON.

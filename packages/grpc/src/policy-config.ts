@@ -94,7 +94,8 @@ export const DEFAULT_FAILURE_CODES = [
   'DATA_LOSS',
 ] as const;
 
-const KNOWN_KEYS = [
+/** The keys a `shoal_*` policy's JSON config may hold (anything else is refused). */
+export const POLICY_CONFIG_KEYS: readonly string[] = [
   'localZone',
   'zoneAware',
   'slowStart',
@@ -124,7 +125,7 @@ export function resolvePolicyConfig(policy: ShoalPolicyName, json: unknown): Res
   const p = policy;
   const raw = json ?? {};
   assertObject(p, raw);
-  assertKnownKeys(p, raw, KNOWN_KEYS);
+  assertKnownKeys(p, raw, POLICY_CONFIG_KEYS);
   const strategy = POLICY_STRATEGIES[policy];
   const balancer: PolicyBalancerOptions = { strategy };
   for (const key of [

@@ -7,17 +7,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isShoalError } from '@shoal/core';
 import { POLICY_NAMES, resolvePolicyConfig, validateServiceConfigJson } from '@shoal/grpc';
+import { POLICY_CONFIG_KEYS } from '@shoal/grpc/internal';
 
 const KEYS = [
-  'localZone',
-  'zoneAware',
-  'slowStart',
-  'outlierDetection',
-  'retryBudget',
-  'strategyOptions',
-  'ewmaDecayMs',
-  'hashHeader',
-  'failureCodes',
+  ...POLICY_CONFIG_KEYS,
   // nested options of the balancer
   'windowMs',
   'aggression',

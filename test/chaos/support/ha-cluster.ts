@@ -7,14 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { request } from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CoordinatorConfigInput } from '@shoal/coordinator';
 import { freePort, waitFor } from '../../kit/index.js';
-import type { TestCa } from '../../support/test-ca.js';
+import { tlsGet, type TestCa } from '../../support/test-ca.js';
 import { SERVICES, type ChaosCluster } from './cluster.js';
 import { MARK_VARIABLE } from './processes.js';
 
@@ -128,28 +127,11 @@ export class HaCluster {
     const client = this.options.mtls
       ? { cert: this.options.ca.cert, key: this.options.ca.key } // the HTTP port asks but does not insist
       : {};
-    return new Promise((resolve, reject) => {
-      const req = request(
-        new URL(path, c.http),
-        { ca: this.options.ca.ca, servername: SERVER_NAME, ...client },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (d: Buffer) => chunks.push(d));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown = text;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              // not JSON
-            }
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-        },
-      );
-      req.setTimeout(3000, () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end();
+    return tlsGet(new URL(path, c.http), {
+      ca: this.options.ca.ca,
+      servername: SERVER_NAME,
+      ...client,
+      timeoutMs: 3000,
     });
   }
 

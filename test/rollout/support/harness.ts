@@ -18,6 +18,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { startTestConsul, type TestConsul } from '../../support/consul.js';
 import { freePort } from '../../kit/index.js';
+import { EchoClient } from '../../../packages/grpc/test/support/echo.js';
 import { MARK_VARIABLE, markedProcesses, newMark } from '../../chaos/support/processes.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/versioned-service.mjs', import.meta.url));
@@ -26,26 +27,6 @@ export const SERVICES = ['rollgrpc', 'rollhttp'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 const TOKEN = 'rollout-agent-token-0123456789';
 export const API_TOKEN = 'rollout-api-token-0123456789';
-
-const json = {
-  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer) => JSON.parse(b.toString()) as never,
-};
-const EchoClient = grpc.makeGenericClientConstructor(
-  {
-    echo: {
-      path: '/shoal.test.Echo/Echo',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: json.serialize,
-      requestDeserialize: json.deserialize,
-      responseSerialize: json.serialize,
-      responseDeserialize: json.deserialize,
-      originalName: 'Echo',
-    },
-  },
-  'shoal.test.Echo',
-);
 
 export interface Call {
   atMs: number;

@@ -8,7 +8,13 @@ import {
   type LoadReport,
   type WireCoordinatorMessage,
 } from '@shoal/protocol';
-import type { Actuator, ReplicaInfo, ScaleOptions } from '@shoal/coordinator';
+import {
+  createCoordinator,
+  type Actuator,
+  type Coordinator,
+  type ReplicaInfo,
+  type ScaleOptions,
+} from '@shoal/coordinator';
 
 const { CoordinatorClient } = loadCoordinatorService(grpc);
 
@@ -119,4 +125,29 @@ export class RecordingActuator implements Actuator {
     return [];
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * A started in-process coordinator for one service, `orders` (agent token `token`), on loopback ports: decisions
+ * an hour apart, a generous report rate limit, a RecordingActuator. The hostile-input suites send it what they like.
+ */
+export async function startOrdersCoordinator(token: string): Promise<Coordinator> {
+  const coordinator = createCoordinator(
+    {
+      listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
+      syncPeriodMs: 3_600_000,
+      limits: { reportsPerSecondPerInstance: 1000 },
+      services: [
+        {
+          name: 'orders',
+          token,
+          policy: { targets: [{ metric: 'eventLoopUtilization', value: 0.5 }] },
+          actuator: { type: 'command', command: 'true' },
+        },
+      ],
+    },
+    { actuatorFactory: () => new RecordingActuator(1) },
+  );
+  await coordinator.start();
+  return coordinator;
 }

@@ -33,6 +33,21 @@ export const ECHO_SERVICE = {
 export const EchoClient = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'shoal.test.Echo');
 export type EchoClientInstance = InstanceType<typeof EchoClient>;
 
+/** An echo client with its one method typed (grpc-js types a generic client's methods as plain functions). */
+export type EchoCaller = grpc.Client & {
+  echo(
+    request: Partial<EchoRequest>,
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, reply?: EchoReply) => void,
+  ): grpc.ClientUnaryCall;
+};
+/** `EchoClient`, typed as constructing `EchoCaller`s (for `createClient` and `new`). */
+export const TypedEchoClient = EchoClient as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => EchoCaller;
+
 export interface EchoServer {
   readonly name: string;
   readonly port: number;
