@@ -56,6 +56,7 @@ function row(h: RolloutHarness, scenario: string, from: number, to: number, seco
 async function main(): Promise<void> {
   const h = new RolloutHarness({ ratePerService: 50 });
   const rows: Row[] = [];
+  let badVersionSplit: unknown;
   try {
     await h.start();
     for (const s of SERVICES)
@@ -88,6 +89,23 @@ async function main(): Promise<void> {
     for (const s of SERVICES) await waitUntil(`${s} back on v2`, () => h.versions(s).join() === 'v2,v2,v2,v2', 60_000);
     await sleep(2000);
     const causes = statuses.map((st) => st.rollbackCause).join('/');
+    // Where the failed calls fell, per service: before the rollback decision, and after it (drain grace).
+    const split = statuses.map((st, i) => {
+      const service = SERVICES[i] as ServiceName;
+      const events = st.events as { atMs: number; message: string }[];
+      const decided = events.find((e) => e.atMs >= from && e.message.startsWith('rolling back'));
+      const ready = events.find((e) => e.atMs >= from && /first .* replica ready/.test(e.message));
+      const failed = h.window(from).filter((c) => c.service === service && !c.ok);
+      const at = decided?.atMs ?? Infinity;
+      return {
+        service,
+        firstReadyToDecisionS: decided && ready ? Math.round((decided.atMs - ready.atMs) / 100) / 10 : undefined,
+        failedBeforeDecision: failed.filter((c) => c.atMs < at).length,
+        failedAfterDecision: failed.filter((c) => c.atMs >= at).length,
+        verdict: decided?.message.replace(/^rolling back [^:]*: /, ''),
+      };
+    });
+    badVersionSplit = split;
     rows.push(
       row(
         h,
@@ -122,6 +140,11 @@ async function main(): Promise<void> {
       `${r.scenario.padEnd(27)} ${String(r.calls).padStart(5)}  ${String(r.failed).padStart(6)}  ${String(r.failedPct).padStart(7)}  ${String(r.lowestPassing).padStart(14)}  ${String(r.lowestAnswering).padStart(18)}  ${String(r.seconds).padStart(7)}  ${r.note}`,
     );
   }
+  for (const s of (badVersionSplit ?? []) as Record<string, unknown>[]) {
+    console.log(
+      `bad v3 on ${String(s.service)}: judged ${String(s.firstReadyToDecisionS)} s after its first ready replica (${String(s.verdict)}); failed calls ${String(s.failedBeforeDecision)} before the decision, ${String(s.failedAfterDecision)} after`,
+    );
+  }
   const goals = {
     rolloutNoFailure: roll.failed === 0,
     rolloutNeverBelow4: roll.lowestPassing >= 4,
@@ -144,6 +167,7 @@ async function main(): Promise<void> {
       callsPerSecond: 100,
       rows,
       goals,
+      badVersionSplit,
     }),
   );
 }

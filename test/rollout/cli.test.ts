@@ -193,4 +193,46 @@ describe('shoal-coordinator status and rollout commands (real CLI, real coordina
     );
     assert.equal(await coordinator.actuator('web')!.getReplicas(), 2, 'the running replicas are untouched');
   });
+
+  it('a refused pause, resume or undo names the operator token it needs, not the read token', async () => {
+    // Each action with each kind of refused token: a wrong one, the read token, none.
+    const cases = [
+      ['pause', { SHOAL_API_TOKEN: 'wrong-token-0123456789-abcdefgh' }],
+      ['resume', { SHOAL_API_TOKEN: READER }],
+      ['undo', {}],
+    ] as const;
+    for (const [action, env] of cases) {
+      const res = await run(['rollout', action, 'web', '--url', url], env);
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, new RegExp(`^${action} web: HTTP 401: `), res.stderr);
+      assert.match(res.stderr, /operator token \(api\.token/, res.stderr);
+      assert.doesNotMatch(res.stderr, /needs the read token|api\.readToken or api\.token/, res.stderr);
+    }
+  });
+
+  it('says "paused" as soon as a rollout is paused and not once it is resumed', async () => {
+    // A new version of web (its replicas have no agent: never ready, so the rollout waits for readiness).
+    const services = (config.services as Record<string, unknown>[]).map((s) =>
+      s.name === 'web'
+        ? { ...s, actuator: { ...(s.actuator as object), args: ['-e', 'setInterval(() => {}, 999)'] } }
+        : s,
+    );
+    await coordinator.reload({ ...config, services } as CoordinatorConfigInput);
+    const env = { SHOAL_API_TOKEN: OPERATOR };
+    const paused = await run(['rollout', 'pause', 'web', '--url', url], env);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /^web: rolling-out \(paused\)/);
+    assert.match(paused.stdout, /\n {2}reason: paused/, paused.stdout);
+    await waitFor(() => coordinator.rollout('web')?.reason?.startsWith('paused') === true, {
+      timeoutMs: 10_000,
+      what: 'a step while paused',
+    });
+    const resumed = await run(['rollout', 'resume', 'web', '--url', url], env);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /^web: rolling-out {2}/);
+    assert.doesNotMatch(resumed.stdout, /reason: paused/, resumed.stdout);
+    const status = await run(['rollout', 'status', 'web', '--url', url], env);
+    assert.doesNotMatch(status.stdout, /reason: paused|\(paused\)/, status.stdout);
+    assert.match(status.stdout, /reason: (resumed|waiting for the first)/, status.stdout);
+  });
 });

@@ -169,12 +169,14 @@ async function callApi(
   return { status: res.status, body };
 }
 
-function refusal(what: string, status: number, body: Record<string, unknown>): string {
+function refusal(what: string, status: number, body: Record<string, unknown>, write = false): string {
   const code = typeof body.code === 'string' ? ` [${body.code}]` : '';
   const hint =
-    status === 401
-      ? ' (give the API token with --token-file or SHOAL_API_TOKEN: api.readToken or api.token of the config)'
-      : '';
+    status !== 401
+      ? ''
+      : write
+        ? ' (give the operator token, api.token of the config, with --token-file or SHOAL_API_TOKEN)'
+        : ' (give the API token with --token-file or SHOAL_API_TOKEN: api.readToken or api.token of the config)';
   return `${what}: HTTP ${status}${code}: ${typeof body.error === 'string' ? body.error : 'no detail'}${hint}\n`;
 }
 
@@ -205,7 +207,7 @@ async function runRollout(args: string[]): Promise<number> {
     return 1;
   }
   if (answer.status !== 200) {
-    process.stderr.write(refusal(`${action} ${service}`, answer.status, answer.body));
+    process.stderr.write(refusal(`${action} ${service}`, answer.status, answer.body, action !== 'status'));
     return 1;
   }
   const body = answer.body as unknown as RolloutAnswer;

@@ -187,11 +187,17 @@ const rolloutSchema = z.strictObject({
     .strictObject({
       minRequests: z.number().int().positive().default(30),
       maxErrorRatioIncrease: z.number().positive().max(1).default(0.05),
-      minZ: z.number().nonnegative().default(3),
+      alpha: z.number().min(0).max(0.05).default(0.001),
       latencyRatio: z.number().min(1).default(2),
       minLatencyIncreaseMs: z.number().nonnegative().default(50),
     })
-    .default({ minRequests: 30, maxErrorRatioIncrease: 0.05, minZ: 3, latencyRatio: 2, minLatencyIncreaseMs: 50 }),
+    .default({
+      minRequests: 30,
+      maxErrorRatioIncrease: 0.05,
+      alpha: 0.001,
+      latencyRatio: 2,
+      minLatencyIncreaseMs: 50,
+    }),
 });
 
 /**

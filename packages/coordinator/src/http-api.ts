@@ -170,7 +170,11 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
     send(
       res,
       401,
-      { error: 'this endpoint needs the read token ("authorization: Bearer <readToken>")' },
+      {
+        error: ROLLOUT_WRITE.test(path)
+          ? OPERATOR_TOKEN_NEEDED
+          : 'this endpoint needs the read token ("authorization: Bearer <readToken>")',
+      },
       {
         'www-authenticate': 'Bearer realm="shoal-coordinator"',
       },
@@ -224,6 +228,11 @@ async function handle(deps: HttpApiDeps, req: IncomingMessage, res: ServerRespon
   send(res, 404, { error: `no route ${method} ${path}` });
 }
 
+/** The rollout's writes: only the operator token steers a rollout. */
+const ROLLOUT_WRITE = /^\/v1\/services\/[^/]+\/rollout\/(pause|resume|undo)$/;
+const OPERATOR_TOKEN_NEEDED =
+  'pausing, resuming or undoing a rollout needs the operator token (api.token or api.tokenFile; the read token only reads): "authorization: Bearer <token>"';
+
 /**
  * `GET /v1/services/:name/rollout` and `POST .../rollout/{pause,resume,undo}`, behind the `api` token (writes are
  * refused without one unless insecureDev).
@@ -247,7 +256,11 @@ async function handleRollout(
     send(
       res,
       401,
-      { error: 'a valid api token is required (Authorization: Bearer ...)' },
+      {
+        error: action
+          ? OPERATOR_TOKEN_NEEDED
+          : 'this endpoint needs the read token or the operator token ("authorization: Bearer <token>")',
+      },
       { 'www-authenticate': 'Bearer' },
     );
     return;

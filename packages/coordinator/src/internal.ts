@@ -27,3 +27,5 @@ export type { ExternalMetric, ExternalMetricsReader, ExternalMetricsReading } fr
 export { ScaleToZeroGate } from './activation.js';
 export { WakeDemand, parseWakeReport, MAX_CLIENTS, MAX_WAITING_PER_CLIENT } from './wake-demand.js';
 export type { WakeReport } from './wake-demand.js';
+export { VersionComparison, exactErrorTest, DEFAULT_THRESHOLDS } from './rollout/version-comparison.js';
+export type { ComparisonThresholds, Verdict } from './rollout/version-comparison.js';

@@ -21,6 +21,8 @@ import {
   type SideSummary,
 } from './version-comparison.js';
 
+const PAUSED = 'paused: no old replica is replaced until resumed (scale-ups still start new-version replicas)';
+
 /** How a rollout proceeds (a service's `rollout` config section). */
 export interface RolloutOptions {
   /** Replicas above the current count a rollout may run. Default 1. */
@@ -115,6 +117,8 @@ export interface RolloutManagerOptions {
 
 interface Active {
   direction: 'forward' | 'back';
+  /** Why it started (the config change, or the rollback's cause): the reason a rollback shows throughout. */
+  why: string;
   fromSpec: LocalReplicaSpec;
   toSpec: LocalReplicaSpec;
   fromHash: string;
@@ -166,6 +170,7 @@ export class RolloutManager implements Actuator {
   private readonly events: { atMs: number; message: string }[] = [];
   private timer: TimerHandle | undefined;
   private stepping: Promise<void> | undefined;
+  private rerun = false;
   private loaded: Promise<void> = Promise.resolve();
   private closed = false;
   private lastVerdict = '';
@@ -265,6 +270,7 @@ export class RolloutManager implements Actuator {
     if (!this.active) throw this.notInProgress('pause');
     if (!this.paused) {
       this.paused = true;
+      this.reason = PAUSED;
       this.event('paused');
       this.persist();
     }
@@ -275,6 +281,8 @@ export class RolloutManager implements Actuator {
     if (!this.active) throw this.notInProgress('resume');
     if (this.paused) {
       this.paused = false;
+      // The next step (at once) says where the rollout is; until then, not "paused".
+      this.reason = 'resumed';
       this.event('resumed');
       this.persist();
       this.kick();
@@ -424,7 +432,7 @@ export class RolloutManager implements Actuator {
   }
 
   private resumeRollout(saved: PersistedRollout, direction: 'forward' | 'back', message: string): void {
-    this.active = this.newActive(direction, saved.fromSpec, saved.toSpec, saved.startedAtMs);
+    this.active = this.newActive(direction, saved.fromSpec, saved.toSpec, saved.startedAtMs, saved.reason ?? message);
     this.active.resumedAtMs = this.clock.now();
     if (saved.converge) this.active.converge = saved.converge;
     this.state = direction === 'forward' ? 'rolling-out' : 'rolling-back';
@@ -481,9 +489,11 @@ export class RolloutManager implements Actuator {
     fromSpec: LocalReplicaSpec,
     toSpec: LocalReplicaSpec,
     startedAtMs: number,
+    why: string,
   ): Active {
     return {
       direction,
+      why,
       fromSpec,
       toSpec,
       fromHash: specVersion(fromSpec),
@@ -504,7 +514,7 @@ export class RolloutManager implements Actuator {
     converge?: string,
   ): void {
     const now = this.clock.now();
-    this.active = this.newActive(direction, fromSpec, toSpec, now);
+    this.active = this.newActive(direction, fromSpec, toSpec, now, why);
     if (converge) this.active.converge = converge;
     this.o.actuator.setSpec(toSpec);
     this.state = direction === 'forward' ? 'rolling-out' : 'rolling-back';
@@ -541,7 +551,7 @@ export class RolloutManager implements Actuator {
     if (!a || a.direction !== 'forward') return;
     this.o.metrics.rollbacks.inc({ service: this.o.service, cause });
     const summary = `rolling back ${this.versionOf(a.toHash)} → ${this.versionOf(a.fromHash)}: ${why}`;
-    const next = this.newActive('back', a.toSpec, a.fromSpec, a.startedAtMs);
+    const next = this.newActive('back', a.toSpec, a.fromSpec, a.startedAtMs, summary);
     this.active = next;
     this.o.actuator.setSpec(next.toSpec);
     this.state = 'rolling-back';
@@ -578,8 +588,8 @@ export class RolloutManager implements Actuator {
       ? `converged every replica to ${this.versionOf(a.toHash)} in ${Math.round((now - a.startedAtMs) / 100) / 10} s`
       : forward
         ? `rollout of ${this.versionOf(a.toHash)} completed in ${Math.round((now - a.startedAtMs) / 100) / 10} s`
-        : `rolled back to ${this.versionOf(a.toHash)} in ${Math.round((now - a.startedAtMs) / 100) / 10} s (${this.reason ?? ''})`;
-    if (forward) this.reason = message;
+        : `rolled back to ${this.versionOf(a.toHash)} in ${Math.round((now - a.startedAtMs) / 100) / 10} s (${a.why})`;
+    this.reason = forward ? message : a.why;
     if (this.record)
       this.record = {
         ...this.record,
@@ -595,8 +605,11 @@ export class RolloutManager implements Actuator {
     this.timer = undefined;
   }
 
+  /** Runs a step now, or right after the one running (a rollback decided in it drains the bad replica at once). */
   private kick(): void {
-    if (this.active && !this.stepping) this.schedule(0);
+    if (!this.active) return;
+    if (this.stepping) this.rerun = true;
+    else this.schedule(0);
   }
 
   private schedule(ms: number): void {
@@ -609,7 +622,9 @@ export class RolloutManager implements Actuator {
         .catch((error: unknown) => this.log.error(errorFields(error), 'rollout step failed'))
         .finally(() => {
           this.stepping = undefined;
-          if (this.active) this.schedule(this.opts.stepMs);
+          const now = this.rerun;
+          this.rerun = false;
+          if (this.active) this.schedule(now ? 0 : this.opts.stepMs);
         });
       this.stepping = run;
     }, ms);
@@ -679,7 +694,7 @@ export class RolloutManager implements Actuator {
     }
 
     if (this.paused) {
-      this.reason = 'paused';
+      this.reason = PAUSED;
       return;
     }
 
@@ -729,7 +744,7 @@ export class RolloutManager implements Actuator {
 
   private progressReason(a: Active, view: Classified, readyIn: number, baked: boolean, drained: number): string {
     const to = this.versionOf(a.toHash);
-    if (a.direction === 'back') return this.reason ?? `rolling back to ${to}`;
+    if (a.direction === 'back') return a.why;
     if (readyIn === 0) return `waiting for the first ${to} replica to be ready`;
     if (!baked && a.firstReadyAtMs !== undefined) {
       const left = Math.max(0, Math.ceil((this.opts.bakeMs - (this.clock.now() - a.firstReadyAtMs)) / 1000));

@@ -254,8 +254,8 @@ describe('RolloutManager', () => {
     assert.equal(comparison.verdict().worse, false, '2/60 against 0/600 is under 5 points');
     const few = new VersionComparison();
     few.add('old', { requests: 200, errors: 0, latencyBuckets: [] });
-    few.add('new', { requests: 10, errors: 5, latencyBuckets: [] });
-    assert.equal(few.verdict().worse, false, 'fewer than minRequests on the new side: no verdict');
+    few.add('new', { requests: 3, errors: 2, latencyBuckets: [] });
+    assert.equal(few.verdict().worse, false, 'two errors never roll back, however few the calls');
   });
 
   it('rolls back a version that never becomes ready within readyTimeoutMs', async () => {
@@ -282,16 +282,23 @@ describe('RolloutManager', () => {
 
   it('pauses (no old replica goes), resumes, and undoes on request', async () => {
     await manager.begin(V2);
-    manager.pause();
+    assert.match(manager.pause().reason ?? '', /^paused: /, 'paused at once, not at the next step');
     await clock.advanceAsync(5000, 250);
     assert.equal(drained.length, 0);
     assert.equal(manager.status().paused, true);
-    manager.resume();
+    assert.equal(manager.resume().reason, 'resumed');
     await clock.advanceAsync(4000, 250); // a new replica starts, is ready after 1 s, bakes 2 s
     assert.ok(drained.length >= 1);
+    assert.doesNotMatch(manager.status().reason ?? '', /paused|resumed/);
     await manager.undo();
     assert.equal(manager.status().state, 'rolling-back');
     assert.equal(manager.status().rollbackCause, 'manual');
+    // A paused and resumed rollback says why it rolls back again, not "paused" or "resumed".
+    manager.pause();
+    await clock.advanceAsync(1000, 250);
+    manager.resume();
+    await clock.advanceAsync(500, 250);
+    assert.match(manager.status().reason ?? '', /^rolling back .*: undo requested$/);
     await runUntil(() => manager.status().state === 'rolled-back', 60_000, 3);
     assert.ok(actuator.reps.every((r) => r.version === specVersion(V1)));
     await assert.rejects(manager.undo(), /nothing to undo/);
