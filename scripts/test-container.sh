@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `npm run test:container`: builds packages/coordinator/Dockerfile with Docker and runs the image
 # (test/container/image.test.ts). Installs what it needs from Debian when missing and run as root (docker.io for
-# the daemon and CLI, debootstrap for the local base image); the test starts its own dockerd when none answers and
-# stops it at the end. SHOAL_NODE_IMAGE=node:20.19-bookworm-slim uses that image instead of making one (where a
-# registry is reachable). Not part of `npm test`: it takes minutes, mostly downloads (see README).
+# the daemon and CLI, debootstrap for the local base image); the test starts its own dockerd (vfs, no bridge, at
+# nice 10) when none answers and stops it at the end. The base image (Debian minbase + Node from the npm registry)
+# is cached by Node version in ${SHOAL_CONTAINER_CACHE:-/tmp/shoal-container-cache}; the image build itself is
+# offline (APP=context: app/ laid out on the host by scripts/container-context.sh). SHOAL_NODE_IMAGE=node:20.19-
+# bookworm-slim uses that image instead of making one (where a registry is reachable). Not part of `npm test`.
+# SHOAL_CONTAINER_SKIP_BUILD=1 skips `npm run build` (the caller just built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -19,8 +22,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "test-container: ${missing[*]} not installed (and no root apt-get): the test will say why it skips" >&2
   fi
 fi
-echo "== [${SECONDS}s] build"
-npm run build
+if [ -z "${SHOAL_CONTAINER_SKIP_BUILD:-}" ]; then
+  echo "== [${SECONDS}s] build"
+  npm run build
+fi
 echo "== [${SECONDS}s] test/container"
 SHOAL_TEST=test/container npx mocha
 echo "== [${SECONDS}s] done"

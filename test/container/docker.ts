@@ -1,8 +1,9 @@
 /**
  * A Docker daemon for the container tests: the one DOCKER_HOST (or the default socket) names if it answers,
  * else Debian's `dockerd` started here as root on a private socket and data root (vfs storage, no iptables, no
- * bridge: containers get their own network namespace with loopback only, or share another container's), and
- * stopped again by `close()`. `unavailable` says plainly why none can be had, for the test to skip with.
+ * bridge: a container has its own network namespace with loopback only, or the host's with `--network host`), at
+ * `nice 10` (it and everything it starts: builds and containers) on a machine shared with other work, and stopped
+ * again by `close()`. `unavailable` says plainly why none can be had, for the test to skip with.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,7 +22,9 @@ export interface DockerDaemon {
   /** Environment for the docker CLI (DOCKER_HOST). */
   readonly env: NodeJS.ProcessEnv;
   /** Runs the docker CLI; rejects with its stderr on a non-zero exit. */
-  docker(args: string[], options?: { timeoutMs?: number }): Promise<string>;
+  docker(args: string[], options?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<string>;
+  /** Whether this process started the daemon (then close() removes its data root with every image in it). */
+  readonly owned: boolean;
   /** Stops the daemon if this process started it (and removes its data root). */
   close(): Promise<void>;
 }
@@ -34,10 +37,10 @@ function which(name: string): string | undefined {
 }
 
 function cli(env: NodeJS.ProcessEnv) {
-  return async (args: string[], options: { timeoutMs?: number } = {}): Promise<string> => {
+  return async (args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<string> => {
     try {
       const { stdout } = await exec(DOCKER_CLI, args, {
-        env,
+        env: { ...env, ...options.env },
         timeout: options.timeoutMs ?? 60_000,
         maxBuffer: 64 * 1024 * 1024,
       });
@@ -66,7 +69,7 @@ export async function startDocker(): Promise<DockerDaemon | { unavailable: strin
   }
   const inherited = { ...process.env };
   if (await answers(inherited)) {
-    return { env: inherited, docker: cli(inherited), close: async () => {} };
+    return { env: inherited, owned: false, docker: cli(inherited), close: async () => {} };
   }
   const dockerd = which('dockerd');
   if (!dockerd)
@@ -76,8 +79,11 @@ export async function startDocker(): Promise<DockerDaemon | { unavailable: strin
   const socket = join(dir, 'docker.sock');
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}` };
   const child: ChildProcess = spawn(
-    dockerd,
+    'nice',
     [
+      '-n',
+      '10',
+      dockerd,
       '--storage-driver=vfs',
       '--iptables=false',
       '--ip6tables=false',
@@ -115,5 +121,5 @@ export async function startDocker(): Promise<DockerDaemon | { unavailable: strin
     await stop();
     return { unavailable: `dockerd ${reason}: ${log.trim().split('\n').slice(-3).join(' | ')}` };
   }
-  return { env, docker: cli(env), close: stop };
+  return { env, owned: true, docker: cli(env), close: stop };
 }

@@ -134,7 +134,11 @@ services:
     });
     const [hcmd, ...hargs] = health.map(rewrite);
     assert.equal(hcmd, 'node');
-    const probe = await run(process.execPath, hargs, { cwd: app }).then(
+    // The image's HEALTHCHECK takes its URL from SHOAL_HEALTHCHECK_URL (default http://127.0.0.1:8080).
+    const probe = await run(process.execPath, hargs, {
+      cwd: app,
+      env: { ...process.env, SHOAL_HEALTHCHECK_URL: `http://127.0.0.1:${httpPort}` },
+    }).then(
       () => 0,
       (e: { code: number }) => e.code,
     );
