@@ -79,7 +79,9 @@ describe('examples/docker-compose.yml', () => {
     assert.match(dockerfile, /CMD \["--config", "\/etc\/shoal\/shoal\.yaml"\]/);
     const config = parseConfigYaml(compose.configs[mount.source]!.content, 'compose coordinator config');
     assert.equal(config.listen.http, '0.0.0.0:8080', 'the image HEALTHCHECK probes port 8080');
-    assert.match(dockerfile, /healthcheck", "--url", "http:\/\/127\.0\.0\.1:8080"/);
+    // The HEALTHCHECK probes SHOAL_HEALTHCHECK_URL, else the CLI's default http://127.0.0.1:8080.
+    assert.match(dockerfile, /"healthcheck"\]$/m);
+    assert.equal(services.coordinator!.environment?.SHOAL_HEALTHCHECK_URL, undefined);
     assert.equal(config.consul?.url, 'http://consul:8500');
     const grpcPort = config.listen.grpc.split(':').pop();
     for (const service of config.services) {
