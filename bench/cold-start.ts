@@ -12,6 +12,8 @@
  * delivering the instance, the call). Measured separately too, right before each burst: the same replica program
  * started alone (no Shoal: spawn → passing), the baseline for the process-start figure. On a loaded machine both
  * process-start figures swing by seconds; the overhead is measured directly, not as a difference of two runs.
+ * The timeline splits the first call into its steps (decision, spawn, registered, passing, released, answered);
+ * Consul's side is read with blocking queries, so each step's time is not a poll interval late.
  * Goal: overhead < 1 s (Knative's published goal), 0 failed calls. The last line is one JSON object.
  */
 import { spawn } from 'node:child_process';
@@ -19,13 +21,15 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createCoordinator, type Coordinator } from '@shoal/coordinator';
 import { startConsulDev } from '@shoal/consul-dev';
+import { Activator } from '@shoal/consul';
 import { createDispatcher } from '@shoal/http';
 import { request } from 'undici';
 
 const REPLICA = fileURLToPath(new URL('../test/chaos/fixtures/agent-replica.mjs', import.meta.url));
 const AGENT_TOKEN = 'cold-agent-token-0123456789';
 const WAKE_TOKEN = 'cold-wake-token-0123456789';
-const BURSTS = [1, 10, 100];
+/** `BURSTS=100 npm run bench:cold-start` runs only the bursts named (comma-separated). */
+const BURSTS = process.env.BURSTS ? process.env.BURSTS.split(',').map(Number) : [1, 10, 100];
 const PER_REPLICA = 10;
 
 async function passing(consulUrl: string, service: string): Promise<number> {
@@ -105,30 +109,71 @@ interface Row {
   toDecisionMs: number;
   /** First passing → first answer. */
   passingToCallMs: number;
+  /** The timeline of the first call, each step from the one before (ms). */
+  timeline: {
+    /** Burst start → the coordinator's wake decision. */
+    decision: number;
+    /** Decision → the first replica spawned (the local actuator: a free port, its guard process, the handshake). */
+    spawn: number;
+    /** Spawned → registered in Consul (the replica's own start: Node, its modules, listen, register). */
+    registered: number;
+    /** Registered → passing. */
+    passing: number;
+    /** Passing → the client's watch lists it and the waiting calls are released. */
+    released: number;
+    /** Released → the first answer. */
+    answered: number;
+  };
 }
 
-/** Resolves with the epoch ms at which Consul first lists a passing instance of `service`. */
-function firstPassing(consulUrl: string, service: string, stop: { done: boolean }): Promise<number> {
+/**
+ * Resolves with the epoch ms at which Consul first lists an instance of `service` (passing, or with `any` in any
+ * state), by blocking queries: Consul answers the moment the list changes, so the time is not a poll interval late.
+ */
+function firstPassing(consulUrl: string, service: string, stop: { done: boolean }, any = false): Promise<number> {
   return (async () => {
+    let index = '0';
     while (!stop.done) {
-      if ((await passing(consulUrl, service).catch(() => 0)) > 0) return Date.now();
-      await new Promise((r) => setTimeout(r, 5));
+      try {
+        const res = await fetch(
+          `${consulUrl}/v1/health/service/${service}?index=${index}&wait=1s${any ? '' : '&passing=true'}`,
+        );
+        const list = (await res.json()) as unknown[];
+        if (list.length > 0) return Date.now();
+        index = res.headers.get('x-consul-index') ?? '0';
+      } catch {
+        await new Promise((r) => setTimeout(r, 5));
+      }
     }
     return NaN;
   })();
 }
 
+/** Resolves with the epoch ms at which the activator first releases waiting calls (polled every 2 ms). */
+function firstRelease(activator: Activator, service: string, stop: { done: boolean }): Promise<number> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const timer = setInterval(() => {
+      const n = activator.waiting(service);
+      if (n < seen || stop.done) {
+        clearInterval(timer);
+        resolve(stop.done && n >= seen ? NaN : Date.now());
+      }
+      seen = Math.max(seen, n);
+    }, 2);
+  });
+}
+
 async function burst(consulUrl: string, size: number, processStartAloneMs: number): Promise<Row> {
   const coordinator = coordinatorFor(consulUrl);
   await coordinator.start();
-  const dispatcher = createDispatcher({
-    consul: { url: consulUrl },
-    retry: false,
-    activator: { coordinator: coordinator.urls().http, token: WAKE_TOKEN, maxWaitMs: 60_000 },
-  });
+  const activator = new Activator({ coordinator: coordinator.urls().http, token: WAKE_TOKEN, maxWaitMs: 60_000 });
+  const dispatcher = createDispatcher({ consul: { url: consulUrl }, retry: false, activator });
   try {
     const stop = { done: false };
     const passingAt = firstPassing(consulUrl, 'cold', stop);
+    const registeredAt = firstPassing(consulUrl, 'cold', stop, true);
+    const releasedAt = firstRelease(activator, 'cold', stop);
     const epoch0 = Date.now();
     const t0 = performance.now();
     let first = Infinity;
@@ -154,6 +199,9 @@ async function burst(consulUrl: string, size: number, processStartAloneMs: numbe
         .map((r) => r.startedAtMs ?? Infinity),
     );
     const processStartMs = passedAt - spawnedAt;
+    const registered = await registeredAt;
+    const released = await releasedAt;
+    const decidedAt = woke?.atMs ?? NaN;
     return {
       burst: size,
       firstCallMs: Math.round(first),
@@ -165,9 +213,18 @@ async function burst(consulUrl: string, size: number, processStartAloneMs: numbe
       overheadMs: Math.round(first - processStartMs),
       toDecisionMs: woke ? Math.round(woke.atMs - epoch0) : NaN,
       passingToCallMs: Math.round(epoch0 + first - passedAt),
+      timeline: {
+        decision: Math.round(decidedAt - epoch0),
+        spawn: Math.round(spawnedAt - decidedAt),
+        registered: Math.round(registered - spawnedAt),
+        passing: Math.round(passedAt - registered),
+        released: Math.round(released - passedAt),
+        answered: Math.round(epoch0 + first - released),
+      },
     };
   } finally {
     await dispatcher.close();
+    await activator.close();
     await coordinator.close();
   }
 }
@@ -215,6 +272,8 @@ async function main(): Promise<void> {
       ];
       console.log(`| ${cells.map((c, k) => String(c).padStart(head[k]!.length)).join(' | ')} |`);
     }
+    console.log('\nthe first call, step by step (ms): decision, spawn, registered, passing, released, answered');
+    for (const r of rows) console.log(`  burst ${r.burst}: ${Object.values(r.timeline).join(', ')}`);
     const goals = {
       overheadUnder1s: rows.every((r) => r.overheadMs < 1000),
       noFailedCall: rows.every((r) => r.failed === 0),

@@ -38,13 +38,17 @@ export interface SharedWatchSettings {
   settleGraceMs: number;
 }
 
+/** The shortest time between two query starts of a watch whose list is empty and whose index keeps moving. */
+const EMPTY_LIST_INTERVAL_MS = 10;
+
 /**
  * One blocking-query loop over `/v1/health/service/:service` for one query, shared by every consumer of that query.
  *
  * Index rules (Consul's blocking.mdx "Implementation Details"): the first query sends no index (answers at once);
  * each answer's `X-Consul-Index` is the next index; an index that went backwards resets to 0, and so does any
  * failure (a restarted Consul may have a lower index, and blocking on the old one would hang). Query starts are
- * at least `minQueryIntervalMs` apart, so an index that keeps moving (or keeps resetting) can never loop hot.
+ * at least `minQueryIntervalMs` apart (10 ms while the list is empty and the index moves), so an index that keeps
+ * moving (or keeps resetting) can never loop hot.
  * Errors keep the last good list (marked stale) and back off with full jitter.
  *
  * Settling: a Consul that restarted (an error, or an index that went backwards) first answers with whatever it has
@@ -153,7 +157,14 @@ export class SharedWatch implements WatchMetricsSource {
       // Queries start at least minQueryIntervalMs apart, except that one fast answer which moved the index may be
       // followed at once by another query (Consul often bumps the index twice for one logical change, e.g. a
       // registration and then its first passing check); a second fast answer in a row pays the full interval.
-      let gap = this.lastStart + minQueryIntervalMs - clock.monotonic();
+      // An empty list waits for its first instance (a service starting, or woken from zero with calls held at
+      // clients): each answer that moved the index is followed at once, so the instance that passes is seen the moment
+      // Consul has it, not up to an interval later. Still at most one query per EMPTY_LIST_INTERVAL_MS.
+      const interval =
+        this.lastAdvanced && this.current !== undefined && this.current.length === 0
+          ? Math.min(minQueryIntervalMs, EMPTY_LIST_INTERVAL_MS)
+          : minQueryIntervalMs;
+      let gap = this.lastStart + interval - clock.monotonic();
       if (gap <= 0) this.burstUsed = false;
       else if (this.lastAdvanced && !this.burstUsed) {
         this.burstUsed = true;

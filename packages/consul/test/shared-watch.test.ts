@@ -98,6 +98,35 @@ describe('SharedWatch (blocking-query loop, against a scripted peer)', () => {
     }
   });
 
+  it('while the list is empty and the index moves, follows every change within 10 ms, not minQueryIntervalMs (fake timers)', async () => {
+    let n = 0;
+    // A service at zero: instances register (critical) and the passing list stays empty until one passes.
+    peer = await startScriptedConsul(() => ({ headers: idx(++n), body: [] }));
+    const clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    try {
+      watcher = new ServiceWatcher({ consul: { url: peer.url }, minQueryIntervalMs: 100, waitMs: 1000 });
+      watcher.watch('orders');
+      const settle = async (count: number) => {
+        for (let i = 0; i < 500 && peer!.requests.length < count; i++) await new Promise((r) => setImmediate(r));
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      };
+      await settle(2);
+      assert.equal(peer.requests.length, 2, 'one immediate re-query after an advancing answer');
+      for (let q = 3; q <= 6; q++) {
+        await clock.tickAsync(9);
+        await settle(q);
+        assert.equal(peer.requests.length, q - 1, `query ${q} still waits 10 ms: it never loops hot`);
+        await clock.tickAsync(1);
+        await settle(q);
+        assert.equal(peer.requests.length, q, `query ${q} starts 10 ms after the last, not 100`);
+      }
+    } finally {
+      await watcher?.close();
+      watcher = undefined;
+      clock.restore();
+    }
+  });
+
   it('keeps the last good list (stale) while Consul fails, then recovers', async () => {
     let failing = false;
     let index = 1;
