@@ -11,7 +11,7 @@ import {
   type ExternalMetricsReading,
   type ServiceControllerOptions,
 } from '@shoal/coordinator/internal';
-import { RecordingActuator } from './support/agent-client.js';
+import { RecordingActuator, hello, report } from './support/agent-client.js';
 import { FakeKubernetes } from './support/fake-kubernetes.js';
 import { waitFor } from '../../../test/kit/index.js';
 
@@ -131,10 +131,10 @@ describe('scale to zero (minReplicas 0)', () => {
   });
 });
 
-describe('scale to zero and back on Kubernetes, woken by client calls', function () {
+describe('scale to zero and back on Kubernetes: idle → 0, woken by client calls', function () {
   // The Kubernetes client loads its models on the first request: slow on a loaded machine.
   this.timeout(60_000);
-  it('a Deployment at 0 goes to ceil(waiting / callsPerReplica) through the scale subresource, and holds it', async () => {
+  it('a Deployment at 0 goes to ceil(waiting / callsPerReplica) through the scale subresource, holds it, and goes back to 0 once idle', async () => {
     const k8s = new FakeKubernetes();
     const url = await k8s.listen();
     k8s.addDeployment('web', 0);
@@ -147,7 +147,11 @@ describe('scale to zero and back on Kubernetes, woken by client calls', function
           maxReplicas: 8,
           idleCooldownMs: 60_000,
           wake: { token: 'web-wake-token-0123456789' },
-          policy: { targets: [{ metric: 'inFlight', value: 10 }] },
+          policy: {
+            targets: [{ metric: 'inFlight', value: 10 }],
+            // No scale-down stabilization: the idle cooldown alone decides when the last replica goes.
+            behavior: { scaleDown: { stabilizationWindowSeconds: 0 } },
+          },
           actuator: { type: 'kubernetes', name: 'web', namespace: 'prod' },
         },
       ],
@@ -155,10 +159,16 @@ describe('scale to zero and back on Kubernetes, woken by client calls', function
     const service = config.services[0]!;
     const clock = new ManualClock(1_000_000);
     const actuator = new KubernetesActuator({ name: 'web', namespace: 'prod', kubeConfig: k8s.kubeConfig(url) });
+    const window = new ServiceWindow('web', {
+      reportIntervalMs: 1000,
+      windowMs: 5000,
+      maxSamples: 10,
+      maxInstances: 10,
+    });
     const controller = new ServiceController({
       service,
       policy: servicePolicy(service),
-      window: new ServiceWindow('web', { reportIntervalMs: 1000, windowMs: 5000, maxSamples: 10, maxInstances: 10 }),
+      window,
       actuator,
       ingest: { drain: async () => 'drained' as const } as unknown as ServiceControllerOptions['ingest'],
       metrics: createCoordinatorMetrics(new Registry()),
@@ -192,6 +202,38 @@ describe('scale to zero and back on Kubernetes, woken by client calls', function
       clock.advance(5_000);
       const after = await controller.tick();
       assert.equal(k8s.deployments.get('web')!.replicas, 3, after!.reasons.join('; '));
+
+      // The pods' agents report: idle (no call in flight). The loop keeps 1 for idleCooldownMs, then writes 0.
+      const idle = () => {
+        for (const pod of k8s.activePods('web')) {
+          if (!window.has(pod.name))
+            window.hello(hello('web', pod.name, { startedAtMs: clock.now() - 600_000 }), clock.now());
+          window.report(pod.name, report({ inFlight: 0, requests: 0 }), clock.now());
+        }
+      };
+      // Knative-style panic holds the count for its window after the wake, by then the service has been idle for
+      // longer than idleCooldownMs: spec.replicas goes straight to 0 (the hold at 1 is tested above).
+      const seen: number[] = [];
+      for (let k = 0; k < 40 && k8s.deployments.get('web')!.replicas > 0; k++) {
+        clock.advance(5_000);
+        idle();
+        await controller.tick();
+        k8s.reconcile('web');
+        k8s.finishTerminations();
+        if (seen.at(-1) !== k8s.deployments.get('web')!.replicas) seen.push(k8s.deployments.get('web')!.replicas);
+      }
+      assert.deepEqual(seen, [3, 0], 'spec.replicas 3 → 0 once idle for idleCooldownMs');
+      const zero = controller.decisions.toArray().find((d) => d.currentReplicas === 3 && d.desiredReplicas === 0);
+      assert.ok(zero?.applied, JSON.stringify(zero));
+      assert.ok(
+        zero.reasons.some((r) => /^idle for \d+ s \(.*\): scaling to zero$/.test(r)),
+        zero.reasons.join('; '),
+      );
+      assert.ok((zero.atMs - woke.atMs) / 1000 >= 60, 'not before idleCooldownMs');
+      k8s.reconcile('web');
+      k8s.finishTerminations();
+      assert.equal(k8s.activePods('web').length, 0, 'no pod left; the Deployment stays, at 0');
+      assert.equal(await actuator.getReplicas(), 0);
     } finally {
       await controller.stop();
       await actuator.close();
