@@ -4,8 +4,24 @@
 const { readdirSync, readFileSync } = require('node:fs');
 const { join } = require('node:path');
 
-/** Whether a test file's source starts child processes (spawn, fork, exec*). */
+/** Whether a source text starts child processes itself (spawn, fork, exec*). */
 const STARTS_PROCESSES = /node:child_process|['"]child_process['"]|\bspawn\(|\bfork\(|\bexecFile\(/;
+
+/**
+ * The functions of the shared test support (test/support, test/kit) exported by modules that start processes
+ * (runModule, createTestCa, packWorkspaces, ...): a test that names one starts processes through it.
+ */
+const PROCESS_HELPERS = (() => {
+  const names = [];
+  for (const dir of [join(__dirname), join(__dirname, '..', 'kit')]) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      if (!STARTS_PROCESSES.test(text)) continue;
+      for (const m of text.matchAll(/^export (?:async )?function (\w+)/gm)) names.push(m[1]);
+    }
+  }
+  return new RegExp(`\\b(?:${names.join('|')})\\b`);
+})();
 
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -26,8 +42,10 @@ function packageTestFiles() {
   });
 }
 
+/** Whether a test file starts child processes: itself, or through a process-starting helper of the test support. */
 function startsProcesses(file) {
-  return STARTS_PROCESSES.test(readFileSync(file, 'utf8'));
+  const text = readFileSync(file, 'utf8');
+  return STARTS_PROCESSES.test(text) || PROCESS_HELPERS.test(text);
 }
 
 module.exports = { testFiles, packageTestFiles, startsProcesses };

@@ -100,7 +100,11 @@ describe('LocalActuator', () => {
     const [hello] = await waitFor(() => (hellos(log.records).length === 1 ? hellos(log.records) : undefined));
     leftover.push(hello!.pid);
     await actuator.scaleTo(0);
-    assert.ok(log.records.some((r) => r.msg === 'ignoring SIGTERM'));
+    // The replica's line comes through its stdout pipe, not ordered with the exit scaleTo waited for (as above).
+    await waitFor(() => log.records.some((r) => r.msg === 'ignoring SIGTERM'), {
+      timeoutMs: 10_000,
+      what: 'the replica to log that it ignores SIGTERM',
+    });
     assert.ok(log.records.some((r) => r.msg.includes('SIGKILL')));
     await waitFor(() => !isAlive(hello!.pid), { timeoutMs: 5000, what: 'the replica to be killed' });
   });
