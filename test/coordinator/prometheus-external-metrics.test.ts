@@ -12,13 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { hasErrorCode } from '@shoal/core';
 import {
-  PrometheusClient,
   createCoordinator,
   type Actuator,
   type Coordinator,
   type ReplicaInfo,
   type ScaleOptions,
 } from '@shoal/coordinator';
+import { PrometheusClient } from '@shoal/coordinator/internal';
 import { findPrometheus, startPrometheus, type RunningPrometheus } from '../monitoring/prometheus-process.js';
 import { ROOT, freePort, waitFor } from '../kit/index.js';
 

@@ -1,6 +1,5 @@
 export { Agent, createAgent } from './agent.js';
 export type { AgentState } from './agent.js';
-export { resolveAgentOptions } from './agent-options.js';
 export type {
   AgentOptions,
   AgentRegistrationOptions,

@@ -5,3 +5,4 @@ export { ReportBreaker, BreakerOpenError } from './report-breaker.js';
 export { ReportBuffer } from './report-buffer.js';
 export { createRecordingSignals } from './agent-metrics.js';
 export type { AgentSignals } from './agent-metrics.js';
+export { resolveAgentOptions } from './agent-options.js';

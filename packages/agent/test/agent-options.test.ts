@@ -1,6 +1,7 @@
 import { defaultInstanceId } from '@shoal/consul';
 import assert from 'node:assert/strict';
-import { createAgent, resolveAgentOptions, type AgentOptions } from '@shoal/agent';
+import { createAgent, type AgentOptions } from '@shoal/agent';
+import { resolveAgentOptions } from '@shoal/agent/internal';
 
 const base: AgentOptions = { service: 'orders', port: 8080, address: '127.0.0.1', onDrained: () => {} };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ManualClock, silentLogger } from '@shoal/core';
 import type { Directive, LoadReport } from '@shoal/protocol';
-import { resolveAgentOptions, type CoordinatorConnectionOptions } from '@shoal/agent';
+import type { CoordinatorConnectionOptions } from '@shoal/agent';
 import {
   CoordinatorBusyError,
   ReportRejectedError,
@@ -9,6 +9,7 @@ import {
   createRecordingSignals,
   type ReportTransport,
   type TransportLink,
+  resolveAgentOptions,
 } from '@shoal/agent/internal';
 
 /**

@@ -17,7 +17,7 @@ export type {
 export type { CheckStatus, ServiceDefinition, HealthServiceEntry } from './consul-client.js';
 export { deregisterOnSignals } from './signals.js';
 export type { DeregisterOnSignalsOptions } from './signals.js';
-export { ServiceWatcher, resolveServiceWatcherOptions, resolveWatchQuery } from './watcher.js';
+export { ServiceWatcher } from './watcher.js';
 export type { ServiceWatcherOptions, ResolvedServiceWatcherOptions, WatchOptions } from './watcher.js';
 export type { WatchQuery } from './shared-watch.js';
 export type { Watch } from './watch.js';
@@ -31,9 +31,8 @@ export type {
   KvWriteFlags,
   SessionEntry,
 } from './kv.js';
-export { instanceFromHealthEntry } from './instance-mapping.js';
 export { firstNonInternalIPv4, defaultInstanceId } from './default-address.js';
-export { classifyConsulError, consulStatusCode, CONSUL_ERROR_CODES } from './consul-errors.js';
+export { CONSUL_ERROR_CODES } from './consul-errors.js';
 export {
   Activator,
   resolveActivatorOptions,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { classifyConsulError, consulStatusCode } from '@shoal/consul';
+import { classifyConsulError, consulStatusCode } from '@shoal/consul/internal';
 
 const response = (statusCode: number, body: unknown) => ({
   isPapi: true,

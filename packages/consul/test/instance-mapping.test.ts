@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { instanceFromHealthEntry } from '@shoal/consul';
+import { instanceFromHealthEntry } from '@shoal/consul/internal';
 
 const entry = (service: Record<string, unknown>, node: Record<string, unknown> = { Address: '10.0.0.1' }) =>
   ({

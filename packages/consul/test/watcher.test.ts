@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { ServiceRegistration, ServiceWatcher, resolveServiceWatcherOptions, type Watch } from '@shoal/consul';
+import { ServiceRegistration, ServiceWatcher, type Watch } from '@shoal/consul';
+import { resolveServiceWatcherOptions } from '@shoal/consul/internal';
 import type { Instance } from '@shoal/core';
 import { startTestConsul, type TestConsul } from '../../../test/support/consul.js';
 import { eventually } from './support/scripted-consul.js';

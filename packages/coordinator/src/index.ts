@@ -31,7 +31,6 @@ export type { ServiceStatus, SdTargetGroup } from './http-api.js';
 export type { InstanceView } from './service-window.js';
 export { EXTERNAL_SCALER_PROTO_PATH } from './keda-scaler.js';
 export { BUILTIN_METRICS } from './metric-names.js';
-export { PrometheusClient } from './prometheus-client.js';
 export type { PrometheusClientOptions } from './prometheus-client.js';
 export { RolloutError, ROLLOUT_ERROR_CODES } from './rollout/rollout-error.js';
 export type { RolloutErrorCode } from './rollout/rollout-error.js';

@@ -29,3 +29,4 @@ export { WakeDemand, parseWakeReport, MAX_CLIENTS, MAX_WAITING_PER_CLIENT } from
 export type { WakeReport } from './wake-demand.js';
 export { VersionComparison, exactErrorTest, DEFAULT_THRESHOLDS } from './rollout/version-comparison.js';
 export type { ComparisonThresholds, Verdict } from './rollout/version-comparison.js';
+export { PrometheusClient } from './prometheus-client.js';

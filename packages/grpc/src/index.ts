@@ -10,9 +10,8 @@ export {
   DEFAULT_PER_TRY_MAX_ATTEMPTS,
 } from './per-try-timeout.js';
 export type { PerTryTimeoutConfig, ResolvedPerTryTimeoutConfig } from './per-try-timeout.js';
-export { parseConsulTarget, parseConsulTargetString } from './consul-target.js';
 export type { ConsulTarget } from './consul-target.js';
-export { POLICY_NAMES, POLICY_STRATEGIES, DEFAULT_FAILURE_CODES, resolvePolicyConfig } from './policy-config.js';
+export { POLICY_NAMES, POLICY_STRATEGIES, DEFAULT_FAILURE_CODES } from './policy-config.js';
 export type {
   ShoalPolicyName,
   ShoalPolicyConfigJson,
@@ -34,5 +33,5 @@ export { createLoadReporter, resolveLoadReporterOptions } from './load-reporter.
 export type { LoadReporter, LoadReporterOptions, LoadStats, CallRecord } from './load-reporter.js';
 export { addHealthService, HealthService, HealthClient, HEALTH_SERVICE_DEFINITION } from './health-service.js';
 export type { HealthStatusSource, HealthServiceOptions, RegistrationLike, ServingStatus } from './health-service.js';
-export { ORCA_TRAILER, MIN_GRPC_JS_VERSION, grpcJsVersion } from './grpc-js-compat.js';
+export { ORCA_TRAILER, MIN_GRPC_JS_VERSION } from './grpc-js-compat.js';
 export { GRPC_ERROR_CODES } from './errors.js';

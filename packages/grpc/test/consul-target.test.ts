@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseConsulTargetString } from '@shoal/grpc';
+import { parseConsulTargetString } from '@shoal/grpc/internal';
 
 describe('consul: target parsing', () => {
   it('parses consul:///orders', () => {

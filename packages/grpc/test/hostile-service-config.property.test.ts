@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isShoalError } from '@shoal/core';
-import { POLICY_NAMES, resolvePolicyConfig, validateServiceConfigJson } from '@shoal/grpc';
-import { POLICY_CONFIG_KEYS } from '@shoal/grpc/internal';
+import { POLICY_NAMES, validateServiceConfigJson } from '@shoal/grpc';
+import { POLICY_CONFIG_KEYS, resolvePolicyConfig } from '@shoal/grpc/internal';
 
 const KEYS = [
   ...POLICY_CONFIG_KEYS,

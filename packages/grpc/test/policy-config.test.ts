@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { POLICY_NAMES, buildServiceConfig, resolvePolicyConfig, validateServiceConfigJson } from '@shoal/grpc';
+import { POLICY_NAMES, buildServiceConfig, validateServiceConfigJson } from '@shoal/grpc';
+import { resolvePolicyConfig } from '@shoal/grpc/internal';
 
 describe('policy config', () => {
   it('accepts an empty config for every policy but ring_hash', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { MIN_GRPC_JS_VERSION, POLICY_NAMES, grpcJsVersion, isRegistered, register } from '@shoal/grpc';
+import { MIN_GRPC_JS_VERSION, POLICY_NAMES, isRegistered, register } from '@shoal/grpc';
+import { grpcJsVersion } from '@shoal/grpc/internal';
 
 describe('register()', () => {
   it("registers the consul: resolver and every policy into the application's grpc-js, idempotently", () => {

@@ -8,7 +8,6 @@ export type {
   ResolvedDispatcherOptions,
   ResolvedRetry,
 } from './dispatcher-options.js';
-export { ServiceNameResolver } from './service-name.js';
 export type { ServiceRoute, OriginTarget } from './service-name.js';
 export { LOAD_HEADER, parseLoadHeader, formatLoadHeader } from './load-header.js';
 export type { HeaderLoad } from './load-header.js';

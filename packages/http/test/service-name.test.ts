@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ServiceNameResolver } from '@shoal/http';
+import { ServiceNameResolver } from '@shoal/http/internal';
 
 describe('ServiceNameResolver', () => {
   it('maps <service>.service.consul and <tag>.<service>.service.consul', () => {
