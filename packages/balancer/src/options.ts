@@ -53,10 +53,6 @@ export interface OutlierDetectionOptions {
   successRateEjection?: SuccessRateEjectionOptions | false;
   /** Failure-percentage ejection, evaluated every interval. Default off (opt-in, as in Envoy); `{}` = A50 values. */
   failurePercentageEjection?: FailurePercentageEjectionOptions | false;
-  /** @deprecated Use `failurePercentageEjection.threshold` (a percentage). Given alone, it turns that check on. */
-  failureRateThreshold?: number;
-  /** @deprecated Use `failurePercentageEjection.requestVolume`. Given alone, it turns that check on. */
-  failureRateMinRequests?: number;
   /** Evaluation interval of the success-rate and failure-percentage checks. Default 10 000 ms (A50). */
   intervalMs?: number;
   /** First ejection time; the n-th consecutive ejection lasts n × this. Default 30 000 ms (A50). */
@@ -292,8 +288,6 @@ const OUTLIER_KEYS = [
   'consecutiveFailures',
   'successRateEjection',
   'failurePercentageEjection',
-  'failureRateThreshold',
-  'failureRateMinRequests',
   'intervalMs',
   'baseEjectionMs',
   'maxEjectionMs',
@@ -334,24 +328,17 @@ function resolveSuccessRate(input: unknown): ResolvedSuccessRateEjection | false
   });
 }
 
-/** `failurePercentageEjection`, or the deprecated `failureRateThreshold` (a ratio) / `failureRateMinRequests`. */
+/** `failurePercentageEjection` (off unless given; `{}` = the A50 values). */
 function resolveFailurePercentage(o: Record<string, unknown>): ResolvedFailurePercentageEjection | false {
-  const legacy = o.failureRateThreshold !== undefined || o.failureRateMinRequests !== undefined;
-  const input = o.failurePercentageEjection ?? (legacy ? {} : false);
+  const input = o.failurePercentageEjection ?? false;
   if (input === false) return false;
   const p = 'outlierDetection.failurePercentageEjection';
   const f = optionObject(p, input, ['threshold', 'enforcementPercentage', 'minimumHosts', 'requestVolume']);
-  const legacyThreshold = numberOption('outlierDetection.failureRateThreshold', o.failureRateThreshold, 0.85, 0, 1, {
-    exclusiveMin: true,
-  });
-  const legacyVolume = numberOption('outlierDetection.failureRateMinRequests', o.failureRateMinRequests, 50, 1, 1e9, {
-    integer: true,
-  });
   return Object.freeze({
-    threshold: numberOption(`${p}.threshold`, f.threshold, legacyThreshold * 100, 0, 100),
+    threshold: numberOption(`${p}.threshold`, f.threshold, 85, 0, 100),
     enforcementPercentage: numberOption(`${p}.enforcementPercentage`, f.enforcementPercentage, 100, 0, 100),
     minimumHosts: numberOption(`${p}.minimumHosts`, f.minimumHosts, 5, 1, 1e6, { integer: true }),
-    requestVolume: numberOption(`${p}.requestVolume`, f.requestVolume, legacyVolume, 1, 1e9, { integer: true }),
+    requestVolume: numberOption(`${p}.requestVolume`, f.requestVolume, 50, 1, 1e9, { integer: true }),
   });
 }
 

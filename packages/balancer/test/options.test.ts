@@ -40,7 +40,7 @@ describe('resolveBalancerOptions', () => {
     assert.equal(resolveBalancerOptions({ outlierDetection: false }).outlierDetection, false);
   });
 
-  it('turns failure-percentage ejection on with {} (A50 values) or the deprecated failureRate* options', () => {
+  it('turns failure-percentage ejection on with {} (A50 values); the removed failureRate* options are refused', () => {
     const on = resolveBalancerOptions({ outlierDetection: { failurePercentageEjection: {} } }).outlierDetection;
     assert.ok(on !== false);
     assert.deepEqual(on.failurePercentageEjection, {
@@ -49,12 +49,18 @@ describe('resolveBalancerOptions', () => {
       minimumHosts: 5,
       requestVolume: 50,
     });
-    const legacy = resolveBalancerOptions({
-      outlierDetection: { failureRateThreshold: 0.5, failureRateMinRequests: 20 },
+    const chosen = resolveBalancerOptions({
+      outlierDetection: { failurePercentageEjection: { threshold: 50, requestVolume: 20 } },
     }).outlierDetection;
-    assert.ok(legacy !== false && legacy.failurePercentageEjection !== false);
-    assert.equal(legacy.failurePercentageEjection.threshold, 50);
-    assert.equal(legacy.failurePercentageEjection.requestVolume, 20);
+    assert.ok(chosen !== false && chosen.failurePercentageEjection !== false);
+    assert.equal(chosen.failurePercentageEjection.threshold, 50);
+    assert.equal(chosen.failurePercentageEjection.requestVolume, 20);
+    for (const removed of ['failureRateThreshold', 'failureRateMinRequests']) {
+      assert.throws(
+        () => resolveBalancerOptions({ outlierDetection: { [removed]: 0.5 } as never }),
+        new RegExp(`outlierDetection.*${removed}`),
+      );
+    }
     const off = resolveBalancerOptions({ outlierDetection: { successRateEjection: false } }).outlierDetection;
     assert.ok(off !== false && off.successRateEjection === false);
   });
@@ -85,7 +91,10 @@ describe('resolveBalancerOptions', () => {
       [{ slowStart: { windowMs: 1000, minWeightPercent: 101 } }, /slowStart\.minWeightPercent .* got 101/],
       [{ outlierDetection: { maxEjectionPercent: 150 } }, /outlierDetection\.maxEjectionPercent .* got 150/],
       [{ outlierDetection: { consecutiveFailures: 1.5 } }, /outlierDetection\.consecutiveFailures must be an integer/],
-      [{ outlierDetection: { failureRateThreshold: NaN } }, /failureRateThreshold .* got NaN/],
+      [
+        { outlierDetection: { failurePercentageEjection: { threshold: NaN } } },
+        /failurePercentageEjection\.threshold .* got NaN/,
+      ],
       [
         { outlierDetection: { successRateEjection: { minimumHosts: 0 } } },
         /outlierDetection\.successRateEjection\.minimumHosts must be an integer >= 1 .* got 0/,
