@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,10 @@ const suffix = `${process.pid}-${Date.now().toString(36)}`;
 const IMAGE = `shoal-coordinator:test-${suffix}`;
 const COORDINATOR = `shoal-coordinator-test-${suffix}`;
 const STOP_GRACE_S = 30;
+const COMPOSE_IMAGE = `shoal-coordinator-compose:test-${suffix}`;
+const PROJECT = `shoal-test-${suffix}`.replace(/[^a-z0-9-]/g, '');
+const COMPOSE_FILE = 'examples/docker-compose.local.yml';
+const compose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find((path) => existsSync(path));
 
 describe('coordinator container image (Docker)', function () {
   this.timeout(1_800_000);
@@ -38,6 +42,7 @@ describe('coordinator container image (Docker)', function () {
   const builtBase = !baseImage;
   const took: Record<string, number> = {};
   let built = false;
+  let composeEnv: NodeJS.ProcessEnv | undefined;
   const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const start = Date.now();
     try {
@@ -82,10 +87,15 @@ describe('coordinator container image (Docker)', function () {
     if (daemon) {
       await timed('cleanup', async () => {
         await daemon!.docker(['rm', '--force', '--volumes', COORDINATOR]).catch(() => {});
+        if (composeEnv && compose) {
+          await exec(compose, ['-f', COMPOSE_FILE, 'down', '--timeout', '5'], { cwd: ROOT, env: composeEnv }).catch(
+            () => {},
+          );
+        }
         if (!daemon!.owned) {
           // A daemon of the machine's: remove what this test made. Ours goes away whole with its data root.
           await daemon!
-            .docker(['image', 'rm', '--force', IMAGE, ...(builtBase && baseImage ? [baseImage] : [])])
+            .docker(['image', 'rm', '--force', IMAGE, COMPOSE_IMAGE, ...(builtBase && baseImage ? [baseImage] : [])])
             .catch(() => {});
           await daemon!.docker(['image', 'prune', '--force']).catch(() => {});
         }
@@ -239,5 +249,152 @@ services:
       .map((line) => JSON.parse(line) as { msg?: string; code?: number })
       .find((entry) => entry.msg === 'exiting');
     assert.equal(exiting?.code, 0, `its last log lines say it exits with 0: ${stdout}${stderr}`);
+  });
+
+  it('runs examples/docker-compose.local.yml with docker-compose: the coordinator scales web 1 → 3 under load', async function () {
+    assert.ok(built, 'the image was built (see the first test)');
+    if (!compose) {
+      console.log('      skipped: no docker-compose (apt-get install docker-compose)');
+      this.skip();
+    }
+    const docker = daemon!.docker;
+    // The coordinator image plus Debian's docker-compose (apt-get in the build: the one phase that needs Debian's
+    // mirror; --network host, the daemon has no bridge).
+    await timed('compose image', () =>
+      docker(
+        [
+          'build',
+          '--network',
+          'host',
+          '--build-arg',
+          `COORDINATOR_IMAGE=${IMAGE}`,
+          '--file',
+          join(ROOT, 'examples/compose/coordinator-debian.Dockerfile'),
+          '--tag',
+          COMPOSE_IMAGE,
+          join(ROOT, 'examples/compose'),
+        ],
+        { timeoutMs: 900_000, env: { DOCKER_BUILDKIT: '1' } },
+      ),
+    );
+    // The example's own coordinator config, on free loopback ports, with a read token for the status command.
+    const [httpPort, grpcPort] = [await freePort(), await freePort()];
+    const exampleConfig = await readFile(join(ROOT, 'examples/compose/shoal.local.yaml'), 'utf8');
+    assert.match(exampleConfig, /http: 127\.0\.0\.1:8080\n\s+grpc: 127\.0\.0\.1:9090\n/);
+    const config = join(dir!, 'shoal.local.yaml');
+    await writeFile(
+      config,
+      `${exampleConfig
+        .replace('127.0.0.1:8080', `127.0.0.1:${httpPort}`)
+        .replace('127.0.0.1:9090', `127.0.0.1:${grpcPort}`)}api:\n  readToken: ${READ_TOKEN}\n`,
+    );
+    await chmod(config, 0o644);
+    const host = daemon!.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+    assert.ok(host.startsWith('unix://'), `the daemon listens on a unix socket (DOCKER_HOST ${host})`);
+    composeEnv = {
+      PATH: process.env.PATH ?? '',
+      DOCKER_HOST: host,
+      PWD: ROOT,
+      COMPOSE_PROJECT_NAME: PROJECT,
+      SHOAL_NODE_IMAGE: baseImage,
+      SHOAL_COORDINATOR_COMPOSE_IMAGE: COMPOSE_IMAGE,
+      SHOAL_LOCAL_CONFIG: config,
+      SHOAL_HTTP_PORT: String(httpPort),
+      SHOAL_GRPC_PORT: String(grpcPort),
+      DOCKER_SOCKET: host.slice('unix://'.length),
+    };
+    const run = (args: string[], timeout = 300_000) =>
+      exec(compose!, ['-f', COMPOSE_FILE, ...args], { cwd: ROOT, env: composeEnv, timeout, maxBuffer: 16 << 20 });
+    await timed('compose up', () => run(['up', '--detach']));
+
+    const ps = async (service: string) =>
+      (
+        await docker([
+          'ps',
+          '--all',
+          '--filter',
+          `label=com.docker.compose.project=${PROJECT}`,
+          '--filter',
+          `label=com.docker.compose.service=${service}`,
+          '--format',
+          '{{.Names}} {{.State}}',
+        ])
+      )
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(' ') as [string, string]);
+    const [[web1]] = (await ps('web')) as [[string, string]];
+    const port = await waitFor(
+      async () => {
+        const { stdout } = await exec(DOCKER_CLI, ['logs', web1], { env: daemon!.env });
+        const started = /"msg":"web started","port":(\d+)/.exec(stdout);
+        return started ? Number(started[1]) : false;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: `${web1} to start` },
+    );
+    const status = async () => {
+      const { stdout } = await exec(
+        process.execPath,
+        [
+          join(ROOT, 'packages/coordinator/dist/cli.js'),
+          'status',
+          'web',
+          '--json',
+          '--url',
+          `http://127.0.0.1:${httpPort}`,
+        ],
+        { env: { PATH: process.env.PATH ?? '', SHOAL_API_TOKEN: READ_TOKEN }, timeout: 30_000 },
+      );
+      return (JSON.parse(stdout) as { services: Array<{ instances: number; ready: number; replicas: number }> })
+        .services[0]!;
+    };
+    await waitFor(async () => (await status()).ready === 1, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      retryErrors: true,
+      what: 'web-1 to report',
+    });
+
+    // 12 requests held open at a time on the one replica: in-flight 12 over a target of 4 each → 3 replicas.
+    const load = new AbortController();
+    const loops = Array.from({ length: 12 }, async () => {
+      while (!load.signal.aborted) {
+        await fetch(`http://127.0.0.1:${port}/slow?ms=2000`, { signal: load.signal })
+          .then((res) => res.text())
+          .catch(() => {});
+      }
+    });
+    try {
+      await timed('compose scale', () =>
+        waitFor(
+          async () => {
+            const web = await ps('web');
+            const s = await status();
+            return web.length === 3 && web.every(([, state]) => state === 'running') && s.ready === 3;
+          },
+          {
+            timeoutMs: 120_000,
+            intervalMs: 1000,
+            retryErrors: true,
+            what: async () => `web scaled to 3 (containers: ${JSON.stringify(await ps('web').catch(String))})`,
+          },
+        ),
+      );
+    } finally {
+      load.abort();
+      await Promise.all(loops);
+    }
+    const { stdout: logs } = await exec(DOCKER_CLI, ['logs', `${PROJECT}_coordinator_1`], { env: daemon!.env });
+    assert.match(logs, /"component":"command-actuator","service":"web","replicas":3,.*"msg":"command ran"/);
+
+    await timed('compose stop', () => run(['stop', '--timeout', String(STOP_GRACE_S)]));
+    const all = [...(await ps('coordinator')), ...(await ps('web'))];
+    assert.equal(all.length, 4);
+    for (const [name] of all) {
+      const exit = (await docker(['inspect', '--format', '{{.State.ExitCode}}', name])).trim();
+      assert.equal(exit, '0', `${name} exits 0 on compose stop (SIGTERM)`);
+    }
+    await run(['down']);
   });
 });
