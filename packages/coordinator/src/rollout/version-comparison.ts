@@ -10,7 +10,7 @@ export interface ComparisonThresholds {
   /**
    * ...and the exact test must reject at this level: the new version's errors are at most this likely even at the
    * old version's (1 − alpha) upper bound. Equal versions are judged worse with probability at most 2 × alpha at
-   * one look. 0 turns error rollbacks off.
+   * one look. 0 turns error rollbacks off, and latency ones where reports carry histograms.
    */
   alpha: number;
   /** The new p95 latency must be at least this many times the old one... */
@@ -135,7 +135,7 @@ export function exactErrorTest(
  * clearly worse when its error ratio is up by `maxErrorRatioIncrease` and the exact test rejects at `alpha` (on
  * any number of requests: a version failing half its calls is judged on about eight), or when, with
  * `minRequests` on each side, its p95 latency is `latencyRatio` times the old one and `minLatencyIncreaseMs` above
- * it. Anything short of that is noise, and the rollout goes on.
+ * it and its share of slow calls passes the same test. Anything short of that is noise, and the rollout goes on.
  */
 export class VersionComparison {
   private readonly old = new Side();
