@@ -8,7 +8,10 @@
  * The image then runs with a mounted config on the host's network (the daemon runs without a bridge), turns
  * `healthy` through its own HEALTHCHECK, runs as the non-root `node` user, takes the reports of a real
  * @shoal/agent process on the host at its gRPC port, and exits 0 on `docker stop` within its grace. Skips, saying
- * why, where no Docker daemon can be had. Leaves no daemon, container, image or process. Prints each phase's seconds.
+ * why, where no Docker daemon can be had. Then examples/docker-compose.local.yml runs with Debian's docker-compose:
+ * the coordinator image plus docker-compose scales `web` 1 → 3 under load through its command actuator, and every
+ * container exits 0 on `docker-compose stop` (skipped, saying why, without docker-compose). Leaves no daemon,
+ * container, image or process. Prints each phase's seconds.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
