@@ -130,8 +130,60 @@ export interface QueueParams {
   timeoutMs: number;
 }
 
-/** Advances the pool by `dtS` seconds with `arrivals` requests and `ready` replicas. */
-export function stepQueue(q: QueueState, p: QueueParams, ready: number, arrivals: number, dtS: number): SecondResult {
+/**
+ * Results of one-second steps that began with no backlog, by ready replicas and arrivals: such a step depends on
+ * nothing else (for one `QueueParams`), so a long trace computes each combination once. Callers treat the results
+ * as read-only. Keep one cache per `QueueParams`.
+ */
+export class QueueStepCache {
+  private readonly results = new Map<number, { result: SecondResult; backlog: number }>();
+
+  constructor(private readonly maxEntries = 200_000) {}
+
+  /** The key of a step, or undefined when it is not cacheable. */
+  key(q: QueueState, ready: number, arrivals: number, dtS: number): number | undefined {
+    if (q.backlog !== 0 || dtS !== 1) return undefined;
+    if (!Number.isInteger(ready) || !Number.isInteger(arrivals) || ready < 0 || arrivals < 0) return undefined;
+    if (ready >= 1_000_000 || arrivals >= 1_000_000_000) return undefined;
+    return ready * 1_000_000_000 + arrivals;
+  }
+
+  get(key: number): { result: SecondResult; backlog: number } | undefined {
+    return this.results.get(key);
+  }
+
+  set(key: number, result: SecondResult, backlog: number): void {
+    if (this.results.size >= this.maxEntries) this.results.clear();
+    this.results.set(key, { result, backlog });
+  }
+}
+
+/**
+ * Advances the pool by `dtS` seconds with `arrivals` requests and `ready` replicas. With a `cache`, a step that
+ * starts with no backlog is computed once per (ready, arrivals): the same numbers, bit for bit, and the same
+ * result object (read-only) each time.
+ */
+export function stepQueue(
+  q: QueueState,
+  p: QueueParams,
+  ready: number,
+  arrivals: number,
+  dtS: number,
+  cache?: QueueStepCache,
+): SecondResult {
+  const key = cache?.key(q, ready, arrivals, dtS);
+  if (key === undefined) return computeStep(q, p, ready, arrivals, dtS);
+  const hit = (cache as QueueStepCache).get(key);
+  if (hit) {
+    q.backlog = hit.backlog;
+    return hit.result;
+  }
+  const result = computeStep(q, p, ready, arrivals, dtS);
+  (cache as QueueStepCache).set(key, result, q.backlog);
+  return result;
+}
+
+function computeStep(q: QueueState, p: QueueParams, ready: number, arrivals: number, dtS: number): SecondResult {
   const muPerSlot = 1000 / p.serviceTimeMs; // requests per second per concurrency slot
   const c = ready * p.concurrency;
   const capacity = c * muPerSlot * dtS; // requests the pool can finish in dt

@@ -16,7 +16,7 @@ import type { ScaleEventRecord, SimulationSummary, TimelinePoint } from './accou
 import { SimFleet } from './fleet.js';
 import { DEFAULT_START, resolveModel } from './model.js';
 import type { SimulationModel, SimulationModelInput } from './model.js';
-import { stepQueue } from './queue-model.js';
+import { QueueStepCache, stepQueue } from './queue-model.js';
 import type { QueueParams, QueueState } from './queue-model.js';
 import { SimAgents } from './reports.js';
 import { ServiceWindow, serviceWindowOptions } from '../service-window.js';
@@ -122,6 +122,7 @@ export function simulate(options: SimulateOptions): SimulationResult {
   const agents = new SimAgents(model, window, startAtMs, 'sim', options.onReport);
   const tally = new SimulationTally(model, duration);
   const q: QueueState = { backlog: 0 };
+  const stepCache = new QueueStepCache();
   // The coordinator's controller, as a coordinator that starts leading with the trace (fresh state, so scale-down
   // waits one scale-down stabilization window, as it does after every start or failover).
   const controller = new ServiceAutoscaler({ policy });
@@ -149,7 +150,7 @@ export function simulate(options: SimulateOptions): SimulationResult {
     const ready = fleet.readyAt(t);
     const rate = rateAt(trace, t);
     const arrivals = rng.poisson(rate);
-    const r = stepQueue(q, params, ready, arrivals, 1);
+    const r = stepQueue(q, params, ready, arrivals, 1, stepCache);
     agents.second(t, fleet.instances, {
       completed: ready > 0 ? r.served / ready : 0,
       inFlight: r.inFlightPerReplica,
