@@ -136,12 +136,16 @@ export function loadTraces(): Trace[] {
     );
   }
   const base = 4 * CAPACITY * 0.7;
-  traces.push(
+  /** A synthetic trace, built only when selected (building the long ones takes a while). */
+  const add = (name: string, build: () => Trace): void => {
+    if (selected(name)) traces.push(build());
+  };
+  add('step 10x in 10 s', () =>
     syntheticTrace('step 10x in 10 s', 3_600, 1, (t) =>
       t < 900 ? base : t < 910 ? base * (1 + (9 * (t - 900)) / 10) : base * 10,
     ),
   );
-  traces.push(
+  add('ramp', () =>
     syntheticTrace('ramp', 7_200, 1, (t) =>
       t < 600
         ? base / 2
@@ -159,7 +163,7 @@ export function loadTraces(): Trace[] {
     s = (s * 1_103_515_245 + 12_345) % 2_147_483_648;
     noise.push(s / 2_147_483_648 - 0.5);
   }
-  traces.push(
+  add('noisy-flat', () =>
     syntheticTrace(
       'noisy-flat',
       7_200,
@@ -167,10 +171,10 @@ export function loadTraces(): Trace[] {
       (t) => 10 * CAPACITY * 0.6 * (1 + 0.5 * (noise[Math.floor(t / 10) % 1_000] as number)),
     ),
   );
-  traces.push(crowdsTrace());
-  traces.push(officeTrace());
+  add('diurnal+crowds', crowdsTrace);
+  add('office+campaigns', officeTrace);
   // Held out (session 4): committed as CSV with the seeded script that writes it, read like a real trace.
-  traces.push(
+  add('held-out: retail+ads', () =>
     parseTraceCsv(readFileSync(join(root, 'bench', 'traces', HELD_OUT_FILE), 'utf8'), { name: 'held-out: retail+ads' }),
   );
   return traces.filter((t) => selected(t.name));
@@ -379,74 +383,161 @@ function timeDecide(): { meanUs: number; p50Us: number; p99Us: number; runs: num
   };
 }
 
-function main(): void {
-  const traces = loadTraces();
-  const rows: Row[] = [];
-  if (!noSvg) mkdirSync(svgDir, { recursive: true });
-  for (const trace of traces) {
-    const runs: SeedRun[] = [];
-    for (const seed of SEEDS) {
-      const model = { ...MODEL, seed };
-      const hpa = simulate({
+/** The summaries of one seed's runs on one trace (what a --jobs worker sends back). */
+interface SeedSummaries {
+  seed: number;
+  shoal: Summary;
+  hpa: Summary;
+  hpaRps?: Summary;
+  hpaLegacy?: Summary;
+}
+
+function svgFile(trace: Trace): string {
+  return join(
+    svgDir,
+    `${trace.name
+      .replace(/[^a-z0-9]+/gi, '-')
+      .replace(/-+$/, '')
+      .toLowerCase()}.svg`,
+  );
+}
+
+/** Runs the configurations of one seed on one trace (and draws seed 42's chart). */
+function runSeed(trace: Trace, seed: number): SeedSummaries {
+  const model = { ...MODEL, seed };
+  const hpa = simulate({
+    trace,
+    policy: HPA_POLICY,
+    model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
+  });
+  const shoal = simulate({ trace, policy: SHOAL_POLICY, model: { ...model, syncPeriodMs: SHOAL_SYNC_MS } });
+  const hpaRps = noReference
+    ? undefined
+    : simulate({
         trace,
-        policy: HPA_POLICY,
+        policy: HPA_RPS_POLICY,
         model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
       });
-      const shoal = simulate({ trace, policy: SHOAL_POLICY, model: { ...model, syncPeriodMs: SHOAL_SYNC_MS } });
-      const hpaRps = noReference
-        ? undefined
-        : simulate({
-            trace,
-            policy: HPA_RPS_POLICY,
-            model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
-          });
-      const hpaLegacy =
-        seed === SEEDS[0] && !noReference
-          ? simulate({
-              trace,
-              policy: HPA_LEGACY_POLICY,
-              model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
-            }).summary
-          : undefined;
-      const replicaSecondsRatio = figureRatio(shoal.summary.replicaSeconds, hpa.summary.replicaSeconds).value;
-      const sloRatio = sloRatioOf(shoal.summary, hpa.summary);
-      const eventsDiff = shoal.summary.scaleEvents - hpa.summary.scaleEvents;
-      runs.push({
-        seed,
-        shoal: shoal.summary,
-        hpa: hpa.summary,
-        ...(hpaRps ? { hpaRps: hpaRps.summary } : {}),
-        ...(hpaLegacy ? { hpaLegacy } : {}),
-        replicaSecondsRatio,
-        sloRatio,
-        eventsDiff,
-        meetsTarget: verdict(
-          replicaSecondsRatio,
-          sloRatio,
-          eventsDiff,
-          shoal.summary.sloViolationSeconds === 0 && hpa.summary.sloViolationSeconds === 0,
-        ).ok,
+  const hpaLegacy =
+    seed === SEEDS[0] && !noReference
+      ? simulate({
+          trace,
+          policy: HPA_LEGACY_POLICY,
+          model: metricsServerModel(model, { syncPeriodMs: HPA_SYNC_MS }),
+        }).summary
+      : undefined;
+  if (!noSvg && seed === SEEDS[0]) {
+    mkdirSync(svgDir, { recursive: true });
+    writeFileSync(
+      svgFile(trace),
+      renderSimulationSvg([shoal, hpa], {
+        title: `${trace.name}: Shoal default vs HPA default (seed ${seed})`,
+        labels: [
+          `Shoal default (sync ${SHOAL_SYNC_MS / 1000} s)`,
+          `HPA default, CPU 70 % (sync ${HPA_SYNC_MS / 1000} s)`,
+        ],
+      }),
+    );
+  }
+  return {
+    seed,
+    shoal: shoal.summary,
+    hpa: hpa.summary,
+    ...(hpaRps ? { hpaRps: hpaRps.summary } : {}),
+    ...(hpaLegacy ? { hpaLegacy } : {}),
+  };
+}
+
+function seedRun(x: SeedSummaries): SeedRun {
+  const replicaSecondsRatio = figureRatio(x.shoal.replicaSeconds, x.hpa.replicaSeconds).value;
+  const sloRatio = sloRatioOf(x.shoal, x.hpa);
+  const eventsDiff = x.shoal.scaleEvents - x.hpa.scaleEvents;
+  return {
+    ...x,
+    replicaSecondsRatio,
+    sloRatio,
+    eventsDiff,
+    meetsTarget: verdict(
+      replicaSecondsRatio,
+      sloRatio,
+      eventsDiff,
+      x.shoal.sloViolationSeconds === 0 && x.hpa.sloViolationSeconds === 0,
+    ).ok,
+  };
+}
+
+const jobsArg = process.argv.indexOf('--jobs');
+const JOBS = jobsArg >= 0 ? Number(process.argv[jobsArg + 1]) : 1;
+if (!Number.isInteger(JOBS) || JOBS < 1 || JOBS > 32) {
+  throw new Error(`--jobs must be an integer 1-32, got ${String(process.argv[jobsArg + 1])}`);
+}
+const workerArg = process.argv.indexOf('--worker');
+
+/**
+ * --jobs N: every (trace, seed) pair runs in its own child process, N at a time, longest traces first. Each child
+ * is this script with `--worker TRACE SEED` and prints that pair's summaries as its last line; the figures are the
+ * same as in one process (each simulation is deterministic and independent), only the wall time differs.
+ */
+async function runAll(traces: Trace[]): Promise<Map<string, SeedSummaries>> {
+  const results = new Map<string, SeedSummaries>();
+  const key = (t: number, seed: number): string => `${t}/${seed}`;
+  const tasks = traces
+    .flatMap((trace, t) => SEEDS.map((seed) => ({ t, trace, seed })))
+    .sort((a, b) => b.trace.rates.length * b.trace.stepS - a.trace.rates.length * a.trace.stepS);
+  if (JOBS === 1) {
+    for (const task of tasks) results.set(key(task.t, task.seed), runSeed(task.trace, task.seed));
+    return results;
+  }
+  const { spawn } = await import('node:child_process');
+  // Every flag but --jobs, so the child builds the same list of traces (the task names a trace by its index).
+  const passOn = process.argv.slice(2).filter((_, k, all) => {
+    const a = all[k];
+    const prev = all[k - 1];
+    return a !== '--jobs' && prev !== '--jobs';
+  });
+  const runOne = (task: { t: number; trace: Trace; seed: number }): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [...process.execArgv, fileURLToPath(import.meta.url), ...passOn, '--worker', String(task.t), String(task.seed)],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code !== 0) {
+          reject(new Error(`worker for ${task.trace.name} seed ${task.seed} exited with ${String(code)}`));
+          return;
+        }
+        const last = out.trim().split('\n').at(-1) ?? '';
+        results.set(key(task.t, task.seed), JSON.parse(last) as SeedSummaries);
+        resolve();
       });
-      if (!noSvg && seed === SEEDS[0]) {
-        const file = join(
-          svgDir,
-          `${trace.name
-            .replace(/[^a-z0-9]+/gi, '-')
-            .replace(/-+$/, '')
-            .toLowerCase()}.svg`,
-        );
-        writeFileSync(
-          file,
-          renderSimulationSvg([shoal, hpa], {
-            title: `${trace.name}: Shoal default vs HPA default (seed ${seed})`,
-            labels: [
-              `Shoal default (sync ${SHOAL_SYNC_MS / 1000} s)`,
-              `HPA default, CPU 70 % (sync ${HPA_SYNC_MS / 1000} s)`,
-            ],
-          }),
-        );
-      }
-    }
+    });
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) await runOne(tasks[next++] as (typeof tasks)[number]);
+  };
+  await Promise.all(Array.from({ length: Math.min(JOBS, tasks.length) }, lane));
+  return results;
+}
+
+async function main(): Promise<void> {
+  const traces = loadTraces();
+  if (workerArg >= 0) {
+    const t = Number(process.argv[workerArg + 1]);
+    const seed = Number(process.argv[workerArg + 2]);
+    const trace = traces[t];
+    if (!trace || !Number.isInteger(seed)) throw new Error('--worker needs a trace index and a seed');
+    console.log(JSON.stringify(runSeed(trace, seed)));
+    return;
+  }
+  const results = await runAll(traces);
+  const rows: Row[] = [];
+  for (const [t, trace] of traces.entries()) {
+    const runs: SeedRun[] = SEEDS.map((seed) => seedRun(results.get(`${t}/${seed}`) as SeedSummaries));
     const rs = median(runs.map((r) => r.replicaSecondsRatio));
     const slo = median(runs.map((r) => r.sloRatio));
     const ev = median(runs.map((r) => r.eventsDiff));
@@ -625,4 +716,9 @@ function pick(s: SimulationResult['summary']): Record<string, number> {
 }
 
 // Run when executed (npm run bench:scaling); importing the module (a parameter sweep) only takes its parts.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
