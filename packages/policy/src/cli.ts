@@ -12,7 +12,7 @@ import { isShoalError } from '@shoal/core';
 import { parseYamlDocument } from './yaml.js';
 import type { Policy, PolicyInput } from './policy.js';
 import { resolvePolicy } from './policy.js';
-import { metricsServerModel, simulate } from './simulator/simulate.js';
+import { metricsServerModel, resolveModel, simulate } from './simulator/simulate.js';
 import type { SimulationModelInput, SimulationResult } from './simulator/simulate.js';
 import { renderSimulationSvg } from './simulator/svg.js';
 import { figureRatio, formatRatio } from './simulator/accounting.js';
@@ -47,7 +47,14 @@ Replays a request-rate trace (CSV: time,count) through a queueing model of repli
   --seeds N             run N seeds (--seed, --seed + 1, ...) and print medians with their range; the SVG
                         draws the first seed                                  default 1
   --sync-period-ms N    how often the policy decides                          default 15000
-  --cold-start-ms N     replica start-up time                                 default 30000
+  --cold-start-ms N     replica start-up time (mean)                          default 30000
+  --cold-start-cv N     spread of start-up times: each replica draws a lognormal with this coefficient
+                        of variation (0: every replica takes --cold-start-ms)  default 0.3
+  --max-parallel-starts N
+                        at most N replicas start at once; the next waits for a slot (0: no limit)
+                                                                              default 0
+  --drain-ms N          a replica removed by a scale-down still runs (and is billed) this long
+                                                                              default 5000
   --slo-ms N            p95 latency SLO                                       default 250
   -h, --help            show this help
 `;
@@ -192,6 +199,9 @@ const OPTIONS = {
   seeds: { type: 'string' },
   'sync-period-ms': { type: 'string' },
   'cold-start-ms': { type: 'string' },
+  'cold-start-cv': { type: 'string' },
+  'max-parallel-starts': { type: 'string' },
+  'drain-ms': { type: 'string' },
   'slo-ms': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -218,17 +228,36 @@ function parseSimulateArgs(rest: string[]): (CliValues & { trace: string; policy
   return values as CliValues & { trace: string; policy: string };
 }
 
-/** The model: the policy file's, with the command line's overrides. */
+/** The command line's model options: the flag and the model field each sets. */
+const MODEL_FLAGS = [
+  ['seed', 'seed'],
+  ['sync-period-ms', 'syncPeriodMs'],
+  ['cold-start-ms', 'coldStartMs'],
+  ['cold-start-cv', 'coldStartCv'],
+  ['max-parallel-starts', 'maxParallelStarts'],
+  ['drain-ms', 'drainMs'],
+  ['slo-ms', 'sloP95Ms'],
+] as const;
+
+/**
+ * The model: the policy file's, with the command line's overrides. A value the model refuses is reported with the
+ * flag that set it (`--drain-ms 1.5: ... model.drainMs must be an integer ...`).
+ */
 function modelFrom(values: CliValues, fileModel: SimulationModelInput): SimulationModelInput {
   const model: SimulationModelInput = { ...fileModel };
-  const seed = num('seed', values.seed);
-  if (seed !== undefined) model.seed = seed;
-  const sync = num('sync-period-ms', values['sync-period-ms']);
-  if (sync !== undefined) model.syncPeriodMs = sync;
-  const cold = num('cold-start-ms', values['cold-start-ms']);
-  if (cold !== undefined) model.coldStartMs = cold;
-  const slo = num('slo-ms', values['slo-ms']);
-  if (slo !== undefined) model.sloP95Ms = slo;
+  for (const [flag, field] of MODEL_FLAGS) {
+    const v = num(flag, values[flag]);
+    if (v !== undefined) model[field] = v;
+  }
+  try {
+    resolveModel(model);
+  } catch (err) {
+    const set = MODEL_FLAGS.find(
+      ([flag, field]) => values[flag] !== undefined && (err as Error).message.startsWith(`model.${field} `),
+    );
+    if (set && isShoalError(err)) fail(`--${set[0]} ${String(values[set[0]])}: ${err.code}: ${err.message}`);
+    throw err;
+  }
   return model;
 }
 

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { parseTraceCsv, simulate } from '@shoal/policy';
 import { YAML_ALIAS_BOMB } from '../../../test/kit/index.js';
 
 const require = createRequire(import.meta.url);
@@ -166,6 +167,53 @@ describe('shoal CLI', () => {
     );
     assert.deepEqual([out.summary.sloViolationSeconds, out.compare.summary.sloViolationSeconds], [sloA, sloB]);
     assert.deepEqual([out.summary.scaleEvents, out.compare.summary.scaleEvents], [evA, evB]);
+  });
+
+  it('sets the cold start spread, the parallel-start limit and the drain time from the command line', async function () {
+    this.timeout(60_000); // five CLI processes at once on a loaded machine
+    // Low, a 200 s surge, low again: the scale-up starts replicas, the scale-down (after the 400 s hold) drains them.
+    const rows = ['second,requests'];
+    for (let t = 0; t < 1_200; t++) rows.push(`${t},${t >= 100 && t < 300 ? 900 : 60}`);
+    const csv = rows.join('\n');
+    writeFileSync(join(dir, 'up-down.csv'), csv);
+    const trace = parseTraceCsv(csv, { name: 'up-down' });
+    const policy = { maxReplicas: 40, targets: [{ metric: 'rps' as const, value: 56 }] };
+    const base = ['simulate', '--trace', join(dir, 'up-down.csv'), '--policy', join(dir, 'policy.yaml'), '--json'];
+    const summaryOf = async (flags: string[]): Promise<unknown> => {
+      const r = await run([...base, ...flags]);
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { summary: unknown }).summary;
+    };
+    const cases = [
+      [['--cold-start-cv', '0'], { coldStartCv: 0 }],
+      [['--max-parallel-starts', '2'], { maxParallelStarts: 2 }],
+      [['--drain-ms', '60000'], { drainMs: 60_000 }],
+    ] as const;
+    // The CLI runs at once (each is a process start on a possibly loaded machine).
+    const [plain, summaries, bad, cv, slots] = await Promise.all([
+      summaryOf([]),
+      Promise.all(cases.map(([flags]) => summaryOf([...flags]))),
+      run([...base, '--drain-ms', '1.5']),
+      run([...base, '--cold-start-cv=-1']),
+      run([...base, '--max-parallel-starts', 'many']),
+    ]);
+    assert.deepEqual(plain, simulate({ trace, policy, model: { syncPeriodMs: 5_000 } }).summary);
+    for (const [k, [flags, model]] of cases.entries()) {
+      // Exactly what the library gives with that model field, and not what it gives without it.
+      const summary = summaries[k];
+      assert.deepEqual(
+        summary,
+        simulate({ trace, policy, model: { syncPeriodMs: 5_000, ...model } }).summary,
+        flags[0],
+      );
+      assert.notDeepEqual(summary, plain, `${flags[0]} changed nothing`);
+    }
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^shoal: --drain-ms 1\.5: SHOAL_ERR_INVALID_ARGUMENT: model\.drainMs must be an integer/);
+    assert.equal(cv.code, 2);
+    assert.match(cv.stderr, /^shoal: --cold-start-cv -1: .*model\.coldStartCv/);
+    assert.equal(slots.code, 2);
+    assert.match(slots.stderr, /--max-parallel-starts must be a number, got "many"/);
   });
 
   it('runs several seeds with --seeds and prints medians with their range, for both policies and their ratio', async () => {
