@@ -13,6 +13,7 @@
 //   npm run bench:scaling -- --allow-missing    (a missing real trace prints a SKIPPED row instead of failing)
 //   npm run bench:scaling -- --only azure,step  (only traces whose name contains one of these words)
 //   npm run bench:scaling -- --no-reference     (skip the attribution and legacy-HPA runs: half the time)
+//   npm run bench:scaling -- --jobs 4           (4 (trace, seed) runs at once, each in its own process; same figures)
 //
 // The last line of output is one JSON object with every figure.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
