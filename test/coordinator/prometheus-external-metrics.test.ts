@@ -1,7 +1,8 @@
 /**
  * External metrics from Prometheus (issue #20): the real `prometheus` binary (Debian's package; `.ci/run` installs
  * it) scrapes a tiny exporter whose value the test changes; a coordinator whose target is a PromQL query follows
- * that value. A bad query and an unreachable server leave the metric missing (no scale-down) with the reason in
+ * that value, and with minReplicas 0 wakes from zero above its activationValue and goes back once idle. A bad query
+ * and an unreachable server leave the metric missing (no scale-down) with the reason in
  * the decision log. The client's timeout, retries, Authorization header and TLS CA are tested over real sockets.
  */
 import assert from 'node:assert/strict';
@@ -201,6 +202,79 @@ describe('external metrics from a real Prometheus', function () {
         r.startsWith(`external metric queue_depth: cannot reach Prometheus at 127.0.0.1:${deadPort}: ECONNREFUSED`),
       ),
       dead!.reasons.join('; '),
+    );
+  });
+
+  it('minReplicas 0 on a PromQL target: stays at 0 at or below activationValue, wakes above it, back to 0 once idle', async () => {
+    // Prometheus reads 3 before the coordinator starts (the last test left 12 behind).
+    client = new PrometheusClient({ url: prometheus!.url, timeoutMs: 5000 });
+    exporter!.set(3);
+    await waitFor(async () => (await client!.query('sum(shoal_test_queue_depth{queue="q"})')) === 3, {
+      timeoutMs: 20_000,
+      what: 'Prometheus to scrape 3',
+    });
+    const actuator = new CountingActuator(0);
+    coordinator = createCoordinator(
+      {
+        insecureDev: true,
+        listen: { http: '127.0.0.1:0', grpc: '127.0.0.1:0' },
+        syncPeriodMs: 60_000, // the test ticks by hand
+        prometheus: { url: prometheus!.url, timeoutMs: 2000, maxAttempts: 2, backoff: { baseMs: 50, capMs: 100 } },
+        services: [
+          {
+            name: 'worker',
+            minReplicas: 0,
+            maxReplicas: 10,
+            idleCooldownMs: 500,
+            policy: {
+              targets: [
+                {
+                  metric: 'queue_depth',
+                  query: 'sum(shoal_test_queue_depth{queue="q"})',
+                  value: 10,
+                  activationValue: 5,
+                },
+              ],
+              panic: false,
+              scaleUpHeadroom: 0,
+              behavior: {
+                // Open: through the coordinator a wake on a metric reads "ScaleUpLimit: 0" at 0 replicas and starts
+                // 1, not ceil(45 / 10) = 5 (the ServiceController test in scale-to-zero.test.ts starts 5).
+                scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 10, periodSeconds: 15 }] },
+                scaleDown: {
+                  stabilizationWindowSeconds: 0,
+                  policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }],
+                },
+              },
+            },
+            actuator: { type: 'command' as const, command: 'true' },
+          },
+        ],
+      },
+      { actuatorFactory: () => actuator },
+    );
+    await coordinator.start();
+    const tickUntil = (what: string, done: () => boolean) =>
+      waitFor(
+        async () => {
+          const d = await coordinator!.tick('worker');
+          return d && done() ? d : undefined;
+        },
+        { timeoutMs: 20_000, what: () => `${what} (have ${actuator.count})` },
+      );
+    const quiet = await coordinator.tick('worker');
+    assert.equal(actuator.count, 0, `not woken at or below activationValue: ${quiet!.reasons.join('; ')}`);
+    exporter!.set(45);
+    const woke = await tickUntil('woken for 45 messages', () => actuator.count > 0);
+    assert.ok(
+      woke.reasons.some((r) => r.startsWith('activated from zero (queue_depth 45 > activation 5) → ')),
+      woke.reasons.join('; '),
+    );
+    exporter!.set(0);
+    const idle = await tickUntil('back to 0 once idle for idleCooldownMs', () => actuator.count === 0);
+    assert.ok(
+      idle.reasons.some((r) => /^idle for \d+ s \(queue_depth 0 ≤ activation 5\): scaling to zero$/.test(r)),
+      idle.reasons.join('; '),
     );
   });
 });
