@@ -205,7 +205,7 @@ describe('external metrics from a real Prometheus', function () {
     );
   });
 
-  it('minReplicas 0 on a PromQL target: stays at 0 at or below activationValue, wakes above it, back to 0 once idle', async () => {
+  it('minReplicas 0 on a PromQL target: stays at 0 at or below activationValue, wakes sized to the value above it, back to 0 once idle', async () => {
     // Prometheus reads 3 before the coordinator starts (the last test left 12 behind).
     client = new PrometheusClient({ url: prometheus!.url, timeoutMs: 5000 });
     exporter!.set(3);
@@ -238,8 +238,7 @@ describe('external metrics from a real Prometheus', function () {
               panic: false,
               scaleUpHeadroom: 0,
               behavior: {
-                // Open: through the coordinator a wake on a metric reads "ScaleUpLimit: 0" at 0 replicas and starts
-                // 1, not ceil(45 / 10) = 5 (the ServiceController test in scale-to-zero.test.ts starts 5).
+                // Every tick at 0 below the activation value is a decision too: none may spend the wake's scale-up.
                 scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 10, periodSeconds: 15 }] },
                 scaleDown: {
                   stabilizationWindowSeconds: 0,
@@ -266,8 +265,9 @@ describe('external metrics from a real Prometheus', function () {
     assert.equal(actuator.count, 0, `not woken at or below activationValue: ${quiet!.reasons.join('; ')}`);
     exporter!.set(45);
     const woke = await tickUntil('woken for 45 messages', () => actuator.count > 0);
+    assert.equal(actuator.count, 5, woke.reasons.join('; '));
     assert.ok(
-      woke.reasons.some((r) => r.startsWith('activated from zero (queue_depth 45 > activation 5) → ')),
+      woke.reasons.includes('activated from zero (queue_depth 45 > activation 5) → 5'),
       woke.reasons.join('; '),
     );
     exporter!.set(0);

@@ -264,7 +264,7 @@ export class ServiceController {
       return this.record(this.failedRecord(now, current, current, decided.reason, decided.error, started));
     }
     const { record, state } = decided;
-    this.scaleToZero(observation, record);
+    this.scaleToZero(observation, record, state);
     this.lastDesired = record.desiredReplicas;
     this.options.metrics.desiredReplicas.set({ service: this.name }, record.desiredReplicas);
     this.options.metrics.currentReplicas.set({ service: this.name }, current);
@@ -276,7 +276,7 @@ export class ServiceController {
   }
 
   /** With minReplicas 0: KEDA's activation and idle cooldown over the policy's count (activation.ts). */
-  private scaleToZero(observation: Observation, record: DecisionRecord): void {
+  private scaleToZero(observation: Observation, record: DecisionRecord, state: PolicyState): void {
     const { service } = this.options;
     if (service.minReplicas !== 0) {
       this.zeroGate = undefined;
@@ -294,8 +294,9 @@ export class ServiceController {
     if (wake && waiting > 0 && observation.currentReplicas === 0 && desired > 0) record.wokenByCalls = waiting;
     if (reason) record.reasons.push(reason);
     if (desired === record.desiredReplicas) return;
-    record.desiredReplicas = desired;
     const current = observation.currentReplicas;
+    correctScaleEvents(state, observation.now, current, record.desiredReplicas, desired);
+    record.desiredReplicas = desired;
     if (record.victims) {
       const victims = desired < current ? record.victims.slice(0, current - desired) : [];
       if (victims.length > 0) record.victims = victims;
@@ -459,5 +460,26 @@ export class ServiceController {
     else if (direction !== 'none') this.log.info(fields, record.dryRun ? 'decision (dry run)' : 'decision');
     else this.log.debug(fields, 'decision');
     return record;
+  }
+}
+
+/**
+ * The policy engine recorded this decision's scale event for its own count (`engine`); the scale-to-zero gate
+ * changed it to `desired`. Records the event that happens instead, so the rate limits of later decisions count
+ * what was done: a service held at 0 below its activation value would otherwise collect a phantom scale-up every
+ * sync period, and its wake would find the scale-up limit spent (`ScaleUpLimit: 0`, one replica instead of
+ * `ceil(value / target)`).
+ */
+function correctScaleEvents(state: PolicyState, now: number, current: number, engine: number, desired: number): void {
+  if (engine !== current) {
+    const events = engine > current ? state.scaleUpEvents : state.scaleDownEvents;
+    const k = events.findLastIndex((e) => e.t === now && e.change === Math.abs(engine - current));
+    if (k >= 0) events.splice(k, 1);
+  }
+  if (desired !== current) {
+    (desired > current ? state.scaleUpEvents : state.scaleDownEvents).push({
+      t: now,
+      change: Math.abs(desired - current),
+    });
   }
 }
