@@ -16,7 +16,7 @@ import { FakeKubernetes } from './support/fake-kubernetes.js';
 import { waitFor } from '../../../test/kit/index.js';
 
 // minReplicas 0 (issue #20): KEDA's activation threshold and cooldown over an external metric.
-function setup(start: number) {
+function setup(start: number, scaleUpPods = 100) {
   const config = parseConfig({
     insecureDev: true,
     prometheus: { url: 'http://127.0.0.1:9' },
@@ -31,7 +31,10 @@ function setup(start: number) {
           panic: false,
           scaleUpHeadroom: 0,
           behavior: {
-            scaleUp: { stabilizationWindowSeconds: 0, policies: [{ type: 'Pods', value: 100, periodSeconds: 15 }] },
+            scaleUp: {
+              stabilizationWindowSeconds: 0,
+              policies: [{ type: 'Pods', value: scaleUpPods, periodSeconds: 15 }],
+            },
             scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] },
           },
         },
@@ -117,6 +120,20 @@ describe('scale to zero (minReplicas 0)', () => {
       woke!.reasons.some((r) => r === 'activated from zero (backlog 45 > activation 5) → 5'),
       woke!.reasons.join('; '),
     );
+  });
+
+  it('ticks held at 0 below the activation value do not spend the scale-up limit of the wake', async () => {
+    const t = setup(0, 4); // at most 4 replicas more per 15 s
+    await t.controller.lead(true);
+    t.set(3); // the policy alone would ask for 1; the gate holds 0
+    for (let k = 0; k < 10; k++) {
+      await t.controller.tick();
+      t.clock.advance(1000);
+    }
+    assert.equal(t.actuator.count, 0);
+    t.set(45);
+    const woke = await t.controller.tick();
+    assert.equal(t.actuator.count, 4, woke!.reasons.join('; ')); // ceil(45 / 10) = 5, limited to 0 + 4
   });
 
   it('a value above the activation value keeps the last replica however long it lasts', async () => {
