@@ -13,25 +13,31 @@ export function selectVictims(
   count: number,
 ): string[] {
   if (count <= 0) return [];
-  const candidates = instances.filter((i) => i.deleting !== true);
-  const idle = (i: ObservedInstance): number => (i.phase === 'failed' || i.phase === 'pending' || !i.ready ? 0 : 1);
   const sel = policy.victimSelection;
   const explicit = typeof sel === 'object' ? new Map(sel.order.map((id, k) => [id, k])) : undefined;
-  const load = (i: ObservedInstance): number => metricValue(i.metrics, policy.loadMetric) ?? -1;
-  const started = (i: ObservedInstance): number => i.startedAt ?? Number.NEGATIVE_INFINITY;
+  // Each instance's sort keys computed once (not on every comparison: 1,000 instances take ~10,000 comparisons).
+  const candidates = instances
+    .filter((i) => i.deleting !== true)
+    .map((i) => ({
+      id: i.id,
+      idle: i.phase === 'failed' || i.phase === 'pending' || !i.ready ? 0 : 1,
+      load: sel === 'least-loaded' ? (metricValue(i.metrics, policy.loadMetric) ?? -1) : 0,
+      started: i.startedAt ?? Number.NEGATIVE_INFINITY,
+      order: explicit ? (explicit.get(i.id) ?? Number.MAX_SAFE_INTEGER) : 0,
+    }));
   candidates.sort((a, b) => {
-    const byIdle = idle(a) - idle(b);
+    const byIdle = a.idle - b.idle;
     if (byIdle !== 0) return byIdle;
     let byPolicy = 0;
     if (explicit) {
-      byPolicy = (explicit.get(a.id) ?? Number.MAX_SAFE_INTEGER) - (explicit.get(b.id) ?? Number.MAX_SAFE_INTEGER);
+      byPolicy = a.order - b.order;
     } else if (sel === 'least-loaded') {
-      byPolicy = load(a) - load(b);
+      byPolicy = a.load - b.load;
     } else if (sel === 'oldest') {
-      byPolicy = started(a) - started(b);
+      byPolicy = a.started - b.started;
     }
     if (byPolicy !== 0 && !Number.isNaN(byPolicy)) return byPolicy;
-    const byYouth = started(b) - started(a);
+    const byYouth = b.started - a.started;
     if (byYouth !== 0 && !Number.isNaN(byYouth)) return byYouth;
     return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
   });
