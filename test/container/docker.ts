@@ -107,7 +107,9 @@ export async function startDocker(): Promise<DockerDaemon | { unavailable: strin
       await exited;
       clearTimeout(timer);
     }
-    // vfs layers are plain directories; a mount left by a container is gone once the daemon is.
+    // vfs layers are plain directories, gone with the data root. The daemon leaves its default network namespace
+    // bound at exec/netns/default (an nsfs mount, even with --bridge=none): unmount it, or the folder stays.
+    await exec('umount', [join(dir, 'exec', 'netns', 'default')], { timeout: 10_000 }).catch(() => {});
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
   try {
