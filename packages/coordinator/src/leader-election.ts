@@ -183,7 +183,12 @@ export class LeaderElection {
     if (previous.length === 0) return;
     const holder = (await this.kv.get(this.options.key))?.Session;
     for (const id of previous) {
-      if (holder === id) await this.kv.set(this.options.key, JSON.stringify({}), { release: id });
+      if (holder === id) {
+        await this.kv.set(this.options.key, JSON.stringify({}), { release: id });
+        // Take it at once: a follower polling the key may see it free before this run's next poll, and either
+        // outcome is a valid leader, but the run that held it is the one whose state is freshest.
+        await this.kv.set(this.options.key, JSON.stringify(this.options.self), { acquire: current });
+      }
       await this.kv.destroySession(id);
       this.log.info(
         { session: id, heldLock: holder === id },
