@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../kit/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEMO = join(root, 'examples', 'demo', 'dist', 'demo.js');
@@ -73,13 +74,14 @@ async function assertNoProcessLeft(tag: string, pids: readonly number[]): Promis
 }
 
 async function waitForOutput(run: DemoRun, pattern: RegExp, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(run.stdout())) {
-    if (run.child.exitCode !== null) assert.fail(`demo exited early:\n${run.stdout()}\n${run.stderr()}`);
-    if (Date.now() > deadline)
-      assert.fail(`no ${pattern} in the demo's output within ${timeoutMs} ms:\n${run.stdout()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(
+    () => {
+      if (pattern.test(run.stdout())) return true;
+      if (run.child.exitCode !== null) assert.fail(`demo exited early:\n${run.stdout()}\n${run.stderr()}`);
+      return false;
+    },
+    { timeoutMs, intervalMs: 200, what: () => `${pattern} in the demo's output:\n${run.stdout()}` },
+  );
 }
 
 describe('demo: npm run demo -- --fast', function () {

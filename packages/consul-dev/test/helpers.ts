@@ -1,6 +1,7 @@
 import { ManualClock } from '@shoal/core';
 import { startConsulDev } from '@shoal/consul-dev';
 import type { ConsulDevOptions, ConsulDevServer } from '@shoal/consul-dev';
+import { waitFor } from '../../../test/kit/index.js';
 
 export interface Harness {
   server: ConsulDevServer;
@@ -61,11 +62,12 @@ export async function waitForCheck(
   predicate: (c: CheckView) => boolean,
   timeoutMs = 5000,
 ): Promise<CheckView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = await agentCheck(h, id);
-    if (c && predicate(c)) return c;
-    if (Date.now() > deadline) throw new Error(`check ${id} never matched; last: ${JSON.stringify(c)}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  let last: CheckView | undefined;
+  return waitFor(
+    async () => {
+      last = await agentCheck(h, id);
+      return last && predicate(last) ? last : undefined;
+    },
+    { timeoutMs, intervalMs: 5, what: () => `check ${id} to match; last: ${JSON.stringify(last)}` },
+  );
 }
