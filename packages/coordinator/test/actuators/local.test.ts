@@ -2,11 +2,37 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { realClock, type Clock, type TimerHandle } from '@shoal/core';
 import { LocalActuator } from '@shoal/coordinator';
 import { recordingLogger, type LogRecord } from '../support/recording-logger.js';
 import { isAlive, waitFor } from '../../../../test/kit/index.js';
 
 const REPLICA = fileURLToPath(new URL('../fixtures/replica.mjs', import.meta.url));
+
+/** The real clock, except that timers of exactly `gatedMs` wait for `release()` (which fires them, and counts them). */
+function gatedClock(gatedMs: number): { clock: Clock; release: () => number } {
+  const held = new Set<TimerHandle & { fn: () => void }>();
+  const clock: Clock = {
+    now: () => realClock.now(),
+    monotonic: () => realClock.monotonic(),
+    setTimeout: (fn, ms) => {
+      if (ms !== gatedMs) return realClock.setTimeout(fn, ms);
+      const timer = { fn, unref: () => timer, ref: () => timer };
+      held.add(timer);
+      return timer;
+    },
+    clearTimeout: (handle) => {
+      if (!held.delete(handle as TimerHandle & { fn: () => void })) realClock.clearTimeout(handle);
+    },
+  };
+  const release = (): number => {
+    const due = [...held];
+    held.clear();
+    for (const timer of due) timer.fn();
+    return due.length;
+  };
+  return { clock, release };
+}
 const SUPERVISOR = fileURLToPath(new URL('../fixtures/supervisor.mjs', import.meta.url));
 
 interface Hello {
@@ -87,24 +113,33 @@ describe('LocalActuator', () => {
   });
 
   it('SIGKILLs a replica that ignores SIGTERM after stopTimeoutMs', async () => {
+    // The stop timeout passes when the test says so (after the replica has logged that it ignores SIGTERM): on a
+    // loaded machine a real 300 ms could pass before the replica ran its handler, and the SIGKILL to the guard's
+    // group would lose the line still in the pipe.
+    const STOP_MS = 4321;
+    const gate = gatedClock(STOP_MS);
     const log = recordingLogger();
     actuator = new LocalActuator({
       service: 'web',
       command: process.execPath,
       args: [REPLICA],
       env: { IGNORE_SIGTERM: '1' },
-      stopTimeoutMs: 300,
+      stopTimeoutMs: STOP_MS,
+      clock: gate.clock,
       logger: log,
     });
     await actuator.scaleTo(1);
     const [hello] = await waitFor(() => (hellos(log.records).length === 1 ? hellos(log.records) : undefined));
     leftover.push(hello!.pid);
-    await actuator.scaleTo(0);
-    // The replica's line comes through its stdout pipe, not ordered with the exit scaleTo waited for (as above).
+    const stopping = actuator.scaleTo(0);
     await waitFor(() => log.records.some((r) => r.msg === 'ignoring SIGTERM'), {
       timeoutMs: 10_000,
       what: 'the replica to log that it ignores SIGTERM',
     });
+    assert.equal(isAlive(hello!.pid), true, 'the replica ignored SIGTERM');
+    assert.ok(!log.records.some((r) => r.msg.includes('SIGKILL')), 'no SIGKILL before the stop timeout');
+    assert.ok(gate.release() >= 1, 'the stop timeout was armed');
+    await stopping;
     assert.ok(log.records.some((r) => r.msg.includes('SIGKILL')));
     await waitFor(() => !isAlive(hello!.pid), { timeoutMs: 5000, what: 'the replica to be killed' });
   });
